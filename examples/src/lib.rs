@@ -1,0 +1,1 @@
+//! Example cargo buildtest suites live in this package's `tests/` and `examples/`.

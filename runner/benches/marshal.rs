@@ -1,0 +1,2 @@
+//! Marshalling benchmark (filled in with the llb layer).
+fn main() {}

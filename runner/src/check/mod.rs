@@ -1,0 +1,1 @@
+//! Layer `check` (being written).

@@ -1,0 +1,1 @@
+//! Layer `client` (being written).

@@ -1,0 +1,1 @@
+//! Layer `harness` (being written).

@@ -1,0 +1,1 @@
+//! Layer `llb` (being written).
