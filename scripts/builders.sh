@@ -1,0 +1,596 @@
+#!/usr/bin/env bash
+# scripts/builders.sh — install, start and prepare the real Docker engines (with their
+# embedded BuildKit) that cargo-buildtest's tests and CI talk to.
+#
+#   scripts/builders.sh [up]   install what is missing, start both engines, import the base image
+#   scripts/builders.sh down   stop both engines (by the pid in their pid files)
+#   scripts/builders.sh status health of both engines, incl. a real BuildKit build (exit 1 if unhealthy)
+#   scripts/builders.sh env    print `export` lines; use: eval "$(scripts/builders.sh env)"
+#
+# Engines:
+#   docker20  Docker 20.10.24 from this machine's Debian (bookworm) — embedded BuildKit v0.8.3
+#             socket unix:///var/run/docker.sock (the default engine, so plain tools find it)
+#   docker26  Docker 26.1.5 from Debian trixie, unpacked into a private prefix (never installed with
+#             dpkg), run with bookworm's runc — embedded BuildKit v0.13.2
+#             socket unix:///run/buildtest/docker26.sock
+# Both get the offline base image buildtest/busybox:latest (made from busybox-static).
+#
+# Progress goes to stderr (prefixed "builders:"); `up` and `env` print the export lines on stdout.
+# See docs/builders.md. Runs as root on Debian bookworm; needs no internet beyond the Debian mirror
+# the machine's apt is already configured with.
+set -Eeuo pipefail
+
+# ---------------------------------------------------------------- settings
+STATE_DIR=${BUILDTEST_BUILDERS_STATE:-/var/lib/buildtest-builders} # data roots, logs, apt state, rootfs
+RUN_DIR=${BUILDTEST_BUILDERS_RUN:-/run/buildtest}                  # sockets, pid files, exec roots
+PREFIX26=${BUILDTEST_DOCKER26_PREFIX:-/opt/buildtest/docker26}     # unpacked trixie packages
+TIMEOUT=${BUILDTEST_BUILDERS_TIMEOUT:-60}                          # seconds to wait for an engine
+
+IMAGE=buildtest/busybox:latest
+DOCKER=/usr/bin/docker # bookworm's 20.10 client: its classic builder speaks BuildKit without buildx
+SOCK20=/var/run/docker.sock
+SOCK26=$RUN_DIR/docker26.sock
+SUITE26=trixie
+WANT26=26.1.            # engine version prefix we accept from $SUITE26
+PKGS26=(docker.io containerd docker-cli)
+ENGINES=(docker20 docker26)
+
+LOG_DIR=$STATE_DIR/logs
+export LC_ALL=C
+
+# ---------------------------------------------------------------- output helpers
+log() { printf 'builders: %s\n' "$*" >&2; }
+
+# tail_log FILE [N]: show the end of a log file, indented, on stderr.
+tail_log() {
+    local f=$1 n=${2:-25}
+    if [[ -s $f ]]; then
+        printf 'builders:   --- last %s lines of %s ---\n' "$n" "$f" >&2
+        tail -n "$n" "$f" | sed 's/^/builders:   | /' >&2
+    fi
+}
+
+# die MESSAGE [LOGFILE]: report a failure (with the log tail) and exit 1.
+die() {
+    log "error: $1"
+    [[ -n ${2:-} ]] && tail_log "$2" 40
+    exit 1
+}
+
+on_err() {
+    local rc=$1 line=$2 cmd=$3
+    trap - ERR
+    log "error: command failed (exit $rc) at ${BASH_SOURCE[0]}:$line: $cmd"
+    exit "$rc"
+}
+trap 'on_err $? $LINENO "$BASH_COMMAND"' ERR
+
+# run_logged LOGFILE CMD...: run quietly into LOGFILE; on failure show its tail and exit.
+run_logged() {
+    local logf=$1
+    shift
+    if ! "$@" >>"$logf" 2>&1; then
+        die "'$*' failed" "$logf"
+    fi
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# ---------------------------------------------------------------- process helpers
+# pid_alive PID: the process exists and is not a zombie (PID 1 here reaps late).
+pid_alive() {
+    local pid=${1:-} stat
+    [[ $pid =~ ^[1-9][0-9]*$ ]] || return 1
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat%% *} != Z && ${stat%% *} != X ]]
+}
+
+# pid_has_arg PID ARG: one of the process's arguments is exactly ARG (guards against pid reuse).
+pid_has_arg() {
+    tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qxF -- "$2"
+}
+
+# pidfile_pid PIDFILE ARG: print the pid in PIDFILE if it is alive and has ARG on its command line.
+pidfile_pid() {
+    local pid
+    [[ -r $1 ]] || return 1
+    pid=$(tr -dc '0-9' <"$1")
+    pid_alive "$pid" && pid_has_arg "$pid" "$2" || return 1
+    printf '%s\n' "$pid"
+}
+
+# stop_pid NAME PID: SIGTERM, wait up to 30 s, then SIGKILL.
+stop_pid() {
+    local what=$1 pid=$2 i
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 300; i++)); do
+        pid_alive "$pid" || return 0
+        sleep 0.1
+    done
+    log "$what (pid $pid) did not exit after 30 s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        pid_alive "$pid" || return 0
+        sleep 0.1
+    done
+    die "$what (pid $pid) is still alive after SIGKILL"
+}
+
+# ---------------------------------------------------------------- engine table
+# select_engine NAME: set the E_* variables describing one engine.
+select_engine() {
+    E_NAME=$1
+    E_PIDFILE=$RUN_DIR/$1.pid
+    E_EXEC=$RUN_DIR/$1
+    E_DATA=$STATE_DIR/$1
+    E_LOG=$LOG_DIR/$1.log
+    E_CLOG=$LOG_DIR/$1-client.log
+    E_CONFIG=$STATE_DIR/config/$1.json
+    case $1 in
+    docker20)
+        E_SOCK=$SOCK20
+        E_DOCKERD=/usr/sbin/dockerd
+        E_PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
+        E_WANT=20.10.
+        ;;
+    docker26)
+        E_SOCK=$SOCK26
+        E_DOCKERD=$PREFIX26/usr/sbin/dockerd
+        # Its own containerd + shims first; runc (and docker-init) then come from bookworm's /usr/sbin,
+        # /usr/bin: trixie's runc needs glibc 2.38 and is deliberately not unpacked.
+        E_PATH=$PREFIX26/usr/bin:$PREFIX26/usr/sbin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
+        E_WANT=$WANT26
+        ;;
+    *) die "unknown engine '$1'" ;;
+    esac
+}
+
+# Embedded BuildKit of an engine version: fixed by the vendored sources of Debian's packages
+# (dockerd does not report it over its HTTP API).
+buildkit_for() {
+    case $1 in
+    20.10.*) echo v0.8.3 ;;
+    26.1.*) echo v0.13.2 ;;
+    *) echo unknown ;;
+    esac
+}
+
+# ---------------------------------------------------------------- Docker API / client
+ping() { curl -sf --max-time 3 --unix-socket "$1" http://localhost/_ping >/dev/null 2>&1; }
+
+api_get() { curl -sS --fail --max-time 10 --unix-socket "$1" "http://localhost$2"; }
+
+# engine_version SOCK: print "ENGINE_VERSION API_VERSION" from GET /version.
+engine_version() {
+    local json
+    json=$(api_get "$1" /version) || return 1
+    printf '%s %s\n' \
+        "$(sed -n 's/.*"Version":"\([^"]*\)","ApiVersion".*/\1/p' <<<"$json")" \
+        "$(sed -n 's/.*"ApiVersion":"\([^"]*\)".*/\1/p' <<<"$json")"
+}
+
+# image_id SOCK: print the id of $IMAGE if the engine has it.
+image_id() {
+    local json
+    json=$(curl -sf --max-time 10 --unix-socket "$1" "http://localhost/images/$IMAGE/json") || return 1
+    sed -n 's/^{"Id":"\([^"]*\)".*/\1/p' <<<"$json"
+}
+
+# grpc_upgrade SOCK: the engine accepts buildx's docker-driver route to its embedded BuildKit
+# (POST /grpc upgraded to h2c), which is how cargo-buildtest reaches it.
+grpc_upgrade() {
+    local first
+    first=$({ curl -s -i --max-time 0.5 --unix-socket "$1" -X POST \
+        -H 'Connection: Upgrade' -H 'Upgrade: h2c' http://localhost/grpc 2>/dev/null || true; } | head -n 1)
+    [[ $first == "HTTP/1.1 101"* ]]
+}
+
+# dcli SOCK ARGS...: bookworm's docker client against one engine, isolated from the caller's
+# docker config and context.
+dcli() {
+    local sock=$1
+    shift
+    env -u DOCKER_HOST -u DOCKER_CONTEXT -u DOCKER_TLS_VERIFY -u DOCKER_CERT_PATH \
+        DOCKER_CONFIG="$STATE_DIR/docker-config" "$DOCKER" -H "unix://$sock" "$@"
+}
+
+# ---------------------------------------------------------------- installation
+pkg_installed() {
+    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
+}
+
+apt_install_bookworm() {
+    local pkgs=(docker.io runc busybox-static curl) missing=() p
+    for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
+    if ((${#missing[@]} == 0)) && [[ -x /usr/sbin/dockerd && -x $DOCKER && -x /bin/busybox ]]; then
+        log "packages: docker.io, runc, busybox-static already installed"
+        return
+    fi
+    local t0 logf=$LOG_DIR/apt-install.log
+    t0=$(now)
+    : >"$logf"
+    log "packages: installing ${missing[*]} (log: $logf)"
+    # Never let the package's init scripts start a system dockerd on /var/run/docker.sock.
+    local own_policy=''
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
+    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -y -q --no-install-recommends)
+    # A fresh machine may have no package lists yet: update once, then retry the install.
+    if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null ||
+        ! "${apt[@]}" install "${missing[@]}" >>"$logf" 2>&1; then
+        run_logged "$logf" apt-get -q update
+        if ! "${apt[@]}" install "${missing[@]}" >>"$logf" 2>&1; then
+            [[ -n $own_policy ]] && rm -f /usr/sbin/policy-rc.d
+            die "apt-get install ${missing[*]} failed" "$logf"
+        fi
+    fi
+    [[ -n $own_policy ]] && rm -f /usr/sbin/policy-rc.d
+    log "packages: installed in $(elapsed "$t0") s"
+}
+
+# The machine's own Debian mirror: the URIs of the deb822 stanza for this release's suite, else the
+# first URIs line, else the first `deb` line of sources.list. BUILDTEST_DEBIAN_MIRROR overrides.
+debian_mirror() {
+    if [[ -n ${BUILDTEST_DEBIAN_MIRROR:-} ]]; then
+        echo "$BUILDTEST_DEBIAN_MIRROR"
+        return
+    fi
+    local codename uri='' f=/etc/apt/sources.list.d/debian.sources
+    # shellcheck disable=SC1091
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+    if [[ -r $f ]]; then
+        uri=$(awk -v s="$codename" 'BEGIN { RS = "" }
+            { u = ""; ok = 0; n = split($0, L, "\n")
+              for (i = 1; i <= n; i++) {
+                if (L[i] ~ /^URIs:/) { split(L[i], a, /[ \t]+/); u = a[2] }
+                if (L[i] ~ /^Suites:/ && (" " L[i] " ") ~ ("[ \t]" s "[ \t]")) ok = 1
+              }
+              if (ok && u != "") { print u; exit } }' "$f")
+        [[ -n $uri ]] || uri=$(awk '/^URIs:/ { print $2; exit }' "$f")
+    fi
+    if [[ -z $uri && -r /etc/apt/sources.list ]]; then
+        uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) { print $i; exit } }' \
+            /etc/apt/sources.list)
+    fi
+    [[ -n $uri ]] || die "cannot find the machine's Debian mirror in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list (set BUILDTEST_DEBIAN_MIRROR)"
+    echo "$uri"
+}
+
+install_docker26() {
+    local marker=$PREFIX26/.buildtest-installed
+    if [[ -x $PREFIX26/usr/sbin/dockerd && -f $marker ]]; then
+        log "docker26: already unpacked in $PREFIX26 ($(tr '\n' ' ' <"$marker"))"
+        return
+    fi
+    local t0 mirror keyring apt_dir=$STATE_DIR/apt-$SUITE26 logf=$LOG_DIR/apt-$SUITE26.log
+    t0=$(now)
+    : >"$logf"
+    mirror=$(debian_mirror)
+    log "docker26: fetching ${PKGS26[*]} from $SUITE26 (private apt state in $apt_dir, log: $logf)"
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs"
+    keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    if [[ -r $keyring ]]; then
+        echo "deb [signed-by=$keyring] $mirror $SUITE26 main" >"$apt_dir/sources.list"
+    else
+        echo "deb $mirror $SUITE26 main" >"$apt_dir/sources.list"
+    fi
+    # Everything apt keeps goes to $apt_dir; the system's sources, lists and caches are untouched.
+    local o=(
+        -o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o Dir::Etc::sourceparts=-
+        -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache"
+        -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
+        -o APT::Sandbox::User=root -o Acquire::Languages=none
+        -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false
+        -o Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false
+        -o Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false
+        -o Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled=false
+        -o Acquire::IndexTargets::deb::CNF::DefaultEnabled=false
+    )
+    run_logged "$logf" apt-get -q "${o[@]}" update
+    local ver
+    ver=$(apt-cache "${o[@]}" show --no-all-versions docker.io 2>>"$logf" | awk '/^Version:/ { print $2; exit }')
+    [[ $ver == "$WANT26"* ]] ||
+        die "docker26: $SUITE26 offers docker.io '${ver:-nothing}', expected ${WANT26}x" "$logf"
+    (
+        cd "$apt_dir/debs"
+        rm -f ./*.deb
+        run_logged "$logf" apt-get -q "${o[@]}" download "${PKGS26[@]}"
+    )
+    local tmp=$PREFIX26.tmp.$$ deb
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    for deb in "$apt_dir"/debs/*.deb; do
+        run_logged "$logf" dpkg-deb -x "$deb" "$tmp"
+    done
+    for deb in usr/sbin/dockerd usr/bin/containerd usr/bin/containerd-shim-runc-v2 usr/bin/docker; do
+        [[ -x $tmp/$deb ]] || die "docker26: $deb missing after unpacking ${PKGS26[*]}" "$logf"
+    done
+    [[ ! -e $tmp/usr/sbin/runc && ! -e $tmp/usr/bin/runc ]] ||
+        die "docker26: a runc was unpacked into the prefix; it must come from bookworm"
+    for deb in "$apt_dir"/debs/*.deb; do
+        # shellcheck disable=SC2016  # dpkg-deb's own ${field} syntax
+        dpkg-deb --showformat='${Package}=${Version}\n' -W "$deb"
+    done >"$tmp/.buildtest-installed"
+    rm -rf "$PREFIX26"
+    mkdir -p "$(dirname "$PREFIX26")"
+    mv "$tmp" "$PREFIX26"
+    rm -f "$apt_dir"/debs/*.deb
+    log "docker26: unpacked $ver into $PREFIX26 in $(elapsed "$t0") s"
+}
+
+# ---------------------------------------------------------------- base image
+ROOTFS_TAR=$STATE_DIR/image/busybox-rootfs.tar
+
+make_rootfs_tar() {
+    if [[ -s $ROOTFS_TAR && $ROOTFS_TAR -nt /bin/busybox ]]; then
+        return
+    fi
+    log "image: building the busybox rootfs from busybox-static"
+    local root=$STATE_DIR/image/rootfs applet
+    rm -rf "$root"
+    mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/root"
+    cp /bin/busybox "$root/bin/busybox"
+    while read -r applet; do
+        [[ -n $applet && $applet != bin/busybox ]] || continue
+        mkdir -p "$root/$(dirname "$applet")"
+        ln -sfn /bin/busybox "$root/$applet"
+    done < <(/bin/busybox --list-full)
+    printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' \
+        'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$root/etc/passwd"
+    printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$root/etc/group"
+    chmod 0755 "$root/root"
+    chmod 1777 "$root/tmp"
+    tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+        -C "$root" -cf "$ROOTFS_TAR.tmp" .
+    mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
+    rm -rf "$root"
+}
+
+import_image() { # (uses E_*)
+    local id
+    if id=$(image_id "$E_SOCK") && [[ -n $id ]]; then
+        log "$E_NAME: image $IMAGE present (${id:7:12})"
+        return
+    fi
+    make_rootfs_tar
+    local bbver
+    bbver=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo unknown)
+    dcli "$E_SOCK" import \
+        -m "cargo-buildtest offline base image (busybox-static $bbver)" \
+        -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        -c 'CMD ["/bin/sh"]' \
+        "$ROOTFS_TAR" "$IMAGE" >>"$E_CLOG" 2>&1 ||
+        die "$E_NAME: docker import of $IMAGE failed" "$E_CLOG"
+    id=$(image_id "$E_SOCK") || die "$E_NAME: $IMAGE missing right after import" "$E_LOG"
+    log "$E_NAME: imported $IMAGE (${id:7:12})"
+}
+
+run_check() { # (uses E_*)
+    dcli "$E_SOCK" run --rm --network none "$IMAGE" true >>"$E_CLOG" 2>&1
+}
+
+# build_smoke: a real BuildKit solve through the engine's embedded BuildKit (classic client with
+# DOCKER_BUILDKIT=1, no buildx), exported to a throw-away tar so no image is left behind.
+build_smoke() { # (uses E_*)
+    local ctx marker rc=0
+    ctx=$(mktemp -d)
+    marker=buildtest-smoke-$$-$RANDOM
+    printf 'FROM %s\nRUN echo %s\n' "$IMAGE" "$marker" >"$ctx/Dockerfile"
+    DOCKER_BUILDKIT=1 dcli "$E_SOCK" build --network none --no-cache --progress plain \
+        --output "type=tar,dest=/dev/null" "$ctx" >"$ctx/out" 2>&1 || rc=$?
+    if ((rc == 0)) && grep -q "[0-9] $marker\$" "$ctx/out"; then
+        rm -rf "$ctx"
+        return 0
+    fi
+    cat "$ctx/out" >>"$E_CLOG"
+    rm -rf "$ctx"
+    return 1
+}
+
+# ---------------------------------------------------------------- engine lifecycle
+start_engine() { # (uses E_*)
+    local pid t0 i
+    if pid=$(pidfile_pid "$E_PIDFILE" "$E_PIDFILE"); then
+        if ping "$E_SOCK"; then
+            log "$E_NAME: already running (pid $pid) on unix://$E_SOCK"
+            return
+        fi
+        log "$E_NAME: pid $pid is alive but unix://$E_SOCK does not answer yet; waiting"
+    else
+        if ping "$E_SOCK"; then
+            die "$E_NAME: another Docker engine (not started by this script) already answers on unix://$E_SOCK; stop it first"
+        fi
+        [[ -x $E_DOCKERD ]] || die "$E_NAME: $E_DOCKERD is missing"
+        rm -f "$E_PIDFILE"
+        mkdir -p "$E_DATA" "$E_EXEC" "$LOG_DIR" "$(dirname "$E_CONFIG")" "$(dirname "$E_SOCK")"
+        [[ -f $E_CONFIG ]] || echo '{}' >"$E_CONFIG"
+        [[ -f $E_LOG ]] && mv -f "$E_LOG" "$E_LOG.1"
+        : >"$E_CLOG"
+        log "$E_NAME: starting $E_DOCKERD (log: $E_LOG)"
+        # New session so the engine outlives this script and its caller's process group; clean
+        # environment; fd 9 (our lock) closed so the daemon does not hold it.
+        setsid env -i PATH="$E_PATH" HOME=/root LC_ALL=C \
+            "$E_DOCKERD" \
+            --config-file "$E_CONFIG" \
+            --host "unix://$E_SOCK" \
+            --pidfile "$E_PIDFILE" \
+            --data-root "$E_DATA" \
+            --exec-root "$E_EXEC" \
+            --storage-driver=overlay2 \
+            --iptables=false --ip6tables=false --bridge=none \
+            </dev/null >>"$E_LOG" 2>&1 9>&- &
+        pid=$!
+    fi
+    t0=$(now)
+    for ((i = 0; i < TIMEOUT * 10; i++)); do
+        ping "$E_SOCK" && break
+        if ! pid_alive "$pid"; then
+            pid=$(pidfile_pid "$E_PIDFILE" "$E_PIDFILE") ||
+                die "$E_NAME: dockerd exited during startup" "$E_LOG"
+        fi
+        sleep 0.1
+    done
+    ping "$E_SOCK" || die "$E_NAME: not ready on unix://$E_SOCK after ${TIMEOUT} s" "$E_LOG"
+    pid=$(pidfile_pid "$E_PIDFILE" "$E_PIDFILE") ||
+        die "$E_NAME: answers on unix://$E_SOCK but $E_PIDFILE names no live dockerd" "$E_LOG"
+    log "$E_NAME: ready in $(elapsed "$t0") s (pid $pid)"
+}
+
+check_version() { # (uses E_*)
+    local v
+    v=$(engine_version "$E_SOCK") || die "$E_NAME: GET /version failed on unix://$E_SOCK" "$E_LOG"
+    E_VERSION=${v%% *}
+    E_API=${v##* }
+    [[ $E_VERSION == "$E_WANT"* ]] ||
+        die "$E_NAME: engine on unix://$E_SOCK reports version '$E_VERSION', expected ${E_WANT}x"
+    log "$E_NAME: engine $E_VERSION (API $E_API, embedded BuildKit $(buildkit_for "$E_VERSION"))"
+}
+
+stop_engine() { # (uses E_*)
+    local pid cpid
+    if pid=$(pidfile_pid "$E_PIDFILE" "$E_PIDFILE"); then
+        log "$E_NAME: stopping dockerd (pid $pid)"
+        stop_pid "$E_NAME dockerd" "$pid"
+    else
+        log "$E_NAME: not running"
+    fi
+    # The containerd that dockerd supervises normally exits with it; make sure, by its pid file.
+    if cpid=$(pidfile_pid "$E_EXEC/containerd/containerd.pid" "$E_EXEC/containerd/containerd.toml"); then
+        log "$E_NAME: stopping its containerd (pid $cpid)"
+        stop_pid "$E_NAME containerd" "$cpid"
+    fi
+    rm -f "$E_PIDFILE"
+    [[ $E_SOCK == "$SOCK20" ]] || rm -f "$E_SOCK"
+}
+
+# ---------------------------------------------------------------- env output
+print_env() { # ENGINE...: export lines on stdout; returns 1 if an engine does not answer
+    local name up=0 v upper
+    echo "export BUILDTEST_BASE_IMAGE=$IMAGE"
+    for name in "${ENGINES[@]}"; do
+        select_engine "$name"
+        upper=$(tr '[:lower:]' '[:upper:]' <<<"$name")
+        echo "export BUILDTEST_${upper}_HOST=unix://$E_SOCK"
+        if v=$(engine_version "$E_SOCK" 2>/dev/null) && [[ -n ${v%% *} ]]; then
+            echo "export BUILDTEST_${upper}_ENGINE_VERSION=${v%% *}"
+            echo "export BUILDTEST_${upper}_BUILDKIT_VERSION=$(buildkit_for "${v%% *}")"
+        else
+            log "$name: not answering on unix://$E_SOCK (run scripts/builders.sh up)"
+            up=1
+        fi
+    done
+    return $up
+}
+
+# ---------------------------------------------------------------- subcommands
+lock() {
+    mkdir -p "$RUN_DIR"
+    exec 9>"$RUN_DIR/builders.lock"
+    flock -w 600 9 || die "another scripts/builders.sh is still running (lock $RUN_DIR/builders.lock)"
+}
+
+need_root() {
+    [[ $(id -u) == 0 ]] || die "must run as root (installs packages and starts dockerd)"
+}
+
+cmd_up() {
+    need_root
+    lock
+    local t0 name
+    t0=$(now)
+    mkdir -p "$STATE_DIR" "$LOG_DIR" "$RUN_DIR" "$STATE_DIR/image" "$STATE_DIR/docker-config"
+    apt_install_bookworm
+    install_docker26
+    for name in "${ENGINES[@]}"; do
+        select_engine "$name"
+        start_engine
+        check_version
+        import_image
+        run_check || die "$name: 'docker run --rm --network none $IMAGE true' failed" "$E_CLOG"
+        log "$name: run check ok"
+    done
+    log "up: both engines ready in $(elapsed "$t0") s"
+    print_env || die "an engine stopped answering right after start"
+}
+
+cmd_down() {
+    need_root
+    lock
+    local name
+    for name in "${ENGINES[@]}"; do
+        select_engine "$name"
+        stop_engine
+    done
+    log "down: done"
+}
+
+cmd_status() {
+    local name pid id bad=0 t0
+    for name in "${ENGINES[@]}"; do
+        select_engine "$name"
+        if ! pid=$(pidfile_pid "$E_PIDFILE" "$E_PIDFILE"); then
+            log "$name: NOT RUNNING (no live dockerd in $E_PIDFILE)"
+            bad=1
+            continue
+        fi
+        if ! ping "$E_SOCK"; then
+            log "$name: pid $pid alive but unix://$E_SOCK does not answer /_ping"
+            tail_log "$E_LOG" 15
+            bad=1
+            continue
+        fi
+        local v
+        v=$(engine_version "$E_SOCK") || v="? ?"
+        log "$name: running pid $pid, unix://$E_SOCK, engine ${v%% *} (API ${v##* }), embedded BuildKit $(buildkit_for "${v%% *}")"
+        if id=$(image_id "$E_SOCK") && [[ -n $id ]]; then
+            log "$name: image $IMAGE present (${id:7:12})"
+        else
+            log "$name: image $IMAGE MISSING"
+            bad=1
+            continue
+        fi
+        if grpc_upgrade "$E_SOCK"; then
+            log "$name: POST /grpc upgrades to h2c (embedded BuildKit reachable)"
+        else
+            log "$name: POST /grpc did NOT upgrade to h2c"
+            bad=1
+        fi
+        if run_check; then
+            log "$name: run check ok"
+        else
+            log "$name: run check FAILED"
+            tail_log "$E_CLOG" 15
+            bad=1
+        fi
+        t0=$(now)
+        if build_smoke; then
+            log "$name: BuildKit build smoke ok ($(elapsed "$t0") s)"
+        else
+            log "$name: BuildKit build smoke FAILED"
+            tail_log "$E_CLOG" 20
+            bad=1
+        fi
+    done
+    ((bad == 0)) || {
+        log "status: unhealthy"
+        return 1
+    }
+    log "status: all healthy"
+}
+
+case ${1:-up} in
+up) cmd_up ;;
+down) cmd_down ;;
+status) cmd_status || exit 1 ;;
+env) print_env || exit 1 ;;
+-h | --help | help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' ;;
+*)
+    echo "usage: $0 [up|down|status|env]" >&2
+    exit 2
+    ;;
+esac
