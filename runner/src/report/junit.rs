@@ -1,0 +1,278 @@
+//! JUnit XML from check records: one `<testsuite>` per test binary, one `<testcase>` per check.
+//!
+//! - `classname` = the test fn's path (`images::debian::curl_is_installed`), `name` = the
+//!   check's position and label (`1: cmd: curl --version`), stable across runs;
+//! - `<failure type="check failed" message="<one line>">` with the probe's full report as
+//!   body for a failed check, `<error type="input failed|builder error|timeout|setup error">`
+//!   for errors, `<skipped>` for ignored tests;
+//! - `time` in seconds; `<system-out>` / `<system-err>` carry the check exec's logs;
+//! - characters XML 1.0 does not allow (control characters, U+FFFE, U+FFFF) and ANSI escape
+//!   sequences are removed, and `]]>` inside CDATA is split so any log text is safe;
+//! - the file is written to a temporary file beside the target and renamed over it, so a
+//!   reader never sees a half-written file.
+//!
+//! Used by the harness (`BUILDTEST_JUNIT`) and by `cargo buildtest`, which aggregates the
+//! records of several binaries: [`write`] takes records grouped by suite.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use junit_report::{Duration, Report, TestCase, TestSuite};
+
+use crate::report::record::{CheckRecord, Outcome};
+
+/// Errors writing a JUnit file.
+#[derive(Debug, thiserror::Error)]
+pub enum JunitError {
+    /// Rendering the XML failed.
+    #[error("render junit xml")]
+    Render(#[source] junit_report::Error),
+    /// Writing the file (or renaming it into place) failed.
+    #[error("write junit file {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Groups records by their `suite` field, keeping each suite's records in the given order
+/// and the suites in order of first appearance.
+pub fn group_by_suite(
+    records: impl IntoIterator<Item = CheckRecord>,
+) -> Vec<(String, Vec<CheckRecord>)> {
+    let mut order: Vec<(String, Vec<CheckRecord>)> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for record in records {
+        let at = *index.entry(record.suite.clone()).or_insert_with(|| {
+            order.push((record.suite.clone(), Vec::new()));
+            order.len() - 1
+        });
+        order[at].1.push(record);
+    }
+    order
+}
+
+/// Renders suites of records (`(suite name, records)`) to JUnit XML.
+pub fn render<'a>(
+    suites: impl IntoIterator<Item = (&'a str, &'a [CheckRecord])>,
+) -> Result<Vec<u8>, JunitError> {
+    let mut report = Report::new();
+    for (name, records) in suites {
+        let mut suite = TestSuite::new(&clean(name));
+        suite.add_testcases(records.iter().map(testcase));
+        report.add_testsuite(suite);
+    }
+    let mut out = Vec::new();
+    report.write_xml(&mut out).map_err(JunitError::Render)?;
+    Ok(out)
+}
+
+/// Writes suites of records to `path` atomically (temporary file in the same directory, then
+/// rename). Creates the parent directory if needed.
+pub fn write<'a>(
+    suites: impl IntoIterator<Item = (&'a str, &'a [CheckRecord])>,
+    path: &Path,
+) -> Result<(), JunitError> {
+    let xml = render(suites)?;
+    let write_err = |source| JunitError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(write_err)?;
+    let file_name = path
+        .file_name()
+        .map_or_else(|| "junit.xml".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&xml)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(write_err)
+}
+
+/// The testcase name of a record: `<n>: <label>`.
+pub fn testcase_name(record: &CheckRecord) -> String {
+    format!("{}: {}", record.check, record.label)
+}
+
+fn testcase(record: &CheckRecord) -> TestCase {
+    let name = clean(&testcase_name(record));
+    let time = Duration::milliseconds(i64::try_from(record.duration_ms).unwrap_or(i64::MAX));
+    let message = clean(record.message.as_deref().unwrap_or_default());
+    let body = record.report.as_deref().map(cdata);
+    let mut case = match record.outcome {
+        Outcome::Pass => TestCase::success(&name, time),
+        Outcome::Fail => {
+            let kind = match record.exit_code {
+                Some(code) => format!("check failed with exit code {code}"),
+                None => "check failed".to_owned(),
+            };
+            let mut case = TestCase::failure(&name, time, &kind, &message);
+            if let junit_report::TestResult::Failure { cause, .. } = &mut case.result {
+                *cause = body;
+            }
+            case
+        }
+        Outcome::Error => {
+            let kind = record.error_kind.map_or("error", |k| k.describe());
+            let mut case = TestCase::error(&name, time, kind, &message);
+            if let junit_report::TestResult::Error { cause, .. } = &mut case.result {
+                *cause = body;
+            }
+            case
+        }
+        Outcome::Ignored => TestCase::skipped_with_cause(&name, "ignored", &message),
+    };
+    case.set_classname(&clean(&record.test));
+    if let Some(file) = &record.file {
+        case.set_filepath(&clean(file));
+    }
+    if !record.stdout.is_empty() {
+        case.system_out = Some(cdata(&record.stdout));
+    }
+    if !record.stderr.is_empty() {
+        case.system_err = Some(cdata(&record.stderr));
+    }
+    case
+}
+
+/// Text for a CDATA section: cleaned, with `]]>` split across two sections.
+fn cdata(text: &str) -> String {
+    clean(text).replace("]]>", "]]]]><![CDATA[>")
+}
+
+/// Removes ANSI escape sequences and every character XML 1.0 does not allow
+/// (`#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]`).
+pub fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ params… final byte in 0x40..=0x7E; other escapes: drop ESC + 1 char.
+            match chars.next() {
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('\u{40}'..='\u{7e}').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    // OSC: until BEL or ESC \.
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' {
+                            break;
+                        }
+                        if c == '\u{1b}' {
+                            chars.next_if_eq(&'\\');
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        let allowed = matches!(c, '\t' | '\n' | '\r')
+            || ('\u{20}'..='\u{d7ff}').contains(&c)
+            || ('\u{e000}'..='\u{fffd}').contains(&c)
+            || c >= '\u{10000}';
+        if allowed {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::report::record::ErrorKind;
+
+    fn records() -> Vec<CheckRecord> {
+        let mut pass = CheckRecord::new("pkg::suite", "a::t", 1, "cmd: true", Outcome::Pass);
+        pass.duration_ms = 1500;
+        pass.stdout = "out\u{1b}[31mred\u{1b}[0m\u{0}\u{7}".into();
+        let mut fail = CheckRecord::new("pkg::suite", "a::t", 2, "file: /x", Outcome::Fail);
+        fail.exit_code = Some(1);
+        fail.message = Some("file /x: expected exists, found absent".into());
+        fail.report = Some("a ]]> b <&>".into());
+        let mut error = CheckRecord::new("other", "b::u", 1, "cmd: ls", Outcome::Error);
+        error.error_kind = Some(ErrorKind::Input);
+        error.message = Some("input step \"RUN false\" failed".into());
+        let ignored = CheckRecord::new("other", "b::v", 1, "cmd: ls", Outcome::Ignored);
+        vec![pass, fail, error, ignored]
+    }
+
+    #[test]
+    fn clean_strips_what_xml_cannot_carry() {
+        assert_eq!(clean("a\u{1b}[1;31mb\u{1b}[0mc"), "abc");
+        assert_eq!(
+            clean("t\tn\nr\r\u{0}\u{8}\u{b}\u{fffe}\u{ffff}é😀"),
+            "t\tn\nr\ré😀"
+        );
+        assert_eq!(clean("x\u{1b}]0;title\u{7}y"), "xy");
+    }
+
+    #[test]
+    fn renders_one_suite_per_binary_and_one_case_per_check() {
+        let groups = group_by_suite(records());
+        assert_eq!(groups.len(), 2);
+        let xml = render(groups.iter().map(|(n, r)| (n.as_str(), r.as_slice()))).unwrap();
+        let xml = String::from_utf8(xml).unwrap();
+        assert!(xml.contains(r#"name="pkg::suite""#), "{xml}");
+        assert!(
+            xml.contains(r#"tests="2" errors="0" failures="1""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<testcase name="1: cmd: true" time="1.5" classname="a::t">"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<system-out><![CDATA[outred]]></system-out>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<failure type="check failed with exit code 1" message="file /x: expected exists, found absent"><![CDATA[a ]]]]><![CDATA[> b <&>]]></failure>"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                r#"<error type="input failed" message="input step &quot;RUN false&quot; failed"/>"#
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<skipped type="ignored" message=""/>"#),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn write_replaces_the_file_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/junit.xml");
+        let recs = records();
+        write([("s", recs.as_slice())], &path).unwrap();
+        write([("s", &recs[..1])], &path).unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        assert!(xml.contains(r#"tests="1""#), "{xml}");
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temporary file left behind");
+    }
+}
