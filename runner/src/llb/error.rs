@@ -1,0 +1,122 @@
+//! Typed errors of the LLB layer.
+//!
+//! Builders never fail: a graph that cannot be marshalled carries its error
+//! until [`State::marshal`](super::State::marshal), which returns it. Every
+//! message is a lowercase fragment that reads well after "failed to".
+
+/// Why an LLB graph could not be built or marshalled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LlbError {
+    /// `State::requires` was given an empty id.
+    #[error("build passthrough op: the id is empty")]
+    EmptyPassthroughId,
+
+    /// `State::requires` was called on scratch, which has nothing to forward.
+    #[error(
+        "build passthrough op `{id}`: the required state is scratch, so there is no output to forward"
+    )]
+    PassthroughWithoutOutput {
+        /// The passthrough id.
+        id: String,
+    },
+
+    /// An image reference that Docker's reference grammar rejects.
+    #[error("parse image reference `{reference}`: {reason}")]
+    InvalidImageReference {
+        /// The reference as the user wrote it.
+        reference: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// `State::run` was given no arguments.
+    #[error("build exec op: no arguments were given")]
+    EmptyExecArgs,
+
+    /// The working directory of an exec is not an absolute path.
+    #[error("build exec op `{args}`: working directory `{cwd}` is not absolute")]
+    RelativeCwd {
+        /// The exec's arguments, joined by spaces.
+        args: String,
+        /// The offending directory.
+        cwd: String,
+    },
+
+    /// A mount destination is not an absolute path.
+    #[error("build exec op `{args}`: mount destination `{dest}` is not absolute")]
+    RelativeMountDest {
+        /// The exec's arguments, joined by spaces.
+        args: String,
+        /// The offending destination.
+        dest: String,
+    },
+
+    /// Two mounts of one exec share a destination (the root `/` included).
+    #[error("build exec op `{args}`: more than one mount at `{dest}`")]
+    DuplicateMountDest {
+        /// The exec's arguments, joined by spaces.
+        args: String,
+        /// The duplicated destination.
+        dest: String,
+    },
+
+    /// A cache mount was given an empty id.
+    #[error("build exec op `{args}`: cache mount at `{dest}` has an empty id")]
+    EmptyCacheId {
+        /// The exec's arguments, joined by spaces.
+        args: String,
+        /// The cache mount's destination.
+        dest: String,
+    },
+
+    /// `Exec::get_mount` named a destination the exec does not mount.
+    #[error("use mount `{dest}` of an exec: the exec has no mount there")]
+    NoSuchMount {
+        /// The requested destination.
+        dest: String,
+    },
+
+    /// `Exec::get_mount` named a tmpfs or cache mount, which has no output.
+    #[error("use mount `{dest}` of an exec: a {kind} mount has no output to build on")]
+    MountWithoutOutput {
+        /// The requested destination.
+        dest: String,
+        /// `tmpfs` or `cache`.
+        kind: &'static str,
+    },
+
+    /// `State::local` was given an empty name.
+    #[error("build local source: the name is empty")]
+    EmptyLocalName,
+
+    /// A file-action option was applied to an action that has no such option.
+    #[error("build file op: option `{option}` does not apply to a {action} action")]
+    FileOptionNotApplicable {
+        /// The option's method name.
+        option: &'static str,
+        /// The action it was applied to (`mkfile`, `mkdir`, `copy`, `rm`, `symlink`).
+        action: &'static str,
+    },
+
+    /// A file-action option was called before any action was added.
+    #[error("build file op: option `{option}` was set before any action")]
+    FileOptionWithoutAction {
+        /// The option's method name.
+        option: &'static str,
+    },
+
+    /// A file action has an empty path.
+    #[error("build file op: {action} action has an empty path")]
+    EmptyFilePath {
+        /// The action (`mkfile`, `mkdir`, `copy`, `rm`, `symlink`).
+        action: &'static str,
+    },
+
+    /// Bytes given to `Definition::decode` are not a valid `pb.Definition`.
+    #[error("decode llb definition: {reason}")]
+    Decode {
+        /// The decoder's message.
+        reason: String,
+    },
+}

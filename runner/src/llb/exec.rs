@@ -1,0 +1,485 @@
+//! Exec ops: run a command on a state, with extra mounts.
+//!
+//! [`State::run`] starts an [`Exec`] builder; [`Exec::root`] is the state of
+//! its writable root filesystem after the command ran. Mounts are sorted by
+//! destination, inputs are de-duplicated, and outputs are numbered over the
+//! writable bind mounts in that order, as the Go client does.
+
+use prost::Message;
+
+use super::encode::BodyTag;
+use super::error::LlbError;
+use super::marshal::{Body, OpCx};
+use super::state::{CUSTOM_NAME_KEY, OpKind, Output, State, Vertex, VertexMeta};
+use crate::proto::pb;
+
+/// Network mode of an exec (`ExecOp.network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NetMode {
+    /// The daemon's default sandboxed network (`UNSET`).
+    #[default]
+    Sandbox,
+    /// The host's network (`HOST`; needs the daemon's entitlement).
+    Host,
+    /// No network at all (`NONE`), the right mode for tests.
+    None,
+}
+
+impl NetMode {
+    fn to_proto(self) -> pb::NetMode {
+        match self {
+            NetMode::Sandbox => pb::NetMode::Unset,
+            NetMode::Host => pb::NetMode::Host,
+            NetMode::None => pb::NetMode::None,
+        }
+    }
+}
+
+/// How concurrent builds share a cache mount (`CacheOpt.sharing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CacheSharing {
+    /// Concurrent users share one directory.
+    #[default]
+    Shared,
+    /// Each concurrent user gets its own directory.
+    Private,
+    /// Concurrent users wait for each other.
+    Locked,
+}
+
+impl CacheSharing {
+    fn to_proto(self) -> pb::CacheSharingOpt {
+        match self {
+            CacheSharing::Shared => pb::CacheSharingOpt::Shared,
+            CacheSharing::Private => pb::CacheSharingOpt::Private,
+            CacheSharing::Locked => pb::CacheSharingOpt::Locked,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum MountKind {
+    Bind { readonly: bool },
+    Tmpfs { size: i64 },
+    Cache { id: String, sharing: CacheSharing },
+}
+
+#[derive(Debug, Clone)]
+struct MountSpec {
+    dest: String,
+    source: Option<Output>,
+    selector: String,
+    kind: MountKind,
+}
+
+impl MountSpec {
+    fn is_writable_bind(&self) -> bool {
+        matches!(self.kind, MountKind::Bind { readonly: false })
+    }
+}
+
+/// A `pb.ExecOp`, frozen: mounts sorted by destination, root included.
+#[derive(Debug, Clone)]
+pub(crate) struct ExecOp {
+    pub(crate) args: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: String,
+    user: String,
+    network: NetMode,
+    mounts: Vec<MountSpec>,
+    platform: Option<super::state::Platform>,
+}
+
+impl ExecOp {
+    pub(crate) fn walk_inputs(&self) -> Vec<&Output> {
+        let mut out: Vec<&Output> = Vec::new();
+        for source in self.mounts.iter().filter_map(|m| m.source.as_ref()) {
+            if !out.iter().any(|o| o.same(source)) {
+                out.push(source);
+            }
+        }
+        out
+    }
+
+    fn validate(&self) -> Result<(), LlbError> {
+        if self.args.is_empty() {
+            return Err(LlbError::EmptyExecArgs);
+        }
+        let args = || self.args.join(" ");
+        if !self.cwd.starts_with('/') {
+            return Err(LlbError::RelativeCwd {
+                args: args(),
+                cwd: self.cwd.clone(),
+            });
+        }
+        for (i, m) in self.mounts.iter().enumerate() {
+            if !m.dest.starts_with('/') {
+                return Err(LlbError::RelativeMountDest {
+                    args: args(),
+                    dest: m.dest.clone(),
+                });
+            }
+            if i > 0 && self.mounts[i - 1].dest == m.dest {
+                return Err(LlbError::DuplicateMountDest {
+                    args: args(),
+                    dest: m.dest.clone(),
+                });
+            }
+            if let MountKind::Cache { id, .. } = &m.kind
+                && id.is_empty()
+            {
+                return Err(LlbError::EmptyCacheId {
+                    args: args(),
+                    dest: m.dest.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn marshal(&self, cx: &OpCx<'_>) -> Result<Body, LlbError> {
+        self.validate()?;
+        let mut caps = vec!["exec.meta.base"];
+        if self.network != NetMode::Sandbox {
+            caps.push("exec.meta.network");
+        }
+        let mut inputs: Vec<pb::Input> = Vec::new();
+        let mut mounts = Vec::with_capacity(self.mounts.len());
+        let mut next_output = 0;
+        for m in &self.mounts {
+            if !m.selector.is_empty() {
+                caps.push("exec.mount.selector");
+            }
+            match &m.kind {
+                MountKind::Cache { .. } => {
+                    caps.extend(["exec.mount.cache", "exec.mount.cache.sharing"])
+                }
+                MountKind::Tmpfs { size } => {
+                    caps.push("exec.mount.tmpfs");
+                    if *size > 0 {
+                        caps.push("exec.mount.tmpfs.size");
+                    }
+                }
+                MountKind::Bind { .. } if m.source.is_some() => caps.push("exec.mount.bind"),
+                MountKind::Bind { .. } => {}
+            }
+            let input = match &m.source {
+                None => -1,
+                Some(source) => {
+                    let input = cx.input(source);
+                    match inputs.iter().position(|i| *i == input) {
+                        Some(i) => i as i64,
+                        None => {
+                            inputs.push(input);
+                            (inputs.len() - 1) as i64
+                        }
+                    }
+                }
+            };
+            let output = if m.is_writable_bind() {
+                next_output += 1;
+                next_output - 1
+            } else {
+                -1
+            };
+            let mut pm = pb::Mount {
+                input,
+                selector: m.selector.clone(),
+                dest: m.dest.clone(),
+                output,
+                ..Default::default()
+            };
+            match &m.kind {
+                MountKind::Bind { readonly } => pm.readonly = *readonly,
+                MountKind::Tmpfs { size } => {
+                    pm.set_mount_type(pb::MountType::Tmpfs);
+                    pm.tmpfs_opt = Some(pb::TmpfsOpt { size: *size });
+                }
+                MountKind::Cache { id, sharing } => {
+                    pm.set_mount_type(pb::MountType::Cache);
+                    let mut opt = pb::CacheOpt {
+                        id: id.clone(),
+                        ..Default::default()
+                    };
+                    opt.set_sharing(sharing.to_proto());
+                    pm.cache_opt = Some(opt);
+                }
+            }
+            mounts.push(pm);
+        }
+        caps.sort_unstable();
+        caps.dedup();
+        let mut exec = pb::ExecOp {
+            meta: Some(pb::Meta {
+                args: self.args.clone(),
+                env: self.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                cwd: self.cwd.clone(),
+                user: self.user.clone(),
+                remove_mount_stubs_recursive: true,
+                ..Default::default()
+            }),
+            mounts,
+            ..Default::default()
+        };
+        exec.set_network(self.network.to_proto());
+        Ok(Body {
+            inputs,
+            platform: Some(cx.platform(self.platform.as_ref())),
+            tag: BodyTag::Exec,
+            bytes: exec.encode_to_vec(),
+            caps,
+        })
+    }
+}
+
+/// Builder of an exec op; see [`State::run`].
+///
+/// Every method returns a new builder; [`Exec::root`] and [`Exec::get_mount`]
+/// give states of its outputs. Errors (no arguments, relative paths,
+/// duplicate mounts) are reported by [`State::marshal`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Exec {
+    base: State,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: String,
+    user: String,
+    network: NetMode,
+    mounts: Vec<MountSpec>,
+    meta: VertexMeta,
+}
+
+impl State {
+    /// Runs `args` (argv, no shell) with this state as the writable root
+    /// filesystem, in `/`, with no environment (as `llb.Args` does).
+    pub fn run(&self, args: impl IntoIterator<Item = impl Into<String>>) -> Exec {
+        Exec {
+            base: self.clone(),
+            args: args.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+            cwd: "/".to_owned(),
+            user: String::new(),
+            network: NetMode::Sandbox,
+            mounts: Vec::new(),
+            meta: VertexMeta::default(),
+        }
+    }
+}
+
+impl Exec {
+    /// Sets environment variable `key` (replacing an earlier value in place).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let (key, value) = (key.into(), value.into());
+        match self.env.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.env.push((key, value)),
+        }
+        self
+    }
+
+    /// Sets the working directory (absolute; default `/`).
+    pub fn cwd(mut self, dir: impl Into<String>) -> Self {
+        self.cwd = dir.into();
+        self
+    }
+
+    /// Runs as `user` (`name`, `uid`, `uid:gid` or `name:group`).
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = user.into();
+        self
+    }
+
+    /// Sets the network mode (adds cap `exec.meta.network` unless sandbox).
+    pub fn network(mut self, mode: NetMode) -> Self {
+        self.network = mode;
+        self
+    }
+
+    fn add_mount(
+        mut self,
+        dest: impl Into<String>,
+        source: &State,
+        selector: String,
+        kind: MountKind,
+    ) -> Self {
+        self.mounts.push(MountSpec {
+            dest: dest.into(),
+            source: source.output.clone(),
+            selector,
+            kind,
+        });
+        self
+    }
+
+    /// Mounts `state` read-only at `dest`. The mount has no output
+    /// (`output = -1`); [`Exec::get_mount`] returns `state` itself.
+    pub fn mount_readonly(self, dest: impl Into<String>, state: State) -> Self {
+        self.add_mount(
+            dest,
+            &state,
+            String::new(),
+            MountKind::Bind { readonly: true },
+        )
+    }
+
+    /// Mounts the subdirectory `path` of `state` read-only at `dest`
+    /// (`Mount.selector`; adds cap `exec.mount.selector`).
+    pub fn mount_readonly_path(
+        self,
+        dest: impl Into<String>,
+        state: State,
+        path: impl Into<String>,
+    ) -> Self {
+        self.add_mount(
+            dest,
+            &state,
+            path.into(),
+            MountKind::Bind { readonly: true },
+        )
+    }
+
+    /// Mounts `state` writable at `dest`; [`Exec::get_mount`] gives the
+    /// mount's contents after the command ran.
+    pub fn mount(self, dest: impl Into<String>, state: State) -> Self {
+        self.add_mount(
+            dest,
+            &state,
+            String::new(),
+            MountKind::Bind { readonly: false },
+        )
+    }
+
+    /// Mounts an empty tmpfs at `dest` (cap `exec.mount.tmpfs`).
+    pub fn tmpfs(self, dest: impl Into<String>) -> Self {
+        self.add_mount(
+            dest,
+            &State::scratch(),
+            String::new(),
+            MountKind::Tmpfs { size: 0 },
+        )
+    }
+
+    /// Mounts a tmpfs of at most `bytes` at `dest` (adds cap `exec.mount.tmpfs.size`).
+    pub fn tmpfs_sized(self, dest: impl Into<String>, bytes: i64) -> Self {
+        self.add_mount(
+            dest,
+            &State::scratch(),
+            String::new(),
+            MountKind::Tmpfs { size: bytes },
+        )
+    }
+
+    /// Mounts the persistent cache directory `id` at `dest` (caps
+    /// `exec.mount.cache`, `exec.mount.cache.sharing`).
+    pub fn cache(
+        self,
+        dest: impl Into<String>,
+        id: impl Into<String>,
+        sharing: CacheSharing,
+    ) -> Self {
+        let kind = MountKind::Cache {
+            id: id.into(),
+            sharing,
+        };
+        self.add_mount(dest, &State::scratch(), String::new(), kind)
+    }
+
+    /// Names the vertex in BuildKit's progress (`llb.customname`).
+    pub fn custom_name(mut self, name: impl Into<String>) -> Self {
+        self.meta
+            .description
+            .insert(CUSTOM_NAME_KEY.to_owned(), name.into());
+        self
+    }
+
+    /// Never take this exec from the cache (`OpMetadata.ignore_cache`).
+    pub fn ignore_cache(mut self) -> Self {
+        self.meta.ignore_cache = true;
+        self
+    }
+
+    fn freeze(&self) -> (std::sync::Arc<Vertex>, Vec<MountSpec>) {
+        let mut mounts = Vec::with_capacity(self.mounts.len() + 1);
+        mounts.push(MountSpec {
+            dest: "/".to_owned(),
+            source: self.base.output.clone(),
+            selector: String::new(),
+            kind: MountKind::Bind { readonly: false },
+        });
+        mounts.extend(self.mounts.iter().cloned());
+        mounts.sort_by(|a, b| a.dest.cmp(&b.dest));
+        let op = ExecOp {
+            args: self.args.clone(),
+            env: self.env.clone(),
+            cwd: self.cwd.clone(),
+            user: self.user.clone(),
+            network: self.network,
+            mounts: mounts.clone(),
+            platform: self.base.platform.clone(),
+        };
+        let vertex = std::sync::Arc::new(Vertex {
+            op: OpKind::Exec(op),
+            meta: self.meta.clone(),
+        });
+        (vertex, mounts)
+    }
+
+    fn output_of(&self, dest: &str) -> State {
+        let (vertex, mounts) = self.freeze();
+        let Some(mount) = mounts.iter().find(|m| m.dest == dest) else {
+            return State::invalid(LlbError::NoSuchMount {
+                dest: dest.to_owned(),
+            });
+        };
+        match mount.kind {
+            MountKind::Bind { readonly: true } => {
+                // Go returns the mounted state itself; find the user's State.
+                let platform = if dest == "/" {
+                    self.base.platform.clone()
+                } else {
+                    None
+                };
+                State {
+                    output: mount.source.clone(),
+                    platform,
+                }
+            }
+            MountKind::Bind { readonly: false } => {
+                let index = mounts
+                    .iter()
+                    .filter(|m| m.is_writable_bind())
+                    .position(|m| m.dest == dest);
+                let platform = if dest == "/" {
+                    self.base.platform.clone()
+                } else {
+                    None
+                };
+                State::from_vertex(vertex, index.unwrap_or(0) as i64, platform)
+            }
+            MountKind::Tmpfs { .. } => State::invalid(LlbError::MountWithoutOutput {
+                dest: dest.to_owned(),
+                kind: "tmpfs",
+            }),
+            MountKind::Cache { .. } => State::invalid(LlbError::MountWithoutOutput {
+                dest: dest.to_owned(),
+                kind: "cache",
+            }),
+        }
+    }
+
+    /// The root filesystem after the command ran.
+    pub fn root(&self) -> State {
+        self.output_of("/")
+    }
+
+    /// The state of the mount at `dest` after the command ran: for a writable
+    /// mount its contents, for a read-only mount the mounted state itself.
+    /// Tmpfs and cache mounts have no output; the returned state then fails
+    /// to marshal, as does a destination that is not mounted.
+    pub fn get_mount(&self, dest: &str) -> State {
+        self.output_of(dest)
+    }
+}
