@@ -1,6 +1,8 @@
-//! `cargo buildtest`: not implemented yet; this binary says so and exits 2.
+//! `cargo buildtest`: build a workspace's buildtest suites and run their checks on BuildKit.
+//!
+//! All logic lives in the library ([`cargo_buildtest::main_impl`]); see its docs and
+//! `errors.rs` for the exit codes.
 
 fn main() {
-    eprintln!("cargo buildtest: the subcommand is not implemented yet; run suites with `cargo test`");
-    std::process::exit(2);
+    std::process::exit(cargo_buildtest::main_impl());
 }

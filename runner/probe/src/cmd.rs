@@ -65,6 +65,10 @@ pub(crate) fn run(spec: &CmdSpec, root: &Path) -> Result<Captured, String> {
             command.env("HOME", home);
         }
     }
+    if std::env::var_os("PATH").is_none() {
+        // As BuildKit and Docker do: a command always gets a PATH.
+        command.env("PATH", DEFAULT_PATH);
+    }
     for (k, v) in &spec.env {
         command.env(k, v);
     }

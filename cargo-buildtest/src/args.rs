@@ -1,0 +1,296 @@
+//! Command-line arguments of `cargo buildtest` (clap, cargo-subcommand style).
+//!
+//! Cargo runs `cargo-buildtest buildtest ARGS…` for `cargo buildtest ARGS…`, so the parser is
+//! `cargo` with one subcommand, `buildtest` (clap's cargo-subcommand pattern, as nextest does).
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, ValueEnum};
+
+/// `cargo`, as far as this binary is concerned: one subcommand.
+#[derive(Debug, Parser)]
+#[command(name = "cargo", bin_name = "cargo", styles = clap::builder::Styles::plain())]
+pub enum Cli {
+    /// Build the workspace's buildtest suites and run their checks on a BuildKit builder.
+    #[command(version, after_help = AFTER_HELP)]
+    Buildtest(Args),
+}
+
+const AFTER_HELP: &str = "\
+Arguments after `--` go to every suite binary: test-name filters, `--exact`, `--skip NAME`.
+
+Settings are taken from flags, then the environment (BUILDKIT_HOST, BUILDX_BUILDER,
+BUILDTEST_STRATEGY, BUILDTEST_JOBS, BUILDTEST_TIMEOUT, BUILDTEST_NO_CACHE, BUILDTEST_JUNIT),
+then `.config/buildtest.toml` and `[workspace.metadata.buildtest]`, then defaults.
+
+Exit codes: 0 all passed, 2 usage or configuration error, 100 checks failed or errored,
+101 the suites failed to build, 102 no builder reachable, 130 interrupted, 1 other errors.";
+
+/// Everything `cargo buildtest` accepts.
+#[derive(Debug, Clone, Default, ClapArgs)]
+pub struct Args {
+    /// Package selection and build options (passed on to cargo).
+    #[command(flatten)]
+    pub cargo: CargoOpts,
+
+    /// List the tests of every selected suite instead of running them (never contacts a builder).
+    #[arg(long, help_heading = "Run")]
+    pub list: bool,
+    /// Run only ignored tests.
+    #[arg(long, conflicts_with = "include_ignored", help_heading = "Run")]
+    pub ignored: bool,
+    /// Run ignored tests as well as the others.
+    #[arg(long, help_heading = "Run")]
+    pub include_ignored: bool,
+    /// Keep running the remaining suites after one has failing checks.
+    #[arg(long, help_heading = "Run")]
+    pub no_fail_fast: bool,
+    /// How checks are attached to their input: auto (probe the builder), passthrough, or a
+    /// fallback the builder client offers.
+    #[arg(long, value_name = "STRATEGY", help_heading = "Run")]
+    pub strategy: Option<String>,
+    /// Re-run every check instead of reusing cached results (inputs are still cached).
+    #[arg(long, help_heading = "Run")]
+    pub no_cache: bool,
+    /// How many checks are solved concurrently [default: 2 × CPUs, at least 4].
+    #[arg(long, short = 'j', value_name = "N", help_heading = "Run")]
+    pub jobs: Option<usize>,
+    /// Timeout of one check, in seconds (`90`, or with a unit: `90s`, `5m`) [default: 600s].
+    #[arg(long, value_name = "DURATION", help_heading = "Run")]
+    pub timeout: Option<String>,
+
+    /// The builder's address: unix://PATH, tcp://HOST:PORT, docker-container://NAME …
+    #[arg(long, value_name = "ADDRESS", help_heading = "Builder")]
+    pub addr: Option<String>,
+    /// A buildx builder name (from the buildx store).
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "addr",
+        help_heading = "Builder"
+    )]
+    pub builder: Option<String>,
+    /// CA certificate for tcp:// builders.
+    #[arg(long, value_name = "PATH", help_heading = "Builder")]
+    pub tlscacert: Option<PathBuf>,
+    /// Client certificate for tcp:// builders.
+    #[arg(long, value_name = "PATH", help_heading = "Builder")]
+    pub tlscert: Option<PathBuf>,
+    /// Client key for tcp:// builders.
+    #[arg(long, value_name = "PATH", help_heading = "Builder")]
+    pub tlskey: Option<PathBuf>,
+    /// Server name to verify the builder's certificate against.
+    #[arg(long, value_name = "NAME", help_heading = "Builder")]
+    pub tlsservername: Option<String>,
+
+    /// Where to write the JUnit report [default: <target-dir>/buildtest/junit.xml].
+    #[arg(long, value_name = "PATH", help_heading = "Output")]
+    pub junit: Option<PathBuf>,
+    /// Console output format.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human, help_heading = "Output")]
+    pub message_format: MessageFormat,
+    /// Progress display: a live bar on a terminal, plain lines, or only failures and the summary.
+    #[arg(long, value_enum, default_value_t = Progress::Auto, help_heading = "Output")]
+    pub progress: Progress,
+    /// Coloring of the console output.
+    #[arg(long, value_enum, default_value_t = Color::Auto, value_name = "WHEN", help_heading = "Output")]
+    pub color: Color,
+
+    /// Arguments for the suite binaries: test-name filters, `--exact`, `--skip NAME`.
+    #[arg(last = true, value_name = "TEST ARGS")]
+    pub test_args: Vec<String>,
+}
+
+/// Options cargo itself understands, forwarded to `cargo metadata` and `cargo test --no-run`.
+#[derive(Debug, Clone, Default, ClapArgs)]
+pub struct CargoOpts {
+    /// Package(s) to test (default: the workspace's default members).
+    #[arg(
+        long,
+        short = 'p',
+        value_name = "SPEC",
+        help_heading = "Package selection"
+    )]
+    pub package: Vec<String>,
+    /// Test every package in the workspace.
+    #[arg(long, help_heading = "Package selection")]
+    pub workspace: bool,
+    /// Exclude packages from --workspace.
+    #[arg(
+        long,
+        value_name = "SPEC",
+        requires = "workspace",
+        help_heading = "Package selection"
+    )]
+    pub exclude: Vec<String>,
+    /// Path to Cargo.toml.
+    #[arg(long, value_name = "PATH", help_heading = "Package selection")]
+    pub manifest_path: Option<PathBuf>,
+    /// Space- or comma-separated features to activate.
+    #[arg(
+        long,
+        short = 'F',
+        value_name = "FEATURES",
+        help_heading = "Feature selection"
+    )]
+    pub features: Vec<String>,
+    /// Activate all features.
+    #[arg(long, help_heading = "Feature selection")]
+    pub all_features: bool,
+    /// Do not activate the `default` feature.
+    #[arg(long, help_heading = "Feature selection")]
+    pub no_default_features: bool,
+    /// Build the suites in release mode.
+    #[arg(long, short = 'r', help_heading = "Compilation")]
+    pub release: bool,
+    /// Directory for all generated artifacts.
+    #[arg(long, value_name = "DIR", help_heading = "Compilation")]
+    pub target_dir: Option<PathBuf>,
+    /// Require Cargo.lock to be up to date.
+    #[arg(long, help_heading = "Manifest")]
+    pub locked: bool,
+    /// Run without accessing the network.
+    #[arg(long, help_heading = "Manifest")]
+    pub offline: bool,
+}
+
+impl CargoOpts {
+    /// Flags shared by `cargo metadata` and `cargo test`.
+    pub fn manifest_flags(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(path) = &self.manifest_path {
+            out.push("--manifest-path".to_owned());
+            out.push(path.display().to_string());
+        }
+        if self.locked {
+            out.push("--locked".to_owned());
+        }
+        if self.offline {
+            out.push("--offline".to_owned());
+        }
+        out
+    }
+
+    /// Feature flags, for `cargo metadata` and `cargo test`.
+    pub fn feature_flags(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for features in &self.features {
+            out.push("--features".to_owned());
+            out.push(features.clone());
+        }
+        if self.all_features {
+            out.push("--all-features".to_owned());
+        }
+        if self.no_default_features {
+            out.push("--no-default-features".to_owned());
+        }
+        out
+    }
+}
+
+/// `--message-format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    /// Lines for people (on stderr).
+    #[default]
+    Human,
+    /// One JSON object per line on stdout (events: build, header, check, suite, summary).
+    Json,
+}
+
+/// `--progress`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Progress {
+    /// A live bar on a terminal; plain lines when `CI` is set or stderr is not a terminal.
+    #[default]
+    Auto,
+    /// Always the live bar.
+    Tty,
+    /// One line per check.
+    Plain,
+    /// Only failures, errors and the summary.
+    Quiet,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// Color on a terminal unless `NO_COLOR` is set.
+    #[default]
+    Auto,
+    /// Always color.
+    Always,
+    /// Never color.
+    Never,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Args {
+        let mut argv = vec!["cargo", "buildtest"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv) {
+            Ok(Cli::Buildtest(args)) => args,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_command_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn filters_after_double_dash_go_to_the_suites() {
+        let a = parse(&["-p", "a", "-p", "b", "--list", "--", "images::", "--exact"]);
+        assert_eq!(a.cargo.package, ["a", "b"]);
+        assert!(a.list);
+        assert_eq!(a.test_args, ["images::", "--exact"]);
+    }
+
+    #[test]
+    fn builder_flags_and_formats_parse() {
+        let a = parse(&[
+            "--addr",
+            "tcp://127.0.0.1:1234",
+            "--tlscacert",
+            "ca.pem",
+            "--message-format",
+            "json",
+            "--progress",
+            "quiet",
+            "--color",
+            "never",
+            "-j",
+            "3",
+            "--timeout",
+            "5m",
+        ]);
+        assert_eq!(a.addr.as_deref(), Some("tcp://127.0.0.1:1234"));
+        assert_eq!(a.message_format, MessageFormat::Json);
+        assert_eq!(a.progress, Progress::Quiet);
+        assert_eq!(a.color, Color::Never);
+        assert_eq!(a.jobs, Some(3));
+        assert_eq!(a.timeout.as_deref(), Some("5m"));
+    }
+
+    #[test]
+    fn conflicting_flags_are_usage_errors() {
+        let argv = ["cargo", "buildtest", "--ignored", "--include-ignored"];
+        assert!(Cli::try_parse_from(argv).is_err());
+        let argv = [
+            "cargo",
+            "buildtest",
+            "--addr",
+            "unix:///x",
+            "--builder",
+            "b",
+        ];
+        assert!(Cli::try_parse_from(argv).is_err());
+        let argv = ["cargo", "buildtest", "--exclude", "a"];
+        assert!(Cli::try_parse_from(argv).is_err());
+    }
+}

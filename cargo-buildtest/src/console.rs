@@ -1,0 +1,426 @@
+//! Presentation: status lines, per-check lines, failure details and the summary for people (on
+//! stderr, with an indicatif bar on a terminal), or JSON lines for tools (on stdout).
+//!
+//! Human lines follow nextest's shape: a right-aligned status word, the time in brackets, then
+//! the suite, the test and the check (`#2 cmd: curl --version`), and `(cached)` when BuildKit
+//! reused the check's result.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use buildtest::report::{CheckRecord, Outcome};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+
+use crate::args::{Color, MessageFormat, Progress};
+use crate::summary::Summary;
+
+/// Lines from the end of a log shown under a failure.
+pub const LOG_TAIL_LINES: usize = 20;
+
+/// Where output goes and how it looks.
+#[derive(Debug)]
+pub struct Console {
+    format: MessageFormat,
+    quiet: bool,
+    color: bool,
+    bar: Option<ProgressBar>,
+}
+
+/// What the header shows about the builder.
+#[derive(Debug, Clone, Default)]
+pub struct Header {
+    /// The builder (transport and address).
+    pub builder: String,
+    /// Why it was chosen.
+    pub reason: String,
+    /// BuildKit's version, when the builder reports it.
+    pub buildkit: Option<String>,
+    /// The strategy and why.
+    pub strategy: String,
+    /// Concurrent solves per suite.
+    pub jobs: usize,
+    /// Per-check timeout.
+    pub timeout: Duration,
+    /// Whether checks re-run without the cache.
+    pub no_cache: bool,
+    /// Number of suites and tests about to run.
+    pub suites: usize,
+    /// Number of tests (as listed).
+    pub tests: usize,
+}
+
+impl Console {
+    /// A console for the given flags. `CI` set or stderr not a terminal turns `auto` progress
+    /// into plain lines.
+    pub fn new(format: MessageFormat, progress: Progress, color: Color) -> Console {
+        let stderr_tty = std::io::stderr().is_terminal();
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+        let color = match color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => stderr_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        };
+        let use_bar = format == MessageFormat::Human
+            && match progress {
+                Progress::Tty => true,
+                Progress::Auto => stderr_tty && !ci,
+                Progress::Plain | Progress::Quiet => false,
+            };
+        let bar = use_bar
+            .then(|| ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()))
+            .filter(|bar| !bar.is_hidden());
+        Console {
+            format,
+            quiet: progress == Progress::Quiet,
+            color,
+            bar,
+        }
+    }
+
+    /// Whether output is JSON.
+    pub fn is_json(&self) -> bool {
+        self.format == MessageFormat::Json
+    }
+
+    /// A cargo-style status line (`    Building 3 suites`) on stderr.
+    pub fn status(&self, verb: &str, message: &str) {
+        let verb = self.paint(&format!("{verb:>12}"), "1;32");
+        self.line(&format!("{verb} {message}"));
+    }
+
+    /// A warning on stderr.
+    pub fn warn(&self, message: &str) {
+        let label = self.paint("warning", "1;33");
+        self.line(&format!("{label}: {message}"));
+    }
+
+    /// An error on stderr (`error: failed to …`).
+    pub fn error(&self, message: &str) {
+        let label = self.paint("error", "1;31");
+        self.line(&format!("{label}: failed to {message}"));
+    }
+
+    /// Emits a JSON event on stdout (JSON mode only).
+    pub fn event(&self, kind: &str, mut body: Value) {
+        if !self.is_json() {
+            return;
+        }
+        if let Value::Object(map) = &mut body {
+            map.insert("type".to_owned(), Value::String(kind.to_owned()));
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{body}");
+        let _ = out.flush();
+    }
+
+    /// The `--list` output: `suite:` then one indented test per line on stdout (or one JSON
+    /// event per suite).
+    pub fn list(&self, suite: &str, tests: &[String]) {
+        if self.is_json() {
+            self.event("suite-list", json!({ "suite": suite, "tests": tests }));
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{suite}:");
+        for test in tests {
+            let _ = writeln!(out, "    {test}");
+        }
+    }
+
+    /// The run header: builder, how it was chosen, BuildKit version, strategy, jobs.
+    pub fn header(&self, h: &Header) {
+        if self.is_json() {
+            self.event(
+                "header",
+                json!({
+                    "builder": h.builder, "reason": h.reason, "buildkit": h.buildkit,
+                    "strategy": h.strategy, "jobs": h.jobs,
+                    "timeout_s": h.timeout.as_secs_f64(), "no_cache": h.no_cache,
+                    "suites": h.suites, "tests": h.tests,
+                }),
+            );
+            return;
+        }
+        self.status(
+            "Builder",
+            &format!("{} (chosen by {})", h.builder, h.reason),
+        );
+        let version = h
+            .buildkit
+            .as_deref()
+            .unwrap_or("unknown (the builder does not report it)");
+        self.status("BuildKit", version);
+        self.status("Strategy", &h.strategy);
+        let cache = if h.no_cache {
+            ", checks re-run without cache"
+        } else {
+            ""
+        };
+        self.status(
+            "Jobs",
+            &format!(
+                "{} concurrent solves per suite, {}s timeout per check{cache}",
+                h.jobs,
+                h.timeout.as_secs_f64()
+            ),
+        );
+        self.status(
+            "Starting",
+            &format!(
+                "{} {} across {} {}",
+                h.tests,
+                plural(h.tests, "test"),
+                h.suites,
+                plural(h.suites, "suite")
+            ),
+        );
+        if let Some(bar) = &self.bar {
+            bar.set_style(
+                ProgressStyle::with_template("{spinner:.green} [{elapsed_precise}] {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+        }
+    }
+
+    /// Shows that `suite` started (updates the bar).
+    pub fn suite_started(&self, suite: &str, summary: &Summary) {
+        self.event("suite-started", json!({ "suite": suite }));
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{suite}: {}", summary.progress_line()));
+        }
+    }
+
+    /// One finished check.
+    pub fn check(&self, record: &CheckRecord, summary: &Summary) {
+        if self.is_json() {
+            let mut value = serde_json::to_value(record).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut value {
+                map.insert("type".to_owned(), Value::String("check".to_owned()));
+            }
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{value}");
+            return;
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{}: {}", record.suite, summary.progress_line()));
+        }
+        if self.quiet && matches!(record.outcome, Outcome::Pass | Outcome::Ignored) {
+            return;
+        }
+        self.line(&self.check_line(record));
+    }
+
+    /// `        PASS [   0.123s] suite test #n label (cached)`.
+    pub fn check_line(&self, r: &CheckRecord) -> String {
+        let (word, code) = match r.outcome {
+            Outcome::Pass => ("PASS", "1;32"),
+            Outcome::Fail => ("FAIL", "1;31"),
+            Outcome::Error => ("ERROR", "1;35"),
+            Outcome::Ignored => ("IGNORED", "1;33"),
+        };
+        let status = self.paint(&format!("{word:>12}"), code);
+        let time = if r.outcome == Outcome::Ignored {
+            " ".repeat(11)
+        } else {
+            format!("[{:>8.3}s]", ms(r.duration_ms))
+        };
+        let cached = if r.cached {
+            self.paint(" (cached)", "2")
+        } else {
+            String::new()
+        };
+        let detail = match (&r.outcome, &r.message) {
+            (Outcome::Ignored, Some(m)) if !m.is_empty() => format!(": {m}"),
+            _ => String::new(),
+        };
+        format!(
+            "{status} {time} {} {}{cached}{detail}",
+            r.suite,
+            check_name(r)
+        )
+    }
+
+    /// Failure details: for every failed or errored check, its report and log tails.
+    pub fn failure_details(&self, records: &[&CheckRecord]) {
+        if self.is_json() || records.is_empty() {
+            return;
+        }
+        let mut text = String::new();
+        for r in records {
+            let word = if r.outcome == Outcome::Fail {
+                "FAIL"
+            } else {
+                "ERROR"
+            };
+            let head = self.paint(
+                &format!("--- {word}: {} {}", r.suite, check_name(r)),
+                "1;31",
+            );
+            text.push('\n');
+            text.push_str(&head);
+            match (r.exit_code, r.error_kind) {
+                (Some(code), _) => {
+                    let _ = write!(text, " (exit code {code})");
+                }
+                (None, Some(kind)) => {
+                    let _ = write!(text, " ({})", kind.describe());
+                }
+                _ => {}
+            }
+            text.push('\n');
+            let report = r
+                .report
+                .as_deref()
+                .or(r.message.as_deref())
+                .unwrap_or("(no report)");
+            text.push_str(report.trim_end());
+            text.push('\n');
+            for (name, log) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+                if log.trim().is_empty()
+                    || r.report
+                        .as_deref()
+                        .is_some_and(|rep| rep.contains(log.trim()))
+                {
+                    continue;
+                }
+                let (tail, cut) = last_lines(log, LOG_TAIL_LINES);
+                let note = if cut > 0 {
+                    format!(", last {LOG_TAIL_LINES} lines")
+                } else {
+                    String::new()
+                };
+                text.push_str(&self.paint(&format!("--- {name}{note} ---"), "2"));
+                text.push('\n');
+                text.push_str(tail.trim_end());
+                text.push('\n');
+            }
+        }
+        self.line(text.trim_end_matches('\n'));
+    }
+
+    /// The final summary (and the list of failures).
+    pub fn summary(&self, s: &Summary, elapsed: Duration, extra: &[String]) {
+        self.finish_bar();
+        if self.is_json() {
+            self.event("summary", s.to_json(elapsed));
+            return;
+        }
+        let mut text = String::from("------------\n");
+        let word = self.paint(
+            &format!("{:>12}", "Summary"),
+            if s.ok() { "1;32" } else { "1;31" },
+        );
+        let _ = write!(
+            text,
+            "{word} [{:>8.3}s] {}",
+            elapsed.as_secs_f64(),
+            s.summary_line()
+        );
+        for r in s.problems() {
+            text.push('\n');
+            text.push_str(&self.check_line(r));
+        }
+        for line in extra {
+            text.push('\n');
+            text.push_str(line);
+        }
+        self.line(&text);
+    }
+
+    /// Stops the progress bar (before final output or on errors).
+    pub fn finish_bar(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) if !bar.is_finished() => bar.suspend(|| eprintln!("{text}")),
+            _ => eprintln!("{text}"),
+        }
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.color {
+            format!("\u{1b}[{code}m{text}\u{1b}[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// `test #n label`: how a check is named on the console.
+pub fn check_name(r: &CheckRecord) -> String {
+    if r.check == 0 {
+        r.test.clone()
+    } else {
+        format!("{} #{} {}", r.test, r.check, r.label)
+    }
+}
+
+fn ms(duration_ms: u64) -> f64 {
+    Duration::from_millis(duration_ms).as_secs_f64()
+}
+
+/// The last `n` lines of `text`, and how many lines were cut.
+pub fn last_lines(text: &str, n: usize) -> (&str, usize) {
+    let lines = text.trim_end_matches('\n').lines().count();
+    if lines <= n {
+        return (text, 0);
+    }
+    let skip = lines - n;
+    let mut start = 0;
+    for (i, (at, _)) in text.match_indices('\n').enumerate() {
+        if i + 1 == skip {
+            start = at + 1;
+            break;
+        }
+    }
+    (&text[start..], skip)
+}
+
+/// `word` or `words`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        word.to_owned()
+    } else {
+        format!("{word}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn console() -> Console {
+        Console::new(MessageFormat::Human, Progress::Plain, Color::Never)
+    }
+
+    #[test]
+    fn check_lines_show_status_time_and_cache() {
+        let mut r = CheckRecord::new("pkg::suite", "a::t", 2, "cmd: true", Outcome::Pass);
+        r.duration_ms = 1234;
+        r.cached = true;
+        assert_eq!(
+            console().check_line(&r),
+            "        PASS [   1.234s] pkg::suite a::t #2 cmd: true (cached)"
+        );
+        r.outcome = Outcome::Ignored;
+        r.cached = false;
+        r.message = Some("slow".into());
+        assert_eq!(
+            console().check_line(&r),
+            "     IGNORED             pkg::suite a::t #2 cmd: true: slow"
+        );
+    }
+
+    #[test]
+    fn last_lines_cuts_from_the_front() {
+        assert_eq!(last_lines("a\nb\nc\n", 2), ("b\nc\n", 1));
+        assert_eq!(last_lines("a\nb", 5), ("a\nb", 0));
+    }
+}

@@ -1,0 +1,205 @@
+//! Counting outcomes over a run: every check record of every suite, in arrival order.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use buildtest::report::{CheckRecord, Outcome};
+use serde_json::{Value, json};
+
+/// The records of a run and their counts.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    records: Vec<CheckRecord>,
+    /// Suites that ran (in order), with how many of their records are in `records`.
+    suites: Vec<(String, usize)>,
+    /// Suites that were not run (fail-fast or interrupt).
+    pub skipped_suites: Vec<String>,
+    /// The run was interrupted.
+    pub interrupted: bool,
+}
+
+impl Summary {
+    /// Starts a suite: its records follow.
+    pub fn start_suite(&mut self, suite: &str) {
+        self.suites.push((suite.to_owned(), 0));
+    }
+
+    /// Adds a record of the current suite.
+    pub fn push(&mut self, record: CheckRecord) {
+        if let Some((_, n)) = self.suites.last_mut() {
+            *n += 1;
+        }
+        self.records.push(record);
+    }
+
+    /// Replaces the records of the current suite (with the authoritative list read at its end).
+    pub fn replace_current(&mut self, records: Vec<CheckRecord>) {
+        let Some((_, n)) = self.suites.last_mut() else {
+            return;
+        };
+        self.records.truncate(self.records.len() - *n);
+        *n = records.len();
+        self.records.extend(records);
+    }
+
+    /// The records of the current suite.
+    pub fn current(&self) -> &[CheckRecord] {
+        let n = self.suites.last().map_or(0, |(_, n)| *n);
+        &self.records[self.records.len() - n..]
+    }
+
+    /// All records.
+    pub fn records(&self) -> &[CheckRecord] {
+        &self.records
+    }
+
+    /// `(suite, records)` for every suite that ran, for JUnit.
+    pub fn by_suite(&self) -> Vec<(&str, &[CheckRecord])> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for (name, n) in &self.suites {
+            out.push((name.as_str(), &self.records[at..at + n]));
+            at += n;
+        }
+        out
+    }
+
+    fn count(&self, outcome: Outcome) -> usize {
+        self.records.iter().filter(|r| r.outcome == outcome).count()
+    }
+
+    /// Passed checks.
+    pub fn passed(&self) -> usize {
+        self.count(Outcome::Pass)
+    }
+    /// Failed checks.
+    pub fn failed(&self) -> usize {
+        self.count(Outcome::Fail)
+    }
+    /// Errored checks.
+    pub fn errored(&self) -> usize {
+        self.count(Outcome::Error)
+    }
+    /// Ignored records (one per ignored test or check).
+    pub fn ignored(&self) -> usize {
+        self.count(Outcome::Ignored)
+    }
+    /// Passed checks BuildKit reported cached.
+    pub fn cached(&self) -> usize {
+        self.records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Pass && r.cached)
+            .count()
+    }
+    /// Checks that ran (not ignored).
+    pub fn checks(&self) -> usize {
+        self.records.len() - self.ignored()
+    }
+    /// Distinct tests seen.
+    pub fn tests(&self) -> usize {
+        self.records
+            .iter()
+            .map(|r| (r.suite.as_str(), r.test.as_str()))
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+
+    /// No failures, no errors, not interrupted.
+    pub fn ok(&self) -> bool {
+        self.failed() == 0 && self.errored() == 0 && !self.interrupted
+    }
+
+    /// Failed and errored records, in order.
+    pub fn problems(&self) -> Vec<&CheckRecord> {
+        self.records
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error))
+            .collect()
+    }
+
+    /// `12 checks in 5 tests run: 9 passed (4 cached), 2 failed, 1 errored, 1 ignored`.
+    pub fn summary_line(&self) -> String {
+        let mut line = format!(
+            "{} {} in {} {} run: {} passed ({} cached), {} failed, {} errored, {} ignored",
+            self.checks(),
+            crate::console::plural(self.checks(), "check"),
+            self.tests(),
+            crate::console::plural(self.tests(), "test"),
+            self.passed(),
+            self.cached(),
+            self.failed(),
+            self.errored(),
+            self.ignored(),
+        );
+        if !self.skipped_suites.is_empty() {
+            let _ = write!(line, "; {} suites not run", self.skipped_suites.len());
+        }
+        if self.interrupted {
+            line.push_str("; interrupted");
+        }
+        line
+    }
+
+    /// The short line on the progress bar.
+    pub fn progress_line(&self) -> String {
+        format!(
+            "{} checks done: {} passed, {} failed, {} errored",
+            self.checks(),
+            self.passed(),
+            self.failed(),
+            self.errored()
+        )
+    }
+
+    /// The `summary` JSON event.
+    pub fn to_json(&self, elapsed: Duration) -> Value {
+        json!({
+            "checks": self.checks(), "tests": self.tests(), "passed": self.passed(),
+            "failed": self.failed(), "errored": self.errored(), "ignored": self.ignored(),
+            "cached": self.cached(), "duration_ms": elapsed.as_millis() as u64,
+            "suites": self.suites.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
+            "skipped_suites": self.skipped_suites, "interrupted": self.interrupted,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(suite: &str, test: &str, n: u32, outcome: Outcome, cached: bool) -> CheckRecord {
+        let mut r = CheckRecord::new(suite, test, n, "cmd: x", outcome);
+        r.cached = cached;
+        r
+    }
+
+    #[test]
+    fn counts_and_groups() {
+        let mut s = Summary::default();
+        s.start_suite("a");
+        s.push(rec("a", "t", 1, Outcome::Pass, true));
+        s.push(rec("a", "t", 2, Outcome::Fail, false));
+        s.start_suite("b");
+        s.push(rec("b", "u", 1, Outcome::Error, false));
+        s.replace_current(vec![
+            rec("b", "u", 1, Outcome::Error, false),
+            rec("b", "v", 0, Outcome::Ignored, false),
+        ]);
+        assert_eq!(s.current().len(), 2);
+        assert_eq!(
+            (s.passed(), s.failed(), s.errored(), s.ignored(), s.cached()),
+            (1, 1, 1, 1, 1)
+        );
+        assert_eq!(s.checks(), 3);
+        assert_eq!(s.tests(), 3);
+        let groups = s.by_suite();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[1].1.len(), 2);
+        assert!(!s.ok());
+        assert_eq!(
+            s.summary_line(),
+            "3 checks in 3 tests run: 1 passed (1 cached), 1 failed, 1 errored, 1 ignored"
+        );
+    }
+}

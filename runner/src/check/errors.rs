@@ -1,0 +1,77 @@
+//! Typed errors of the check layer. Messages are lowercase fragments that read after
+//! "failed to".
+
+/// Why a check cannot become an exec (reported before anything is solved).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// `cmd([])`: there is no program to run.
+    #[error("build check `{label}`: the command has no arguments")]
+    EmptyCommand {
+        /// The check's label.
+        label: String,
+    },
+
+    /// A value contains a NUL byte, which no argv can carry.
+    #[error("encode check `{label}`: {what} contains a NUL byte")]
+    NulByte {
+        /// The check's label.
+        label: String,
+        /// Which value (e.g. `argument 2`, `stdout_equals value`).
+        what: String,
+    },
+
+    /// An environment variable name that is empty or contains `=`.
+    #[error("encode check `{label}`: environment variable name {key:?} is empty or contains `=`")]
+    InvalidEnvKey {
+        /// The check's label.
+        label: String,
+        /// The offending name.
+        key: String,
+    },
+
+    /// A `matches` pattern that does not compile (probe syntax: `regex-lite`).
+    #[error("compile regex {pattern:?} of check `{label}`: {reason}")]
+    InvalidRegex {
+        /// The check's label.
+        label: String,
+        /// The pattern as written.
+        pattern: String,
+        /// What the regex parser said.
+        reason: String,
+    },
+
+    /// `mode()` with bits outside `0o7777`.
+    #[error("check the mode of `{label}`: {mode:#o} is not a permission mode (at most 0o7777)")]
+    InvalidMode {
+        /// The check's label.
+        label: String,
+        /// The mode given.
+        mode: u32,
+    },
+
+    /// A file path or working directory that is not absolute.
+    #[error("build check `{label}`: {what} {path:?} is not an absolute path")]
+    RelativePath {
+        /// The check's label.
+        label: String,
+        /// `path` or `working directory`.
+        what: &'static str,
+        /// The path given.
+        path: String,
+    },
+
+    /// The image (or the requested platform) is not linux/amd64.
+    #[error("run checks on platform {platform}: unsupported platform (only linux/amd64 images are supported for now)")]
+    UnsupportedPlatform {
+        /// The platform, as `os/arch[/variant]`.
+        platform: String,
+    },
+
+    /// This build of `buildtest` carries no probe (see the runner's build script).
+    #[error("embed the check probe: {reason}")]
+    ProbeUnavailable {
+        /// Why there is none.
+        reason: String,
+    },
+}
