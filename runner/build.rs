@@ -42,15 +42,25 @@ fn run() -> Result<(), String> {
     let manifest_dir = env_path("CARGO_MANIFEST_DIR")?;
     let out_dir = env_path("OUT_DIR")?;
     let dest = out_dir.join("buildtest-probe");
-    for path in ["probe/src", "probe/Cargo.toml", "../Cargo.toml", "../Cargo.lock", "build.rs"] {
+    for path in [
+        "probe/src",
+        "probe/Cargo.toml",
+        "../Cargo.toml",
+        "../Cargo.lock",
+        "build.rs",
+    ] {
         println!("cargo::rerun-if-changed={path}");
     }
     println!("cargo::rerun-if-env-changed=BUILDTEST_PROBE_BIN");
 
     if let Some(prebuilt) = std::env::var_os("BUILDTEST_PROBE_BIN") {
         println!("cargo::rerun-if-changed={}", Path::new(&prebuilt).display());
-        std::fs::copy(&prebuilt, &dest)
-            .map_err(|e| format!("copy BUILDTEST_PROBE_BIN {}: {e}", Path::new(&prebuilt).display()))?;
+        std::fs::copy(&prebuilt, &dest).map_err(|e| {
+            format!(
+                "copy BUILDTEST_PROBE_BIN {}: {e}",
+                Path::new(&prebuilt).display()
+            )
+        })?;
         return Ok(());
     }
 
@@ -98,8 +108,12 @@ fn run() -> Result<(), String> {
             output.status
         ));
     }
-    let built = target_dir.join(PROBE_TARGET).join(PROBE_PROFILE).join("buildtest-probe");
-    std::fs::copy(&built, &dest).map_err(|e| format!("copy {} to {}: {e}", built.display(), dest.display()))?;
+    let built = target_dir
+        .join(PROBE_TARGET)
+        .join(PROBE_PROFILE)
+        .join("buildtest-probe");
+    std::fs::copy(&built, &dest)
+        .map_err(|e| format!("copy {} to {}: {e}", built.display(), dest.display()))?;
     Ok(())
 }
 

@@ -38,10 +38,19 @@ struct Ran {
 
 fn run(check: impl Into<Check>) -> Ran {
     let check = check.into();
-    let out = Command::new(probe_path()).args(check.probe_args().unwrap()).output().unwrap();
+    let out = Command::new(probe_path())
+        .args(check.probe_args().unwrap())
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let report = CheckReport::parse(&out.stderr).unwrap_or_else(|| panic!("no report in:\n{stderr}"));
-    Ran { exit: ProbeExit::from_code(out.status.code().unwrap()), stdout: out.stdout, report, stderr }
+    let report =
+        CheckReport::parse(&out.stderr).unwrap_or_else(|| panic!("no report in:\n{stderr}"));
+    Ran {
+        exit: ProbeExit::from_code(out.status.code().unwrap()),
+        stdout: out.stdout,
+        report,
+        stderr,
+    }
 }
 
 #[test]
@@ -52,13 +61,22 @@ fn the_embedded_probe_is_a_static_x86_64_executable() {
     assert_eq!(u16::from_le_bytes([bytes[18], bytes[19]]), 62, "EM_X86_64");
     // No PT_INTERP program header: no dynamic loader needed (static or static-pie).
     let phoff = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;
-    let (phentsize, phnum) =
-        (u16::from_le_bytes([bytes[54], bytes[55]]) as usize, u16::from_le_bytes([bytes[56], bytes[57]]) as usize);
+    let (phentsize, phnum) = (
+        u16::from_le_bytes([bytes[54], bytes[55]]) as usize,
+        u16::from_le_bytes([bytes[56], bytes[57]]) as usize,
+    );
     for i in 0..phnum {
         let p_type = u32::from_le_bytes(bytes[phoff + i * phentsize..][..4].try_into().unwrap());
-        assert_ne!(p_type, 3, "the probe has a PT_INTERP header: it is dynamically linked");
+        assert_ne!(
+            p_type, 3,
+            "the probe has a PT_INTERP header: it is dynamically linked"
+        );
     }
-    assert!(bytes.len() < 2_000_000, "the probe grew to {} bytes", bytes.len());
+    assert!(
+        bytes.len() < 2_000_000,
+        "the probe grew to {} bytes",
+        bytes.len()
+    );
     eprintln!("embedded probe: {} bytes", bytes.len());
 }
 
@@ -66,33 +84,50 @@ fn the_embedded_probe_is_a_static_x86_64_executable() {
 fn passing_cmd_checks_with_every_option() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let r = run(cmd(["sh", "-c", "pwd; echo \"$GREETING\"; cat; echo err >&2; exit 7"])
-        .env("GREETING", "hi; $(there)")
-        .cwd(d)
-        .stdin("from stdin\n")
-        .exit_code(7)
-        .stdout_equals(format!("{d}\nhi; $(there)\nfrom stdin\n"))
-        .stdout_contains("hi; $(there)")
-        .stdout_matches(r"(?m)^from \w+$")
-        .stdout_starts_with(d)
-        .stdout_ends_with("stdin\n")
-        .stderr_equals("err\n")
-        .stderr_contains("rr")
-        .stderr_matches("^err")
-        .stderr_starts_with("e")
-        .stderr_ends_with("r\n"));
+    let r = run(cmd([
+        "sh",
+        "-c",
+        "pwd; echo \"$GREETING\"; cat; echo err >&2; exit 7",
+    ])
+    .env("GREETING", "hi; $(there)")
+    .cwd(d)
+    .stdin("from stdin\n")
+    .exit_code(7)
+    .stdout_equals(format!("{d}\nhi; $(there)\nfrom stdin\n"))
+    .stdout_contains("hi; $(there)")
+    .stdout_matches(r"(?m)^from \w+$")
+    .stdout_starts_with(d)
+    .stdout_ends_with("stdin\n")
+    .stderr_equals("err\n")
+    .stderr_contains("rr")
+    .stderr_matches("^err")
+    .stderr_starts_with("e")
+    .stderr_ends_with("r\n"));
     assert_eq!(r.exit, ProbeExit::Pass, "{}", r.stderr);
     assert_eq!(r.report.verdict, Verdict::Pass);
     assert_eq!((r.report.failed, r.report.total), (0, 11));
     assert_eq!(r.report.summary, "all 11 assertions held");
     // The command's output is echoed for BuildKit's logs; the report is not part of it.
-    assert_eq!(r.stdout, format!("{d}\nhi; $(there)\nfrom stdin\n").as_bytes());
+    assert_eq!(
+        r.stdout,
+        format!("{d}\nhi; $(there)\nfrom stdin\n").as_bytes()
+    );
     assert_eq!(CheckReport::strip(r.stderr.as_bytes()), b"err\n");
 }
 
 #[test]
 fn argv_reaches_the_command_verbatim() {
-    let args = ["printf", "%s|", "a;b", "$(id)", "\"q\" 'r'", "`x`", "", "--", "-x"];
+    let args = [
+        "printf",
+        "%s|",
+        "a;b",
+        "$(id)",
+        "\"q\" 'r'",
+        "`x`",
+        "",
+        "--",
+        "-x",
+    ];
     let r = run(cmd(args).stdout_equals("a;b|$(id)|\"q\" 'r'|`x`||--|-x|"));
     assert_eq!(r.exit, ProbeExit::Pass, "{}", r.stderr);
     assert_eq!(
@@ -114,7 +149,13 @@ fn failing_cmd_checks_report_every_failed_assertion() {
     let failed: Vec<(&str, &str, &str)> = r
         .report
         .failures()
-        .map(|a| (a.name.as_str(), a.expected.as_str(), a.actual.as_deref().unwrap()))
+        .map(|a| {
+            (
+                a.name.as_str(),
+                a.expected.as_str(),
+                a.actual.as_deref().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         failed,
@@ -125,7 +166,13 @@ fn failing_cmd_checks_report_every_failed_assertion() {
             ("stderr.empty", "empty", "\"oops\\n\""),
         ]
     );
-    assert!(r.report.summary.starts_with("4 of 5 assertions failed: exit_code: expected 0, got 1; "), "{}", r.report.summary);
+    assert!(
+        r.report
+            .summary
+            .starts_with("4 of 5 assertions failed: exit_code: expected 0, got 1; "),
+        "{}",
+        r.report.summary
+    );
     assert!(!r.report.summary.contains('\n'));
     assert!(r.report.details().contains("stdout.equals: expected \"in\\n\"\n    actual: \"out\\n\"\n    note: first difference at byte 0"));
 }
@@ -136,10 +183,19 @@ fn commands_that_cannot_start_are_errors_not_failures() {
     assert_eq!(r.exit, ProbeExit::NotStarted);
     assert_eq!(r.report.verdict, Verdict::Error);
     let error = r.report.error.as_deref().unwrap();
-    assert!(error.starts_with("command could not be started: \"no-such-program-xyz\" not found in PATH ("), "{error}");
+    assert!(
+        error.starts_with(
+            "command could not be started: \"no-such-program-xyz\" not found in PATH ("
+        ),
+        "{error}"
+    );
     let r = run(cmd(["true"]).user("no-such-user-xyz"));
     assert_eq!(r.exit, ProbeExit::NotStarted);
-    assert!(r.report.details().contains("user \"no-such-user-xyz\" not found in /etc/passwd"));
+    assert!(
+        r.report
+            .details()
+            .contains("user \"no-such-user-xyz\" not found in /etc/passwd")
+    );
 }
 
 #[test]
@@ -151,8 +207,15 @@ fn file_checks_pass_and_fail() {
     let link = dir.path().join("current");
     std::os::unix::fs::symlink("app.conf", &link).unwrap();
     let meta = std::fs::metadata(&conf).unwrap();
-    let (uid, gid) = (std::os::unix::fs::MetadataExt::uid(&meta), std::os::unix::fs::MetadataExt::gid(&meta));
-    let (conf, link, d) = (conf.to_str().unwrap(), link.to_str().unwrap(), dir.path().to_str().unwrap());
+    let (uid, gid) = (
+        std::os::unix::fs::MetadataExt::uid(&meta),
+        std::os::unix::fs::MetadataExt::gid(&meta),
+    );
+    let (conf, link, d) = (
+        conf.to_str().unwrap(),
+        link.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+    );
 
     let r = run(file(link)
         .exists()
@@ -168,19 +231,49 @@ fn file_checks_pass_and_fail() {
     assert_eq!(r.report.subject, format!("file \"{link}\""));
     assert!(r.stdout.is_empty());
     assert_eq!(run(file(d).is_dir()).exit, ProbeExit::Pass);
-    assert_eq!(run(file(format!("{d}/missing")).absent()).exit, ProbeExit::Pass);
-    assert_eq!(run(file(conf)).exit, ProbeExit::Pass, "no assertion means exists");
+    assert_eq!(
+        run(file(format!("{d}/missing")).absent()).exit,
+        ProbeExit::Pass
+    );
+    assert_eq!(
+        run(file(conf)).exit,
+        ProbeExit::Pass,
+        "no assertion means exists"
+    );
 
-    let r = run(file(conf).absent().is_dir().mode(0o755).owner(uid + 1, gid).link_target("x").empty());
+    let r = run(file(conf)
+        .absent()
+        .is_dir()
+        .mode(0o755)
+        .owner(uid + 1, gid)
+        .link_target("x")
+        .empty());
     assert_eq!(r.exit, ProbeExit::Fail);
-    let actual: Vec<&str> = r.report.failures().map(|a| a.actual.as_deref().unwrap()).collect();
+    let actual: Vec<&str> = r
+        .report
+        .failures()
+        .map(|a| a.actual.as_deref().unwrap())
+        .collect();
     let owner = format!("{uid}:{gid}");
     assert_eq!(
         actual,
-        ["exists (regular file)", "regular file", "0640", owner.as_str(), "not a symlink (regular file)", "\"port = 8080\\n\""]
+        [
+            "exists (regular file)",
+            "regular file",
+            "0640",
+            owner.as_str(),
+            "not a symlink (regular file)",
+            "\"port = 8080\\n\""
+        ]
     );
     let r = run(file(format!("{d}/missing")));
-    assert_eq!((r.exit, r.report.failures().next().unwrap().actual.as_deref()), (ProbeExit::Fail, Some("does not exist")));
+    assert_eq!(
+        (
+            r.exit,
+            r.report.failures().next().unwrap().actual.as_deref()
+        ),
+        (ProbeExit::Fail, Some("does not exist"))
+    );
 }
 
 // ------------------------------------------------------------------ LLB
@@ -197,7 +290,10 @@ fn a_check_is_a_probe_exec_on_a_writable_copy_of_the_input() {
     let input = State::image("docker.io/buildtest/busybox:latest");
     let check = Check::from(cmd(["sh", "-c", "echo hi"]).stdout_equals("hi\n"));
     let exec = check.to_exec(&input, &probe_state()).unwrap();
-    let def = input.requires("suite::t/1", [exec]).marshal(&Platform::linux_amd64()).unwrap();
+    let def = input
+        .requires("suite::t/1", [exec])
+        .marshal(&Platform::linux_amd64())
+        .unwrap();
     let ops = Definition::decode(&def.to_bytes()).unwrap();
     let kinds: Vec<&str> = ops.iter().map(DecodedOp::kind).collect();
     assert_eq!(kinds, ["source", "file", "exec", "passthrough", "terminal"]);
@@ -206,7 +302,10 @@ fn a_check_is_a_probe_exec_on_a_writable_copy_of_the_input() {
         Some(pb::op::Op::File(f)) => f,
         other => panic!("{other:?}"),
     };
-    assert!(ops[1].op.inputs.is_empty(), "the probe file is made on scratch");
+    assert!(
+        ops[1].op.inputs.is_empty(),
+        "the probe file is made on scratch"
+    );
     match &file_op.actions[0].action {
         Some(pb::file_action::Action::Mkfile(mk)) => {
             assert_eq!((mk.path.as_str(), mk.mode), (PROBE_FILE, 0o755));
@@ -221,9 +320,20 @@ fn a_check_is_a_probe_exec_on_a_writable_copy_of_the_input() {
     want.extend(check.probe_args().unwrap());
     assert_eq!(meta.args, want);
     assert_eq!(exec.network, pb::NetMode::None as i32);
-    let mounts: Vec<(&str, bool, i64)> = exec.mounts.iter().map(|m| (m.dest.as_str(), m.readonly, m.output)).collect();
+    let mounts: Vec<(&str, bool, i64)> = exec
+        .mounts
+        .iter()
+        .map(|m| (m.dest.as_str(), m.readonly, m.output))
+        .collect();
     assert_eq!(mounts, [("/", false, 0), (PROBE_MOUNT, true, -1)]);
-    assert_eq!(ops[2].metadata.description.get("llb.customname").map(String::as_str), Some("cmd: sh -c 'echo hi'"));
+    assert_eq!(
+        ops[2]
+            .metadata
+            .description
+            .get("llb.customname")
+            .map(String::as_str),
+        Some("cmd: sh -c 'echo hi'")
+    );
     // The writable root is the input image; the probe mount is the file op.
     let inputs: Vec<&str> = ops[2].op.inputs.iter().map(|i| i.digest.as_str()).collect();
     assert_eq!(inputs, [ops[0].digest.as_str(), ops[1].digest.as_str()]);
@@ -231,16 +341,26 @@ fn a_check_is_a_probe_exec_on_a_writable_copy_of_the_input() {
     // What one check costs on the wire: the probe rides inline in every Solve.
     let size = def.to_bytes().len();
     let probe = probe_bytes().unwrap().len();
-    eprintln!("definition of one check: {size} bytes (probe {probe} bytes, overhead {} bytes)", size - probe);
-    assert!(size > probe && size < probe + 4096, "{size} vs probe {probe}");
+    eprintln!(
+        "definition of one check: {size} bytes (probe {probe} bytes, overhead {} bytes)",
+        size - probe
+    );
+    assert!(
+        size > probe && size < probe + 4096,
+        "{size} vs probe {probe}"
+    );
 }
 
 #[test]
 fn checks_differ_only_in_their_exec() {
     let input = State::image("alpine:3.20");
     let probe = probe_state();
-    let a = Check::from(file("/etc/os-release")).to_exec(&input, &probe).unwrap();
-    let b = Check::from(file("/etc/passwd")).to_exec(&input, &probe).unwrap();
+    let a = Check::from(file("/etc/os-release"))
+        .to_exec(&input, &probe)
+        .unwrap();
+    let b = Check::from(file("/etc/passwd"))
+        .to_exec(&input, &probe)
+        .unwrap();
     let da = a.marshal(&Platform::linux_amd64()).unwrap();
     let db = b.marshal(&Platform::linux_amd64()).unwrap();
     let (ga, gb) = (da.digests(), db.digests());

@@ -302,7 +302,15 @@ fn malformed_specs_exit_2() {
 fn a_command_gets_a_default_path_when_the_exec_has_none() {
     let o = Command::new(env!("CARGO_BIN_EXE_buildtest-probe"))
         .env_clear()
-        .args(["v1", "cmd", "--stdout-equals", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n", "--", "printenv", "PATH"])
+        .args([
+            "v1",
+            "cmd",
+            "--stdout-equals",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
+            "--",
+            "printenv",
+            "PATH",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

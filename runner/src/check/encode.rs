@@ -22,7 +22,10 @@ impl Check {
     /// Validates the check first.
     pub fn probe_args(&self) -> Result<Vec<String>, CheckError> {
         let label = self.label();
-        let mut out = Encoder { label: &label, args: vec![SPEC_VERSION.to_owned()] };
+        let mut out = Encoder {
+            label: &label,
+            args: vec![SPEC_VERSION.to_owned()],
+        };
         match self {
             Check::Cmd(c) => out.cmd(c)?,
             Check::File(f) => out.file(f)?,
@@ -44,7 +47,10 @@ impl Encoder<'_> {
     /// Pushes a user value, refusing NUL bytes (argv strings cannot hold them).
     fn value(&mut self, what: impl FnOnce() -> String, value: &str) -> Result<(), CheckError> {
         if value.contains('\0') {
-            return Err(CheckError::NulByte { label: self.label.to_owned(), what: what() });
+            return Err(CheckError::NulByte {
+                label: self.label.to_owned(),
+                what: what(),
+            });
         }
         self.push(value);
         Ok(())
@@ -54,7 +60,11 @@ impl Encoder<'_> {
         if path.starts_with('/') {
             Ok(())
         } else {
-            Err(CheckError::RelativePath { label: self.label.to_owned(), what, path: path.to_owned() })
+            Err(CheckError::RelativePath {
+                label: self.label.to_owned(),
+                what,
+                path: path.to_owned(),
+            })
         }
     }
 
@@ -77,15 +87,23 @@ impl Encoder<'_> {
 
     fn cmd(&mut self, c: &Cmd) -> Result<(), CheckError> {
         if c.args.is_empty() {
-            return Err(CheckError::EmptyCommand { label: self.label.to_owned() });
+            return Err(CheckError::EmptyCommand {
+                label: self.label.to_owned(),
+            });
         }
         self.push("cmd");
         for (key, value) in &c.env {
             if key.is_empty() || key.contains('=') {
-                return Err(CheckError::InvalidEnvKey { label: self.label.to_owned(), key: key.clone() });
+                return Err(CheckError::InvalidEnvKey {
+                    label: self.label.to_owned(),
+                    key: key.clone(),
+                });
             }
             self.push("--env");
-            self.value(|| format!("environment variable {key}"), &format!("{key}={value}"))?;
+            self.value(
+                || format!("environment variable {key}"),
+                &format!("{key}={value}"),
+            )?;
         }
         if let Some(dir) = &c.cwd {
             self.absolute("working directory", dir)?;
@@ -130,7 +148,10 @@ impl Encoder<'_> {
                 FileAssertion::IsDir => self.push("--is-dir"),
                 FileAssertion::Mode(mode) => {
                     if *mode > 0o7777 {
-                        return Err(CheckError::InvalidMode { label: self.label.to_owned(), mode: *mode });
+                        return Err(CheckError::InvalidMode {
+                            label: self.label.to_owned(),
+                            mode: *mode,
+                        });
                     }
                     self.push("--mode");
                     self.push(&format!("{mode:04o}"));
@@ -177,13 +198,39 @@ mod tests {
         assert_eq!(
             args(c),
             [
-                "v1", "cmd", "--env", "A=b=c", "--cwd", "/tmp", "--user", "app:staff", "--stdin", "",
-                "--exit-code", "3", "--stdout-contains", "--", "--stderr-matches", r"^\d+$",
-                "--stdout-empty", "--stderr-starts-with", "x", "--stdout-ends-with", "y",
-                "--stderr-equals", "z", "--", "sh", "-c", "echo $(id); exit 3"
+                "v1",
+                "cmd",
+                "--env",
+                "A=b=c",
+                "--cwd",
+                "/tmp",
+                "--user",
+                "app:staff",
+                "--stdin",
+                "",
+                "--exit-code",
+                "3",
+                "--stdout-contains",
+                "--",
+                "--stderr-matches",
+                r"^\d+$",
+                "--stdout-empty",
+                "--stderr-starts-with",
+                "x",
+                "--stdout-ends-with",
+                "y",
+                "--stderr-equals",
+                "z",
+                "--",
+                "sh",
+                "-c",
+                "echo $(id); exit 3"
             ]
         );
-        assert_eq!(args(cmd(["true"])), ["v1", "cmd", "--exit-code", "0", "--", "true"]);
+        assert_eq!(
+            args(cmd(["true"])),
+            ["v1", "cmd", "--exit-code", "0", "--", "true"]
+        );
     }
 
     #[test]
@@ -205,9 +252,30 @@ mod tests {
         assert_eq!(
             args(f),
             [
-                "v1", "file", "/usr/bin/x", "--exists", "--absent", "--is-dir", "--mode", "4755",
-                "--mode", "0007", "--owner", "0:42", "--link-target", "../y", "--equals", "a",
-                "--contains", "b", "--matches", "c+", "--starts-with", "d", "--ends-with", "e",
+                "v1",
+                "file",
+                "/usr/bin/x",
+                "--exists",
+                "--absent",
+                "--is-dir",
+                "--mode",
+                "4755",
+                "--mode",
+                "0007",
+                "--owner",
+                "0:42",
+                "--link-target",
+                "../y",
+                "--equals",
+                "a",
+                "--contains",
+                "b",
+                "--matches",
+                "c+",
+                "--starts-with",
+                "d",
+                "--ends-with",
+                "e",
                 "--empty"
             ]
         );
@@ -217,21 +285,50 @@ mod tests {
     #[test]
     fn rejects_invalid_checks_with_typed_errors() {
         let err = |c: Check| c.validate().unwrap_err();
-        assert!(matches!(err(cmd(Vec::<String>::new()).into()), CheckError::EmptyCommand { .. }));
+        assert!(matches!(
+            err(cmd(Vec::<String>::new()).into()),
+            CheckError::EmptyCommand { .. }
+        ));
         match err(cmd(["grep"]).stdout_matches("a(b").into()) {
-            CheckError::InvalidRegex { label, pattern, reason } => {
+            CheckError::InvalidRegex {
+                label,
+                pattern,
+                reason,
+            } => {
                 assert_eq!((label.as_str(), pattern.as_str()), ("cmd: grep", "a(b"));
                 assert!(!reason.is_empty());
             }
             other => panic!("{other:?}"),
         }
         let e = err(file("/etc/x").matches("[").into());
-        assert!(e.to_string().starts_with("compile regex \"[\" of check `file: /etc/x`: "), "{e}");
-        assert!(matches!(err(file("/x").mode(0o10000).into()), CheckError::InvalidMode { mode: 0o10000, .. }));
-        assert!(matches!(err(file("etc/x").into()), CheckError::RelativePath { what: "path", .. }));
-        assert!(matches!(err(cmd(["x"]).cwd("tmp").into()), CheckError::RelativePath { what: "working directory", .. }));
-        assert!(matches!(err(cmd(["x"]).env("A=B", "c").into()), CheckError::InvalidEnvKey { .. }));
-        assert!(matches!(err(cmd(["x"]).env("", "c").into()), CheckError::InvalidEnvKey { .. }));
+        assert!(
+            e.to_string()
+                .starts_with("compile regex \"[\" of check `file: /etc/x`: "),
+            "{e}"
+        );
+        assert!(matches!(
+            err(file("/x").mode(0o10000).into()),
+            CheckError::InvalidMode { mode: 0o10000, .. }
+        ));
+        assert!(matches!(
+            err(file("etc/x").into()),
+            CheckError::RelativePath { what: "path", .. }
+        ));
+        assert!(matches!(
+            err(cmd(["x"]).cwd("tmp").into()),
+            CheckError::RelativePath {
+                what: "working directory",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(cmd(["x"]).env("A=B", "c").into()),
+            CheckError::InvalidEnvKey { .. }
+        ));
+        assert!(matches!(
+            err(cmd(["x"]).env("", "c").into()),
+            CheckError::InvalidEnvKey { .. }
+        ));
         match err(cmd(["printf", "a\0b"]).into()) {
             CheckError::NulByte { what, .. } => assert_eq!(what, "argument 1"),
             other => panic!("{other:?}"),
@@ -245,7 +342,15 @@ mod tests {
     #[test]
     fn rust_regex_syntax_that_regex_lite_lacks_is_rejected_up_front() {
         // Unicode classes are not in regex-lite: the runner says so before any solve.
-        assert!(Check::from(cmd(["x"]).stdout_matches(r"\p{Greek}")).validate().is_err());
-        assert!(Check::from(cmd(["x"]).stdout_matches(r"(?m)^\w+\s\d{2,}$")).validate().is_ok());
+        assert!(
+            Check::from(cmd(["x"]).stdout_matches(r"\p{Greek}"))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            Check::from(cmd(["x"]).stdout_matches(r"(?m)^\w+\s\d{2,}$"))
+                .validate()
+                .is_ok()
+        );
     }
 }

@@ -62,7 +62,9 @@ pub enum CheckError {
     },
 
     /// The image (or the requested platform) is not linux/amd64.
-    #[error("run checks on platform {platform}: unsupported platform (only linux/amd64 images are supported for now)")]
+    #[error(
+        "run checks on platform {platform}: unsupported platform (only linux/amd64 images are supported for now)"
+    )]
     UnsupportedPlatform {
         /// The platform, as `os/arch[/variant]`.
         platform: String,

@@ -23,7 +23,9 @@ pub fn probe_bytes() -> Result<&'static [u8], CheckError> {
     if PROBE.is_empty() {
         let reason = option_env!("BUILDTEST_PROBE_UNAVAILABLE")
             .unwrap_or("this build of buildtest carries no check probe");
-        return Err(CheckError::ProbeUnavailable { reason: reason.to_owned() });
+        return Err(CheckError::ProbeUnavailable {
+            reason: reason.to_owned(),
+        });
     }
     Ok(PROBE)
 }
@@ -90,23 +92,40 @@ mod tests {
         assert!(ensure_platform(&Platform::linux_amd64()).is_ok());
         assert!(ensure_platform(&Platform::linux_amd64().with_variant("v3")).is_ok());
         let e = ensure_platform(&Platform::linux_arm64()).unwrap_err();
-        assert_eq!(e, CheckError::UnsupportedPlatform { platform: "linux/arm64".to_owned() });
+        assert_eq!(
+            e,
+            CheckError::UnsupportedPlatform {
+                platform: "linux/arm64".to_owned()
+            }
+        );
         assert_eq!(
             e.to_string(),
             "run checks on platform linux/arm64: unsupported platform (only linux/amd64 images are supported for now)"
         );
         let arm = Platform::new("linux", "arm").with_variant("v7");
-        assert!(ensure_platform(&arm).unwrap_err().to_string().contains("linux/arm/v7"));
+        assert!(
+            ensure_platform(&arm)
+                .unwrap_err()
+                .to_string()
+                .contains("linux/arm/v7")
+        );
 
-        let pinned = State::image_with("alpine:3.20", ImageOptions::new().platform(Platform::linux_arm64()));
-        let e = Check::from(file("/x")).to_exec(&pinned, &probe_state()).unwrap_err();
+        let pinned = State::image_with(
+            "alpine:3.20",
+            ImageOptions::new().platform(Platform::linux_arm64()),
+        );
+        let e = Check::from(file("/x"))
+            .to_exec(&pinned, &probe_state())
+            .unwrap_err();
         assert!(matches!(e, CheckError::UnsupportedPlatform { .. }), "{e:?}");
     }
 
     #[test]
     fn invalid_checks_fail_before_any_llb_is_built() {
         let input = State::image("alpine:3.20");
-        let e = Check::from(cmd(["grep"]).stdout_matches("(")).to_exec(&input, &probe_state()).unwrap_err();
+        let e = Check::from(cmd(["grep"]).stdout_matches("("))
+            .to_exec(&input, &probe_state())
+            .unwrap_err();
         assert!(matches!(e, CheckError::InvalidRegex { .. }), "{e:?}");
     }
 }

@@ -163,12 +163,24 @@ impl Cmd {
     }
 
     stream_methods!(
-        Stream::Stdout, stdout_equals, stdout_contains, stdout_matches, stdout_starts_with,
-        stdout_ends_with, stdout_empty, "stdout"
+        Stream::Stdout,
+        stdout_equals,
+        stdout_contains,
+        stdout_matches,
+        stdout_starts_with,
+        stdout_ends_with,
+        stdout_empty,
+        "stdout"
     );
     stream_methods!(
-        Stream::Stderr, stderr_equals, stderr_contains, stderr_matches, stderr_starts_with,
-        stderr_ends_with, stderr_empty, "stderr"
+        Stream::Stderr,
+        stderr_equals,
+        stderr_contains,
+        stderr_matches,
+        stderr_starts_with,
+        stderr_ends_with,
+        stderr_empty,
+        "stderr"
     );
 
     /// The command line (program, then arguments).
@@ -223,7 +235,10 @@ pub struct File {
 
 /// A file check on `path` (absolute), e.g. `file("/usr/bin/curl").exists().mode(0o755)`.
 pub fn file(path: impl Into<String>) -> File {
-    File { path: path.into(), assertions: Vec::new() }
+    File {
+        path: path.into(),
+        assertions: Vec::new(),
+    }
 }
 
 impl File {
@@ -279,7 +294,9 @@ impl File {
 
     /// Asserts that the content starts with `text`.
     pub fn starts_with(self, text: impl Into<String>) -> File {
-        self.assert(FileAssertion::Content(TextAssertion::StartsWith(text.into())))
+        self.assert(FileAssertion::Content(TextAssertion::StartsWith(
+            text.into(),
+        )))
     }
 
     /// Asserts that the content ends with `text`.
@@ -334,7 +351,11 @@ fn shell_word(arg: &str) -> String {
         && arg
             .chars()
             .all(|c| c.is_alphanumeric() || "-_./=:,+@%^".contains(c));
-    if plain { arg.to_owned() } else { format!("'{}'", arg.replace('\'', r"'\''")) }
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
 }
 
 impl Check {
@@ -370,13 +391,19 @@ mod tests {
 
     #[test]
     fn labels() {
-        assert_eq!(Check::from(cmd(["curl", "--version"])).label(), "cmd: curl --version");
+        assert_eq!(
+            Check::from(cmd(["curl", "--version"])).label(),
+            "cmd: curl --version"
+        );
         assert_eq!(
             Check::from(cmd(["sh", "-c", "echo 'hi' $(id); x"])).label(),
             r"cmd: sh -c 'echo '\''hi'\'' $(id); x'"
         );
         assert_eq!(Check::from(cmd(["printf", ""])).label(), "cmd: printf ''");
-        assert_eq!(Check::from(file("/usr/bin/curl")).to_string(), "file: /usr/bin/curl");
+        assert_eq!(
+            Check::from(file("/usr/bin/curl")).to_string(),
+            "file: /usr/bin/curl"
+        );
         let long = Check::from(cmd(["echo".to_owned(), "x".repeat(500)])).label();
         assert_eq!(long.chars().count(), LABEL_MAX);
         assert!(long.ends_with('…'));
@@ -403,14 +430,26 @@ mod tests {
             .stdout_starts_with("i")
             .stderr_ends_with("j");
         assert_eq!(c.expected_exit_code(), 3);
-        let names: Vec<String> =
-            c.assertions().iter().map(|(s, a)| format!("{}.{}", s.name(), a.name())).collect();
+        let names: Vec<String> = c
+            .assertions()
+            .iter()
+            .map(|(s, a)| format!("{}.{}", s.name(), a.name()))
+            .collect();
         assert_eq!(
             names,
             [
-                "stdout.equals", "stderr.contains", "stdout.matches", "stderr.starts_with",
-                "stdout.ends_with", "stderr.empty", "stdout.empty", "stderr.equals",
-                "stdout.contains", "stderr.matches", "stdout.starts_with", "stderr.ends_with"
+                "stdout.equals",
+                "stderr.contains",
+                "stdout.matches",
+                "stderr.starts_with",
+                "stdout.ends_with",
+                "stderr.empty",
+                "stdout.empty",
+                "stderr.equals",
+                "stdout.contains",
+                "stderr.matches",
+                "stdout.starts_with",
+                "stderr.ends_with"
             ]
         );
         let f = file("/x")
@@ -428,6 +467,9 @@ mod tests {
             .empty();
         assert_eq!(f.assertions().len(), 12);
         assert_eq!(f.assertions()[4], FileAssertion::Owner { uid: 1, gid: 2 });
-        assert_eq!(f.assertions()[11], FileAssertion::Content(TextAssertion::Empty));
+        assert_eq!(
+            f.assertions()[11],
+            FileAssertion::Content(TextAssertion::Empty)
+        );
     }
 }

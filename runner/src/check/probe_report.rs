@@ -118,7 +118,9 @@ impl CheckReport {
         let mut last = None;
         for line in text.split('\n') {
             let line = line.strip_suffix('\r').unwrap_or(line);
-            let Some(rest) = line.strip_prefix(REPORT_MARKER) else { continue };
+            let Some(rest) = line.strip_prefix(REPORT_MARKER) else {
+                continue;
+            };
             let (keyword, value) = rest.split_once(' ').unwrap_or((rest, ""));
             if keyword == "begin" {
                 let (version, subject) = value.split_once(' ').unwrap_or((value, ""));
@@ -134,7 +136,9 @@ impl CheckReport {
                 });
                 continue;
             }
-            let Some(report) = current.as_mut() else { continue };
+            let Some(report) = current.as_mut() else {
+                continue;
+            };
             match keyword {
                 "pass" => {
                     let (name, expected) = value.split_once(' ').unwrap_or((value, ""));
@@ -240,13 +244,28 @@ mod tests {
         assert_eq!(r.subject, "cmd \"curl\" \"--version\"");
         assert_eq!(r.verdict, Verdict::Fail);
         assert_eq!((r.failed, r.total), (1, 2));
-        assert_eq!(r.assertions[0], AssertionReport { name: "exit_code".into(), held: true, expected: "0".into(), actual: None, notes: vec![] });
+        assert_eq!(
+            r.assertions[0],
+            AssertionReport {
+                name: "exit_code".into(),
+                held: true,
+                expected: "0".into(),
+                actual: None,
+                notes: vec![]
+            }
+        );
         let f: Vec<_> = r.failures().collect();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].expected, "\"curl 7\"");
-        assert_eq!(f[0].actual.as_deref(), Some("\"curl 8.5.0\\n\"… (812 bytes)"));
+        assert_eq!(
+            f[0].actual.as_deref(),
+            Some("\"curl 8.5.0\\n\"… (812 bytes)")
+        );
         assert_eq!(f[0].notes, ["something"]);
-        assert!(r.summary.starts_with("1 of 2 assertions failed: stdout.starts_with"));
+        assert!(
+            r.summary
+                .starts_with("1 of 2 assertions failed: stdout.starts_with")
+        );
         assert_eq!(
             r.details(),
             "stdout.starts_with: expected \"curl 7\"\n    actual: \"curl 8.5.0\\n\"… (812 bytes)\n    note: something"
@@ -257,7 +276,10 @@ mod tests {
     #[test]
     fn takes_the_last_complete_block_and_survives_noise() {
         let fake = "##buildtest-probe begin v1 cmd \"x\"\n##buildtest-probe end pass 0/1\n";
-        let log = format!("{fake}\r\nnoise \u{fffd}\n{}##buildtest-probe begin v1 file \"/x\"\n", FAILED.replace('\n', "\r\n"));
+        let log = format!(
+            "{fake}\r\nnoise \u{fffd}\n{}##buildtest-probe begin v1 file \"/x\"\n",
+            FAILED.replace('\n', "\r\n")
+        );
         // The trailing block is incomplete (a clipped log): the last complete one wins.
         let r = CheckReport::parse(log.as_bytes()).unwrap();
         assert_eq!(r.verdict, Verdict::Fail);
@@ -266,7 +288,10 @@ mod tests {
         bytes.extend_from_slice(fake.as_bytes());
         assert_eq!(CheckReport::parse(&bytes).unwrap().verdict, Verdict::Pass);
         assert_eq!(CheckReport::parse(b"no report here\n"), None);
-        assert_eq!(CheckReport::parse(b"##buildtest-probe begin v1 cmd \"x\"\n"), None);
+        assert_eq!(
+            CheckReport::parse(b"##buildtest-probe begin v1 cmd \"x\"\n"),
+            None
+        );
     }
 
     #[test]
@@ -277,16 +302,28 @@ mod tests {
             ##buildtest-probe end error 0/0\n";
         let r = CheckReport::parse(log.as_bytes()).unwrap();
         assert_eq!(r.verdict, Verdict::Error);
-        assert_eq!(r.details(), "command could not be started: \"nope\" not found in PATH (/bin)");
+        assert_eq!(
+            r.details(),
+            "command could not be started: \"nope\" not found in PATH (/bin)"
+        );
         assert_eq!(r.failures().count(), 0);
     }
 
     #[test]
     fn exit_codes() {
-        for (code, exit) in [(0, ProbeExit::Pass), (1, ProbeExit::Fail), (2, ProbeExit::SpecError), (3, ProbeExit::NotStarted), (137, ProbeExit::Other(137))] {
+        for (code, exit) in [
+            (0, ProbeExit::Pass),
+            (1, ProbeExit::Fail),
+            (2, ProbeExit::SpecError),
+            (3, ProbeExit::NotStarted),
+            (137, ProbeExit::Other(137)),
+        ] {
             assert_eq!(ProbeExit::from_code(code), exit);
             assert_eq!(exit.code(), code);
         }
-        assert_eq!(ProbeExit::NotStarted.describe(), "the command could not be started");
+        assert_eq!(
+            ProbeExit::NotStarted.describe(),
+            "the command could not be started"
+        );
     }
 }
