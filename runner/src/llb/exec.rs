@@ -435,18 +435,11 @@ impl Exec {
             });
         };
         match mount.kind {
-            MountKind::Bind { readonly: true } => {
-                // Go returns the mounted state itself; find the user's State.
-                let platform = if dest == "/" {
-                    self.base.platform.clone()
-                } else {
-                    None
-                };
-                State {
-                    output: mount.source.clone(),
-                    platform,
-                }
-            }
+            // Go hands back the mounted state itself (the root is never read-only).
+            MountKind::Bind { readonly: true } => State {
+                output: mount.source.clone(),
+                platform: None,
+            },
             MountKind::Bind { readonly: false } => {
                 let index = mounts
                     .iter()
@@ -481,5 +474,12 @@ impl Exec {
     /// to marshal, as does a destination that is not mounted.
     pub fn get_mount(&self, dest: &str) -> State {
         self.output_of(dest)
+    }
+}
+
+impl From<Exec> for State {
+    /// The exec's root filesystem after the command ran ([`Exec::root`]).
+    fn from(exec: Exec) -> State {
+        exec.root()
     }
 }
