@@ -19,6 +19,7 @@ use prost::Message;
 use super::encode::BodyTag;
 use super::error::LlbError;
 use super::marshal::{Body, OpCx};
+use super::path::{clean_path, normalize_path};
 use super::state::{OpKind, Output, State, Vertex};
 use crate::proto::pb;
 
@@ -370,47 +371,6 @@ impl FileAction {
     }
 }
 
-/// Go's `path.Clean`: lexical, `/`-separated, `.` for empty.
-pub(crate) fn clean_path(p: &str) -> String {
-    let rooted = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in p.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|last| *last != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            part => parts.push(part),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_owned(),
-        (false, false) => joined,
-    }
-}
-
-/// Go's `normalizePath` with parent `/` (states here always work in `/`).
-fn normalize_path(p: &str, keep_slash: bool) -> String {
-    let mut out = clean_path(&format!("/{p}"));
-    if keep_slash {
-        if p.ends_with('/') && !out.ends_with('/') {
-            out.push('/');
-        } else if p.ends_with("/.") {
-            if out != "/" {
-                out.push('/');
-            }
-            out.push('.');
-        }
-    }
-    out
-}
-
 /// A `pb.FileOp`: the action chain bound to the state it applies to.
 #[derive(Debug, Clone)]
 pub(crate) struct FileOp {
@@ -603,28 +563,5 @@ impl State {
             chain: action.chain,
         };
         State::from_vertex(Vertex::new(OpKind::File(op)), 0, self.platform.clone())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{clean_path, normalize_path};
-
-    #[test]
-    fn paths_are_cleaned_like_go() {
-        for (input, want) in [
-            ("", "."),
-            ("/", "/"),
-            ("a/b/../c", "a/c"),
-            ("/../a//b/./", "/a/b"),
-            ("../../x", "../../x"),
-            ("a/..", "."),
-        ] {
-            assert_eq!(clean_path(input), want, "{input}");
-        }
-        assert_eq!(normalize_path("etc/x", false), "/etc/x");
-        assert_eq!(normalize_path("/dir/", true), "/dir/");
-        assert_eq!(normalize_path("/dir/.", true), "/dir/.");
-        assert_eq!(normalize_path("/.", true), "/.");
     }
 }

@@ -70,6 +70,7 @@ mod file;
 mod marshal;
 mod merge;
 mod passthrough;
+mod path;
 mod reference;
 mod source;
 mod state;
