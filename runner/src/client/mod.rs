@@ -1,1 +1,60 @@
-//! Layer `client` (being written).
+//! Layer 3 — `client`: connecting to a BuildKit builder and its Control API.
+//!
+//! 1. **Resolve** ([`resolve`]): flags and environment → [`Resolved`], the builders to try, each a
+//!    [`BuilderSpec`] saying how to reach it ([`TransportSpec`]) and why it was chosen ([`Reason`]).
+//!    Address forms, including the explicit Docker-engine form `docker+unix://…`, are in [`addr`].
+//! 2. **Connect** ([`Client::connect`]): every transport ends in one tonic `Channel` ([`transport`]):
+//!    unix/tcp(+TLS) gRPC to a buildkitd, a Docker engine's `/grpc` upgraded to h2c, or a
+//!    `docker exec … buildctl dial-stdio` child. The first candidate whose `ListWorkers` answers within
+//!    the connect timeout wins; otherwise [`ConnectError`] lists every attempt.
+//! 3. **Solve** ([`Client::solve`]): `Solve` + `Status` for one fresh ref → [`SolveEvent`]s and a
+//!    [`SolveReport`]; failures are classified into [`SolveError`] (the exec under test, an input, a
+//!    missing image, an unsupported op, or the builder). Dropping a [`Solve`] cancels it.
+//! 4. **Capabilities and strategy** ([`Client::caps`], [`resolve_strategy`], [`Strategy::wrap`]): probe
+//!    once whether the builder accepts `passthroughop` (and merge/diff), and pick how checks attach to
+//!    their input.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use buildtest::client::{Client, ResolveOptions, SolveOptions, resolve};
+//! use buildtest::llb::{Platform, State};
+//!
+//! let resolved = resolve(&ResolveOptions::from_env())?;
+//! let client = Client::connect(&resolved).await?;
+//! println!("builder: {}", client.builder());
+//! let def = State::image("busybox:latest").run(["true"]).root().marshal(&Platform::linux_amd64())?;
+//! let report = client.solve_and_wait(def.into_proto(), SolveOptions::default()).await;
+//! report.result?;
+//! # Ok(()) }
+//! ```
+
+pub mod addr;
+pub mod buildx;
+mod caps;
+mod control;
+mod details;
+pub mod docker_context;
+mod env;
+mod errors;
+mod events;
+mod graph;
+mod resolve;
+mod solve;
+mod strategy;
+mod tls;
+pub mod transport;
+
+pub use addr::{BuilderSpec, CommandSpec, Reason, Socket, TransportSpec};
+pub use caps::{Caps, merge_diff_probe, passthrough_probe};
+pub use control::{Client, ConnectOptions, PruneSummary};
+pub use details::{ErrorDetails, classify, decode_details, exit_code_in, unsupported_cap};
+pub use env::{Env, RESOLUTION_VARS};
+pub use errors::{
+    AttemptError, BuilderError, ClientError, ConnectError, ResolveError, SolveError, TlsError,
+};
+pub use events::{LogStream, SolveEvent, Tracker, VertexReport, Warning};
+pub use graph::{Graph, OpInfo, OpKind, shell_words};
+pub use resolve::{ResolveOptions, Resolved, resolve};
+pub use solve::{Solve, SolveOptions, SolveReport, new_ref};
+pub use strategy::{CHECK_MOUNT, ParseStrategyError, Strategy, StrategyError, resolve_strategy};
+pub use tls::TlsOptions;
