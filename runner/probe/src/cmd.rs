@@ -83,7 +83,7 @@ pub(crate) fn run(spec: &CmdSpec, root: &Path) -> Result<Captured, String> {
     });
     let mut child = command
         .spawn()
-        .map_err(|e| spawn_error(program, &resolved, &e))?;
+        .map_err(|e| spawn_error(program, &resolved, spec.cwd.as_deref(), &e))?;
     let writer = match (child.stdin.take(), &spec.stdin) {
         (Some(mut pipe), Some(data)) => {
             let data = data.clone().into_bytes();
@@ -134,10 +134,15 @@ fn search_path(program: &str, path: &std::ffi::OsStr, cwd: Option<&Path>) -> Opt
     non_executable
 }
 
-fn spawn_error(program: &str, resolved: &Path, e: &std::io::Error) -> String {
+fn spawn_error(program: &str, resolved: &Path, cwd: Option<&str>, e: &std::io::Error) -> String {
     let shown = resolved.display();
+    // A relative program is resolved in the command's working directory.
+    let on_disk = match cwd {
+        Some(cwd) if resolved.is_relative() => Path::new(cwd).join(resolved),
+        _ => resolved.to_path_buf(),
+    };
     match e.kind() {
-        std::io::ErrorKind::NotFound if std::fs::symlink_metadata(resolved).is_ok() => format!(
+        std::io::ErrorKind::NotFound if std::fs::symlink_metadata(&on_disk).is_ok() => format!(
             "{shown} exists but could not be executed: its interpreter or dynamic loader is missing ({e})"
         ),
         std::io::ErrorKind::NotFound => format!("{program:?} not found ({shown}: {e})"),

@@ -315,3 +315,33 @@ fn a_command_gets_a_default_path_when_the_exec_has_none() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+#[test]
+fn relative_programs_resolve_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("run.sh");
+    std::fs::write(&script, "#!/bin/sh\necho ran\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let broken = dir.path().join("broken.sh");
+    std::fs::write(&broken, "#!/nonexistent/sh\n").unwrap();
+    std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = probe(&[
+        "v1",
+        "cmd",
+        "--cwd",
+        d,
+        "--stdout-equals",
+        "ran\n",
+        "--",
+        "./run.sh",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = probe(&["v1", "cmd", "--cwd", d, "--", "./broken.sh"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("./broken.sh exists but could not be executed"),
+        "{}",
+        stderr(&o)
+    );
+}
