@@ -15,3 +15,19 @@ pub mod harness;
 pub mod llb;
 pub mod proto;
 pub mod report;
+
+pub use buildtest_macros::test;
+pub use harness::{Test, main};
+
+#[doc(hidden)]
+pub use harness::__private;
+
+/// Everything a test file needs: `use buildtest::prelude::*;`, then `#[buildtest::test]`.
+///
+/// The attribute is deliberately not in the prelude: a glob-imported `test` makes every
+/// built-in `#[test]` in that module ambiguous (E0659).
+pub mod prelude {
+    pub use crate::check::{cmd, file};
+    pub use crate::harness::Test;
+    pub use crate::llb::{FileAction, State};
+}

@@ -1,1 +1,78 @@
-//! Layer `harness` (being written).
+//! Layer `harness`: test registration, the libtest-compatible front and the concurrent run.
+//!
+//! A test target with `harness = false` whose `main` is `buildtest::main()` contains
+//! `#[buildtest::test]` fns; each returns a [`Test`] (an input state and its checks). The
+//! attribute registers the fn in a linker-built static registry ([`registry`]), so listing
+//! needs no code before `main` and never contacts a builder.
+//!
+//! # A run
+//!
+//! 1. **Arguments** are libtest's, parsed by libtest-mimic 0.8: a filter (substring, or the
+//!    whole name with `--exact`), `--skip`, `--ignored`, `--include-ignored`, `--list`,
+//!    `--format pretty|terse|json`, `-q`, `--test-threads`, `--color`, `--logfile`, and, as
+//!    no-ops for IDEs, `-Z unstable-options`, `--show-output`, `--nocapture` (both of which
+//!    also print each check's outcome and logs to stderr).
+//! 2. **`--list`** prints `name: test` lines from the registry only — exactly libtest's
+//!    format, which nextest reads (`--list --format terse`, and `--list --ignored`) — and
+//!    nothing else on stdout.
+//! 3. **Connect** (only when at least one test is selected to run): the builder is resolved
+//!    by [`crate::client`] (`BUILDKIT_HOST`, `BUILDX_BUILDER`, `DOCKER_HOST`, … — see its
+//!    docs), connected once, probed once for its capabilities; stderr says which builder,
+//!    why, and which strategy attaches checks to their inputs. If no builder can be
+//!    reached, every selected check is an error and the binary exits 101 — never a pass.
+//! 4. **Solve**: each check of each selected test becomes its own exec on a writable copy
+//!    of the input, attached as `<test name>/<n>` (n from 1) by the strategy, and one Solve;
+//!    all solves start at once on one tokio runtime sharing the connection, at most
+//!    `BUILDTEST_JOBS` at a time. A test passes iff all its checks pass; its failure text
+//!    lists every check, with the probe's expected-vs-actual report of each failed one.
+//! 5. **Report**: libtest's lines and summary on stdout, a check count (with how many were
+//!    cached) on stderr, one record per check appended to `BUILDTEST_RESULTS` (see
+//!    [`crate::report`]), JUnit XML to `BUILDTEST_JUNIT`.
+//!
+//! Outcomes per check: *pass* (the check exec succeeded; *cached* when BuildKit reported its
+//! vertex cached), *fail* (the check exec ran and failed: its exit code and the probe's
+//! report), *error* (the input failed to build — which step and its log tail —, the builder
+//! failed or went away, the check timed out, or the test fn panicked).
+//!
+//! # Environment
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `BUILDKIT_HOST`, `BUILDX_BUILDER`, `DOCKER_HOST`, … | which builder (see [`crate::client`]) |
+//! | `BUILDTEST_STRATEGY` | `auto` (default: passthrough when the builder has it, else a fallback), `passthrough`, `direct`, `discard`, `merge-diff` |
+//! | `BUILDTEST_JOBS` | concurrent solves (default 16) |
+//! | `BUILDTEST_TIMEOUT` | per-check timeout in seconds (default 300); [`Test::timeout`] overrides it |
+//! | `BUILDTEST_NO_CACHE` | `1`: re-run every check exec (inputs stay cached) |
+//! | `BUILDTEST_RESULTS` | append per-check JSON-lines records to this file |
+//! | `BUILDTEST_JUNIT` | write this binary's JUnit XML to this file |
+//! | `BUILDTEST_SUITE` | the suite name in records and JUnit (default `<package>::<target>`) |
+//!
+//! # IDEs and nextest
+//!
+//! Test names are the fn's module path without the crate name (`images::debian::curl`), the
+//! same path rust-analyzer computes, so its "Run Test" lens —
+//! `cargo test --package P --test T -- images::debian::curl --exact --nocapture --include-ignored`
+//! — builds target `T`, runs this `main` with that filter, selects exactly that one test
+//! (`--exact`; ignored or not, `--include-ignored`), solves only its checks, and prints each
+//! check's outcome and logs (`--nocapture`). A module's lens passes the module path without
+//! `--exact` and runs every test under it. rust-analyzer's Test Explorer and IntelliJ
+//! (`-Z unstable-options --format json [--show-output]`) get libtest's JSON events. nextest
+//! lists with `--list --format terse` (and `--ignored`) and runs each test as
+//! `--exact NAME --nocapture`: one process per test, one connection each.
+
+mod backend;
+pub mod config;
+mod front;
+pub mod registry;
+mod run;
+mod test;
+
+pub use front::{EXIT_SETUP, main, run as run_with_args};
+pub use test::Test;
+
+/// What `#[buildtest::test]` expands to refers only to items here.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::harness::registry::{TESTS, TestDef};
+    pub use linkme;
+}

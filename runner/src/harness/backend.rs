@@ -1,0 +1,244 @@
+//! The harness's use of the layers below: builder resolution and connection
+//! ([`crate::client`]), a check's exec ([`crate::check`]), the strategy wrap, and the mapping of a
+//! [`SolveReport`] to a check's outcome.
+
+use crate::check::{self, Check, CheckReport, ProbeExit};
+use crate::client::{
+    self, Client, ConnectOptions, ResolveOptions, SolveError, SolveOptions, SolveReport, Strategy,
+    VertexReport,
+};
+use crate::harness::Test;
+use crate::harness::config::Config;
+use crate::llb::{Platform, State};
+use crate::proto::pb;
+use crate::report::{CheckRecord, ErrorKind, Outcome, TAIL_LIMIT, tail};
+
+/// How many lines of a failed input step's log the error report shows.
+const INPUT_LOG_LINES: usize = 40;
+
+/// A connected builder with its strategy and the probe, shared by every check of the run.
+pub(crate) struct Backend {
+    client: Client,
+    strategy: Strategy,
+    requested: Strategy,
+    caps: String,
+    probe: State,
+    platform: Platform,
+}
+
+/// One check, ready to solve.
+pub(crate) struct Prepared {
+    pub(crate) definition: pb::Definition,
+    /// Digest of the check's exec vertex.
+    pub(crate) vertex: Option<String>,
+}
+
+impl Backend {
+    /// Resolves the builder (flags are the environment's: `BUILDKIT_HOST`, `DOCKER_HOST`, …),
+    /// connects, probes its capabilities once and picks the strategy.
+    pub(crate) async fn connect(config: &Config) -> Result<Backend, String> {
+        let requested = match config.strategy.as_deref() {
+            None => Strategy::Auto,
+            Some(name) => name
+                .parse::<Strategy>()
+                .map_err(|e| format!("failed to read BUILDTEST_STRATEGY: failed to {e}"))?,
+        };
+        let probe = check::probe_state();
+        let resolved =
+            client::resolve(&ResolveOptions::from_env()).map_err(|e| format!("failed to {e}"))?;
+        let options = ConnectOptions {
+            max_concurrent_solves: config.jobs.max(1),
+            ..ConnectOptions::default()
+        };
+        let client = Client::connect_with(&resolved, &options)
+            .await
+            .map_err(|e| format!("failed to {e}"))?;
+        let caps = client.caps().await.map_err(|e| {
+            format!(
+                "failed to probe the capabilities of {}: failed to {e}",
+                client.builder()
+            )
+        })?;
+        let strategy =
+            client::resolve_strategy(requested, caps).map_err(|e| format!("failed to {e}"))?;
+        let caps = caps.to_string();
+        Ok(Backend {
+            client,
+            strategy,
+            requested,
+            caps,
+            probe,
+            platform: Platform::linux_amd64(),
+        })
+    }
+
+    /// One line for stderr: which builder, why, and which strategy.
+    pub(crate) fn describe(&self) -> String {
+        let why = if self.requested == Strategy::Auto {
+            " (auto)"
+        } else {
+            " (BUILDTEST_STRATEGY)"
+        };
+        format!(
+            "builder {}; {}; strategy {}{why}",
+            self.client.builder(),
+            self.caps,
+            self.strategy
+        )
+    }
+
+    /// The builder, for records.
+    pub(crate) fn builder_name(&self) -> String {
+        self.client.builder().to_string()
+    }
+
+    /// The strategy, for records.
+    pub(crate) fn strategy_name(&self) -> String {
+        self.strategy.name().to_owned()
+    }
+
+    /// Builds check `index` (0-based) of `test` into the graph to solve: the check's exec on
+    /// the input, attached by the strategy with id `<test name>/<n>`.
+    pub(crate) fn prepare(
+        &self,
+        test: &Test,
+        name: &str,
+        index: usize,
+        no_cache: bool,
+    ) -> Result<Prepared, String> {
+        let check: &Check = test
+            .checks
+            .get(index)
+            .ok_or_else(|| format!("internal error: no check {index}"))?;
+        let mut exec = check
+            .to_exec(&test.input, &self.probe)
+            .map_err(|e| format!("failed to {e}"))?;
+        if no_cache {
+            exec = exec.ignore_cache();
+        }
+        let vertex = exec
+            .marshal(&self.platform)
+            .map_err(|e| format!("failed to marshal the check: {e}"))?
+            .head()
+            .map(str::to_owned);
+        let id = format!("{name}/{}", index + 1);
+        let graph = self.strategy.wrap(&test.input, &id, exec);
+        let mut definition = graph
+            .marshal(&self.platform)
+            .map_err(|e| format!("failed to marshal the test's graph: {e}"))?
+            .into_proto();
+        // Source locations carry nothing we use, and prost drops their empty `Locations`
+        // values: BuildKit v0.13 (Docker 26) then dereferences a nil `*Locations` while
+        // wrapping any vertex error and the daemon crashes (llbsolver/bridge.go:278).
+        definition.source = None;
+        Ok(Prepared { definition, vertex })
+    }
+
+    /// Solves one prepared check and fills `record` from the report.
+    pub(crate) async fn solve(&self, prepared: &Prepared, record: &mut CheckRecord) {
+        let options = SolveOptions {
+            check_vertices: prepared.vertex.iter().cloned().collect(),
+            ..SolveOptions::default()
+        };
+        let report = self
+            .client
+            .solve_and_wait(prepared.definition.clone(), options)
+            .await;
+        fill(&report, prepared.vertex.as_deref(), record);
+    }
+}
+
+/// Maps a solve's report to the check's outcome (pass / fail / error), its logs and report.
+pub(crate) fn fill(report: &SolveReport, vertex: Option<&str>, record: &mut CheckRecord) {
+    let check_vertex = vertex.and_then(|d| report.vertex(d));
+    let parsed = check_vertex.and_then(|v| CheckReport::parse(&v.stderr));
+    if let Some(v) = check_vertex {
+        let stderr = CheckReport::strip(&v.stderr);
+        record.stdout = tail(&String::from_utf8_lossy(&v.stdout), TAIL_LIMIT);
+        record.stderr = tail(&String::from_utf8_lossy(&stderr), TAIL_LIMIT);
+        record.cached = v.cached;
+    }
+    match &report.result {
+        Ok(()) => {
+            record.outcome = Outcome::Pass;
+            record.error_kind = None;
+        }
+        Err(SolveError::ExecFailed {
+            exit_code, message, ..
+        }) => {
+            record.outcome = Outcome::Fail;
+            record.error_kind = None;
+            record.cached = false;
+            record.exit_code = *exit_code;
+            let exit = exit_code.map(|code| ProbeExit::from_code(code).describe());
+            match parsed {
+                Some(parsed) => {
+                    record.message = Some(parsed.summary.clone());
+                    record.report = Some(tail(&parsed.details(), TAIL_LIMIT));
+                }
+                None => {
+                    // No report block: the probe did not run or its log was clipped.
+                    let exit = exit.unwrap_or_else(|| "the check failed".to_owned());
+                    record.message = Some(one_line(&format!("{exit}: {message}")));
+                    record.report = Some(tail(
+                        &format!("{exit}: {message}\n{}", record.stderr),
+                        TAIL_LIMIT,
+                    ));
+                }
+            }
+        }
+        Err(err @ SolveError::InputFailed { vertex, name, .. }) => {
+            record.outcome = Outcome::Error;
+            record.error_kind = Some(ErrorKind::Input);
+            record.message = Some(format!("the input failed to build at step `{name}`"));
+            let log = report.vertex(vertex).map(log_tail).unwrap_or_default();
+            record.report = Some(tail(&format!("failed to {err}\n{log}"), TAIL_LIMIT));
+        }
+        Err(err @ SolveError::ImageNotFound { .. }) => {
+            record.outcome = Outcome::Error;
+            record.error_kind = Some(ErrorKind::Input);
+            record.message = Some(one_line(&format!("failed to {err}")));
+            record.report = Some(format!("failed to {err}"));
+        }
+        Err(
+            err @ SolveError::Other {
+                vertex: Some(v), ..
+            },
+        ) if Some(v.as_str()) != vertex => {
+            record.outcome = Outcome::Error;
+            record.error_kind = Some(ErrorKind::Input);
+            record.message = Some(one_line(&format!("failed to {err}")));
+            let log = report.vertex(v).map(log_tail).unwrap_or_default();
+            record.report = Some(tail(&format!("failed to {err}\n{log}"), TAIL_LIMIT));
+        }
+        Err(err) => {
+            record.outcome = Outcome::Error;
+            record.error_kind = Some(ErrorKind::Builder);
+            record.message = Some(one_line(&format!("failed to {err}")));
+            record.report = Some(format!("failed to {err}"));
+        }
+    }
+}
+
+/// The last lines of a vertex's output (stdout then stderr), indented under a heading.
+fn log_tail(v: &VertexReport) -> String {
+    let mut log = String::from_utf8_lossy(&v.stdout).into_owned();
+    log.push_str(&String::from_utf8_lossy(&v.stderr));
+    let lines: Vec<&str> = log.lines().collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let start = lines.len().saturating_sub(INPUT_LOG_LINES);
+    let mut out = format!("last {} lines of `{}`:\n", lines.len() - start, v.name);
+    for line in &lines[start..] {
+        out.push_str("  | ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The first line of `text`, for one-line messages.
+fn one_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_owned()
+}

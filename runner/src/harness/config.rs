@@ -1,0 +1,149 @@
+//! The harness's configuration from the environment (see the table in [`crate::harness`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Concurrent solves when `BUILDTEST_JOBS` is not set.
+pub const DEFAULT_JOBS: usize = 16;
+/// Per-check timeout when `BUILDTEST_TIMEOUT` is not set.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// An environment variable with a value the harness cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("read {name}={value:?}: {expected}")]
+pub struct ConfigError {
+    /// The variable.
+    pub name: &'static str,
+    /// Its value.
+    pub value: String,
+    /// What was expected.
+    pub expected: &'static str,
+}
+
+/// Settings read from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `BUILDTEST_JOBS`: how many checks are solved at once.
+    pub jobs: usize,
+    /// `BUILDTEST_TIMEOUT` (seconds): per-check timeout.
+    pub timeout: Duration,
+    /// `BUILDTEST_STRATEGY`: `auto` (default), `passthrough`, `direct`, `discard`, `merge-diff`.
+    pub strategy: Option<String>,
+    /// `BUILDTEST_NO_CACHE`: re-run every check exec (inputs stay cached).
+    pub no_cache: bool,
+    /// `BUILDTEST_JUNIT`: write JUnit XML for this binary to this path.
+    pub junit: Option<PathBuf>,
+    /// `BUILDTEST_RESULTS`: append JSON-lines records to this file.
+    pub results: Option<PathBuf>,
+    /// `BUILDTEST_SUITE`: the suite name in records and JUnit.
+    pub suite: Option<String>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup` (for tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let jobs = match get("BUILDTEST_JOBS") {
+            None => DEFAULT_JOBS,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(ConfigError {
+                        name: "BUILDTEST_JOBS",
+                        value: v,
+                        expected: "a positive number of concurrent solves",
+                    });
+                }
+            },
+        };
+        let timeout = match get("BUILDTEST_TIMEOUT") {
+            None => DEFAULT_TIMEOUT,
+            Some(v) => match v.parse::<f64>() {
+                Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
+                    Duration::from_secs_f64(secs)
+                }
+                _ => {
+                    return Err(ConfigError {
+                        name: "BUILDTEST_TIMEOUT",
+                        value: v,
+                        expected: "a positive number of seconds",
+                    });
+                }
+            },
+        };
+        let no_cache = match get("BUILDTEST_NO_CACHE").as_deref() {
+            None | Some("0" | "false" | "no" | "off") => false,
+            Some("1" | "true" | "yes" | "on") => true,
+            Some(other) => {
+                return Err(ConfigError {
+                    name: "BUILDTEST_NO_CACHE",
+                    value: other.to_owned(),
+                    expected: "1/true/yes/on or 0/false/no/off",
+                });
+            }
+        };
+        Ok(Config {
+            jobs,
+            timeout,
+            strategy: get("BUILDTEST_STRATEGY"),
+            no_cache,
+            junit: get("BUILDTEST_JUNIT").map(PathBuf::from),
+            results: get("BUILDTEST_RESULTS").map(PathBuf::from),
+            suite: get("BUILDTEST_SUITE"),
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.jobs, DEFAULT_JOBS);
+        assert_eq!(c.timeout, DEFAULT_TIMEOUT);
+        assert!(!c.no_cache);
+        assert_eq!(c.junit, None);
+    }
+
+    #[test]
+    fn values_and_errors() {
+        let c = config(&[
+            ("BUILDTEST_JOBS", "3"),
+            ("BUILDTEST_TIMEOUT", "2.5"),
+            ("BUILDTEST_NO_CACHE", "1"),
+            ("BUILDTEST_JUNIT", "out/j.xml"),
+        ])
+        .unwrap();
+        assert_eq!(c.jobs, 3);
+        assert_eq!(c.timeout, Duration::from_millis(2500));
+        assert!(c.no_cache);
+        assert_eq!(c.junit, Some(PathBuf::from("out/j.xml")));
+        let err = config(&[("BUILDTEST_JOBS", "0")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "read BUILDTEST_JOBS=\"0\": a positive number of concurrent solves"
+        );
+        assert!(config(&[("BUILDTEST_TIMEOUT", "soon")]).is_err());
+        assert!(config(&[("BUILDTEST_NO_CACHE", "maybe")]).is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! `buildtest::main()`: the libtest-mimic front of a `harness = false` test target.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+use crate::harness::backend::Backend;
+use crate::harness::config::Config;
+use crate::harness::registry::{TestDef, registered};
+use crate::harness::run::{RecordContext, Session, Sink, record_ignored, summary, verdict};
+use crate::report::{ResultsFile, junit};
+
+/// The exit code when the harness cannot start (bad configuration); test failures exit 101.
+pub const EXIT_SETUP: i32 = 2;
+
+/// The whole `main` of a `harness = false` test target: `fn main() { buildtest::main() }`.
+///
+/// Parses libtest's command line (filters, `--exact`, `--skip`, `--ignored`,
+/// `--include-ignored`, `--list`, `--format pretty|terse|json`, `--test-threads`, …), lists
+/// the registered tests without contacting a builder, or connects to the builder and runs
+/// every check of the selected tests; then exits with libtest's code (0, or 101 when a test
+/// failed). See [`crate::harness`] for the environment variables it reads.
+pub fn main() -> ! {
+    let code = run(Arguments::from_args());
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(code)
+}
+
+/// Runs the harness with parsed arguments and returns the process exit code.
+pub fn run(args: Arguments) -> i32 {
+    let tests = registered();
+    if args.list {
+        // Registry only: names and ignore flags. Never touches a builder or the environment.
+        let trials = tests
+            .iter()
+            .map(|(name, def)| Trial::test(name.clone(), || Ok(())).with_ignored_flag(def.ignored))
+            .collect();
+        let _ = libtest_mimic::run(&args, trials);
+        return 0;
+    }
+
+    // Which tests run and which are reported ignored, exactly as libtest-mimic decides.
+    let mut to_run = Vec::new();
+    let mut ignored = Vec::new();
+    for (name, def) in &tests {
+        let probe = Trial::test(name.clone(), || Ok(())).with_ignored_flag(def.ignored);
+        if args.is_filtered_out(&probe) {
+            continue;
+        }
+        if args.is_ignored(&probe) {
+            ignored.push((name.clone(), *def));
+        } else {
+            to_run.push((name.clone(), *def));
+        }
+    }
+
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: failed to {err}");
+            return EXIT_SETUP;
+        }
+    };
+    let results = match config.results.as_ref().map(ResultsFile::open) {
+        None => None,
+        Some(Ok(file)) => Some(file),
+        Some(Err(err)) => {
+            eprintln!("error: failed to {err}");
+            return EXIT_SETUP;
+        }
+    };
+    let sink = Sink::new(results);
+    let mut ctx = RecordContext {
+        suite: suite_name(&config, &tests),
+        ..RecordContext::default()
+    };
+
+    let mut session = None;
+    if !to_run.is_empty() {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("buildtest")
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(err) => {
+                eprintln!("error: failed to start the async runtime: {err}");
+                return EXIT_SETUP;
+            }
+        };
+        let backend = match runtime.block_on(Backend::connect(&config)) {
+            Ok(backend) => {
+                eprintln!("buildtest: {}", backend.describe());
+                ctx.builder = Some(backend.builder_name());
+                ctx.strategy = Some(backend.strategy_name());
+                Ok(Arc::new(backend))
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                Err(err)
+            }
+        };
+        session = Some(Session::start(
+            runtime, backend, &config, &ctx, &sink, &to_run,
+        ));
+    }
+    for (name, def) in &ignored {
+        record_ignored(&ctx, &sink, name, def);
+    }
+
+    let show_output = args.nocapture || args.show_output;
+    let mut handles = session
+        .as_mut()
+        .map(|s| std::mem::take(&mut s.handles))
+        .unwrap_or_default();
+    let trials = tests
+        .iter()
+        .map(|(name, def)| trial(name, def, handles.remove(name), show_output))
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+
+    let records = sink.records();
+    if let Some(path) = &config.junit {
+        let suite = ctx.suite.as_str();
+        if let Err(err) = junit::write([(suite, records.as_slice())], path) {
+            eprintln!("error: failed to {err}");
+        }
+    }
+    if !records.is_empty() {
+        eprintln!("{}", summary(&records));
+    }
+    if let Some(session) = session {
+        session.runtime.shutdown_background();
+    }
+    if conclusion.has_failed() { 101 } else { 0 }
+}
+
+fn trial(
+    name: &str,
+    def: &'static TestDef,
+    handle: Option<crate::harness::run::TestHandle>,
+    show_output: bool,
+) -> Trial {
+    let test_name = name.to_owned();
+    Trial::test(name, move || {
+        let Some(handle) = handle else {
+            return Err(Failed::from("internal error: the test was not started"));
+        };
+        let records = handle.wait();
+        if show_output {
+            let mut text = String::new();
+            for r in &records {
+                let cached = if r.cached { ", cached" } else { "" };
+                let _ = writeln!(
+                    text,
+                    "buildtest: {test_name} check {} `{}`: {}{cached}",
+                    r.check,
+                    r.label,
+                    r.outcome.as_str()
+                );
+                for (stream, log) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+                    if !log.is_empty() {
+                        let _ = write!(text, "--- {stream} ---\n{log}");
+                        if !log.ends_with('\n') {
+                            text.push('\n');
+                        }
+                    }
+                }
+            }
+            eprint!("{text}");
+        }
+        verdict(&records).map_err(Failed::from)
+    })
+    .with_ignored_flag(def.ignored)
+}
+
+/// The suite name: `BUILDTEST_SUITE`, else `<CARGO_PKG_NAME>::<crate>` when cargo runs the
+/// binary, else the crate name (from the registry, or the executable's name).
+fn suite_name(config: &Config, tests: &[(String, &'static TestDef)]) -> String {
+    if let Some(suite) = &config.suite {
+        return suite.clone();
+    }
+    let krate = tests
+        .first()
+        .map(|(_, def)| def.crate_name().to_owned())
+        .or_else(exe_stem)
+        .unwrap_or_else(|| "buildtest".to_owned());
+    match std::env::var("CARGO_PKG_NAME") {
+        Ok(pkg) if !pkg.is_empty() => format!("{pkg}::{krate}"),
+        _ => krate,
+    }
+}
+
+/// The executable's name without cargo's `-<16 hex>` suffix.
+fn exe_stem() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let stem = exe.file_stem()?.to_string_lossy().into_owned();
+    Some(match stem.rsplit_once('-') {
+        Some((base, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+            base.to_owned()
+        }
+        _ => stem,
+    })
+}

@@ -1,0 +1,365 @@
+//! The run: every check of every selected test becomes one solve, started up front on one
+//! shared tokio runtime and bounded by `BUILDTEST_JOBS`; each libtest trial only waits for
+//! its checks' records, so concurrency spans all checks of all tests, not one test at a time.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::harness::Test;
+use crate::harness::backend::{Backend, Prepared};
+use crate::harness::config::Config;
+use crate::harness::registry::TestDef;
+use crate::report::{CheckRecord, ErrorKind, Outcome, ResultsFile};
+
+/// What every record of this process shares.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RecordContext {
+    pub(crate) suite: String,
+    pub(crate) strategy: Option<String>,
+    pub(crate) builder: Option<String>,
+}
+
+impl RecordContext {
+    pub(crate) fn record(
+        &self,
+        def: &TestDef,
+        test: &str,
+        check: u32,
+        label: &str,
+        outcome: Outcome,
+    ) -> CheckRecord {
+        let mut r = CheckRecord::new(&self.suite, test, check, label, outcome);
+        r.strategy.clone_from(&self.strategy);
+        r.builder.clone_from(&self.builder);
+        r.file = Some(def.file.to_owned());
+        r.line = Some(def.line);
+        r
+    }
+}
+
+/// Where finished records go: the results file (as they arrive) and memory (for JUnit and
+/// the summary).
+#[derive(Debug, Clone)]
+pub(crate) struct Sink {
+    file: Option<Arc<ResultsFile>>,
+    records: Arc<Mutex<Vec<CheckRecord>>>,
+}
+
+impl Sink {
+    pub(crate) fn new(file: Option<ResultsFile>) -> Self {
+        Sink {
+            file: file.map(Arc::new),
+            records: Arc::default(),
+        }
+    }
+
+    pub(crate) fn push(&self, record: CheckRecord) {
+        if let Some(Err(err)) = self.file.as_ref().map(|file| file.append(&record)) {
+            eprintln!("buildtest: warning: failed to {err}");
+        }
+        match self.records.lock() {
+            Ok(mut records) => records.push(record),
+            Err(poisoned) => poisoned.into_inner().push(record),
+        }
+    }
+
+    /// Every record pushed so far, sorted by test then check.
+    pub(crate) fn records(&self) -> Vec<CheckRecord> {
+        let mut records = match self.records.lock() {
+            Ok(records) => records.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        records.sort_by(|a, b| (&a.test, a.check).cmp(&(&b.test, b.check)));
+        records
+    }
+}
+
+/// Calls a test fn, turning a panic into a message.
+pub(crate) fn build_test(def: &TestDef) -> Result<Test, String> {
+    catch_unwind(AssertUnwindSafe(def.build)).map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        format!("the test fn panicked: {msg}")
+    })
+}
+
+/// Records `ignored` for every check of a test that is not run.
+pub(crate) fn record_ignored(ctx: &RecordContext, sink: &Sink, name: &str, def: &TestDef) {
+    let reason = def.ignore_reason.map(str::to_owned);
+    let labels: Vec<String> = match build_test(def) {
+        Ok(test) => test.checks.iter().map(crate::check::Check::label).collect(),
+        Err(_) => vec!["test".to_owned()],
+    };
+    for (i, label) in labels.iter().enumerate() {
+        let mut r = ctx.record(def, name, index(i), label, Outcome::Ignored);
+        r.message.clone_from(&reason);
+        sink.push(r);
+    }
+}
+
+fn index(i: usize) -> u32 {
+    u32::try_from(i + 1).unwrap_or(u32::MAX)
+}
+
+/// The records one trial waits for.
+#[derive(Debug)]
+pub(crate) struct TestHandle {
+    checks: Vec<oneshot::Receiver<CheckRecord>>,
+}
+
+impl TestHandle {
+    /// Blocks (on a libtest thread, outside the runtime) until every check has a record.
+    pub(crate) fn wait(self) -> Vec<CheckRecord> {
+        self.checks
+            .into_iter()
+            .map(|rx| {
+                rx.blocking_recv().unwrap_or_else(|_| {
+                    // The task was dropped without an answer: the runtime is shutting down.
+                    let mut r = CheckRecord::new("", "", 0, "check", Outcome::Error);
+                    r.error_kind = Some(ErrorKind::Builder);
+                    r.message = Some("the check's task ended without a result".to_owned());
+                    r
+                })
+            })
+            .collect()
+    }
+}
+
+/// All solves of a run, started when the session is created.
+pub(crate) struct Session {
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) handles: HashMap<String, TestHandle>,
+}
+
+impl Session {
+    /// Prepares every check of `tests` and starts its solve on `backend` (or, when the
+    /// builder could not be reached, records the error for every check).
+    pub(crate) fn start(
+        runtime: tokio::runtime::Runtime,
+        backend: Result<Arc<Backend>, String>,
+        config: &Config,
+        ctx: &RecordContext,
+        sink: &Sink,
+        tests: &[(String, &'static TestDef)],
+    ) -> Session {
+        let permits = Arc::new(Semaphore::new(config.jobs));
+        let mut handles = HashMap::with_capacity(tests.len());
+        for (name, def) in tests {
+            let mut checks = Vec::new();
+            let test = match build_test(def) {
+                Ok(test) => test,
+                Err(msg) => {
+                    let mut r = ctx.record(def, name, 1, "test", Outcome::Error);
+                    r.error_kind = Some(ErrorKind::Setup);
+                    r.message = Some(msg);
+                    checks.push(settled(sink, r));
+                    handles.insert(name.clone(), TestHandle { checks });
+                    continue;
+                }
+            };
+            if test.checks.is_empty() {
+                let mut r = ctx.record(def, name, 1, "test", Outcome::Error);
+                r.error_kind = Some(ErrorKind::Setup);
+                r.message = Some("the test has no checks: add one with `.check(...)`".to_owned());
+                checks.push(settled(sink, r));
+            }
+            let timeout = test.timeout.unwrap_or(config.timeout);
+            for (i, check) in test.checks.iter().enumerate() {
+                let label = check.label();
+                let base = ctx.record(def, name, index(i), &label, Outcome::Error);
+                let backend = match &backend {
+                    Ok(backend) => Arc::clone(backend),
+                    Err(msg) => {
+                        let mut r = base;
+                        r.error_kind = Some(ErrorKind::Builder);
+                        r.message = Some(msg.clone());
+                        checks.push(settled(sink, r));
+                        continue;
+                    }
+                };
+                let prepared = match backend.prepare(&test, name, i, config.no_cache) {
+                    Ok(prepared) => prepared,
+                    Err(msg) => {
+                        let mut r = base;
+                        r.error_kind = Some(ErrorKind::Setup);
+                        r.message = Some(msg);
+                        checks.push(settled(sink, r));
+                        continue;
+                    }
+                };
+                let (tx, rx) = oneshot::channel();
+                checks.push(rx);
+                let permits = Arc::clone(&permits);
+                let sink = sink.clone();
+                runtime.spawn(async move {
+                    let record = match permits.acquire_owned().await {
+                        Ok(_permit) => solve(&backend, prepared, base, timeout).await,
+                        Err(_) => base,
+                    };
+                    sink.push(record.clone());
+                    let _ = tx.send(record);
+                });
+            }
+            handles.insert(name.clone(), TestHandle { checks });
+        }
+        Session { runtime, handles }
+    }
+}
+
+/// A check whose record is known before anything is solved.
+fn settled(sink: &Sink, record: CheckRecord) -> oneshot::Receiver<CheckRecord> {
+    let (tx, rx) = oneshot::channel();
+    sink.push(record.clone());
+    let _ = tx.send(record);
+    rx
+}
+
+async fn solve(
+    backend: &Backend,
+    prepared: Prepared,
+    mut record: CheckRecord,
+    timeout: std::time::Duration,
+) -> CheckRecord {
+    let started = Instant::now();
+    record.vertex = prepared.vertex.clone();
+    let solved = tokio::time::timeout(timeout, backend.solve(&prepared, &mut record)).await;
+    match solved {
+        Ok(()) => {}
+        Err(_) => {
+            record.outcome = Outcome::Error;
+            record.error_kind = Some(ErrorKind::Timeout);
+            record.message = Some(format!(
+                "the check did not finish within {timeout:.0?} (BUILDTEST_TIMEOUT or Test::timeout)"
+            ));
+        }
+    }
+    record.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    record
+}
+
+/// The libtest verdict of a test from its checks' records: `Ok` iff every check passed;
+/// otherwise a text listing every check, with each failing check's report.
+pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
+    let bad = records
+        .iter()
+        .filter(|r| r.outcome != Outcome::Pass)
+        .count();
+    if bad == 0 && !records.is_empty() {
+        return Ok(());
+    }
+    let total = records.len();
+    let mut text = String::new();
+    let failed = records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Fail)
+        .count();
+    let errored = records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Error)
+        .count();
+    let head = match (failed, errored) {
+        (_, 0) => format!("{failed} of {total} checks failed"),
+        (0, _) => format!("{errored} of {total} checks could not be run"),
+        _ => format!(
+            "{bad} of {total} checks did not pass: {failed} failed, {errored} could not be run"
+        ),
+    };
+    text.push_str(&head);
+    text.push('\n');
+    for r in records {
+        let head = match r.outcome {
+            Outcome::Pass if r.cached => "passed (cached)".to_owned(),
+            Outcome::Pass => "passed".to_owned(),
+            Outcome::Ignored => "ignored".to_owned(),
+            Outcome::Fail => match r.exit_code {
+                Some(code) => format!("FAILED (exit code {code})"),
+                None => "FAILED".to_owned(),
+            },
+            Outcome::Error => {
+                let kind = r.error_kind.map_or("error", ErrorKind::describe);
+                format!("ERROR ({kind})")
+            }
+        };
+        let _ = write!(text, "\ncheck {}/{total} `{}`: {head}\n", r.check, r.label);
+        if matches!(r.outcome, Outcome::Fail | Outcome::Error) {
+            let body = r
+                .report
+                .as_deref()
+                .filter(|s| !s.trim().is_empty())
+                .or(r.message.as_deref())
+                .unwrap_or("(no report)");
+            for line in body.trim_end().lines() {
+                text.push_str("    ");
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    Err(text)
+}
+
+/// One line counting checks by outcome, and the cached passes.
+pub(crate) fn summary(records: &[CheckRecord]) -> String {
+    let count = |o| records.iter().filter(|r| r.outcome == o).count();
+    let cached = records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Pass && r.cached)
+        .count();
+    format!(
+        "buildtest: {} checks: {} ok ({cached} cached); {} failed; {} errors; {} ignored",
+        records.len(),
+        count(Outcome::Pass),
+        count(Outcome::Fail),
+        count(Outcome::Error),
+        count(Outcome::Ignored),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn rec(check: u32, label: &str, outcome: Outcome) -> CheckRecord {
+        CheckRecord::new("s", "t", check, label, outcome)
+    }
+
+    #[test]
+    fn a_test_passes_iff_every_check_passes() {
+        assert!(verdict(&[rec(1, "a", Outcome::Pass), rec(2, "b", Outcome::Pass)]).is_ok());
+        assert!(verdict(&[]).is_err());
+        let mut fail = rec(2, "cmd: false", Outcome::Fail);
+        fail.exit_code = Some(1);
+        fail.report = Some("exit code: expected 0, got 1".into());
+        let mut cached = rec(3, "file: /x", Outcome::Pass);
+        cached.cached = true;
+        let text = verdict(&[rec(1, "cmd: true", Outcome::Pass), fail, cached]).unwrap_err();
+        assert_eq!(
+            text,
+            "1 of 3 checks failed\n\
+             \ncheck 1/3 `cmd: true`: passed\n\
+             \ncheck 2/3 `cmd: false`: FAILED (exit code 1)\n    exit code: expected 0, got 1\n\
+             \ncheck 3/3 `file: /x`: passed (cached)\n"
+        );
+    }
+
+    #[test]
+    fn errors_name_their_kind() {
+        let mut err = rec(1, "cmd: ls", Outcome::Error);
+        err.error_kind = Some(ErrorKind::Input);
+        err.message = Some("step `RUN false` failed".into());
+        let text = verdict(&[err]).unwrap_err();
+        assert!(
+            text.contains("ERROR (input failed)\n    step `RUN false` failed"),
+            "{text}"
+        );
+    }
+}

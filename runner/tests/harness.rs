@@ -1,0 +1,237 @@
+//! Tests of `buildtest::main()` through the `harness_fixture` binary, run as a subprocess the
+//! way cargo, nextest and IDEs run it.
+//!
+//! - `list`: listing and selection from the static registry, with no builder reachable;
+//! - `no_builder`: a run with an unreachable builder fails loudly;
+//! - `e2e`: real runs against both Docker engines of `scripts/builders.sh` (BuildKit v0.8.3
+//!   and v0.13.2): passing, failing, erroring and ignored tests, the cached rerun, results
+//!   records and JUnit. These FAIL (never skip) when the engines are not up.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use buildtest::report::{CheckRecord, ErrorKind, Outcome, read_records};
+
+/// Builds the fixture (`cargo build --test harness_fixture`, a no-op when `cargo test` already
+/// built it) and returns its executable.
+fn fixture() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = Command::new(cargo)
+            .args(["build", "-p", "buildtest", "--test", "harness_fixture"])
+            .args(["--message-format=json-render-diagnostics"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "building the fixture failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        stdout
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|msg| msg["reason"] == "compiler-artifact")
+            .filter(|msg| msg["target"]["name"] == "harness_fixture")
+            .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reported no harness_fixture executable")
+    })
+}
+
+/// The builder-related variables of the environment, cleared for every run.
+const CLEARED: &[&str] = &[
+    "BUILDKIT_HOST",
+    "BUILDX_BUILDER",
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "BUILDTEST_STRATEGY",
+    "BUILDTEST_NO_CACHE",
+    "BUILDTEST_RESULTS",
+    "BUILDTEST_JUNIT",
+    "BUILDTEST_JOBS",
+    "BUILDTEST_TIMEOUT",
+    "BUILDTEST_SUITE",
+];
+
+struct Run {
+    out: Output,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn code(&self) -> Option<i32> {
+        self.out.status.code()
+    }
+
+    /// libtest's word for `test` (`ok`, `FAILED`, `ignored`) from a `test NAME ... X` line.
+    fn outcome(&self, test: &str) -> Option<&str> {
+        self.stdout.lines().find_map(|line| {
+            let rest = line.strip_prefix("test ")?;
+            let (name, outcome) = rest.split_once(" ... ")?;
+            (name.trim_end() == test).then_some(outcome.trim())
+        })
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code(),
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(fixture());
+    cmd.args(args);
+    for name in CLEARED {
+        cmd.env_remove(name);
+    }
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let out = cmd.output().unwrap();
+    Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        out,
+    }
+}
+
+const NO_BUILDER: (&str, &str) = ("BUILDKIT_HOST", "unix:///nonexistent/buildkitd.sock");
+
+mod list {
+    use super::*;
+
+    const ALL: &str = "\
+errors::input_fails_to_build: test
+errors::missing_image: test
+errors::panics: test
+fails::file_mode: test
+fails::middle_check: test
+ignored::after_with_reason: test
+ignored::before: test
+passes::argv_is_verbatim: test
+passes::checks_are_isolated: test
+passes::cmd_and_file: test
+passes::nested::deep: test
+passes::scratch_image: test
+top_level: test
+";
+
+    #[test]
+    fn terse_list_is_exactly_libtests_format() {
+        let run = run(&["--list", "--format", "terse"], &[NO_BUILDER]);
+        assert_eq!(run.code(), Some(0), "{run:?}");
+        assert_eq!(run.stdout, ALL, "{run:?}");
+        assert_eq!(
+            run.stderr, "",
+            "listing must not print anything else: {run:?}"
+        );
+    }
+
+    #[test]
+    fn list_needs_no_builder_and_no_valid_config() {
+        // An unreachable builder and nonsense settings: listing reads only the registry.
+        let run = run(
+            &["--list"],
+            &[
+                NO_BUILDER,
+                ("BUILDTEST_JOBS", "zero"),
+                ("BUILDTEST_RESULTS", "/nonexistent/r"),
+            ],
+        );
+        assert_eq!(run.code(), Some(0), "{run:?}");
+        assert_eq!(run.stdout, ALL, "{run:?}");
+    }
+
+    #[test]
+    fn list_ignored_shows_only_ignored_tests() {
+        let run = run(&["--list", "--format", "terse", "--ignored"], &[NO_BUILDER]);
+        assert_eq!(
+            run.stdout,
+            "ignored::after_with_reason: test\nignored::before: test\n"
+        );
+    }
+
+    #[test]
+    fn filters_exact_and_skip_select_like_libtest() {
+        let names = |args: &[&str]| {
+            let mut all = vec!["--list", "--format", "terse"];
+            all.extend_from_slice(args);
+            run(&all, &[NO_BUILDER]).stdout
+        };
+        assert_eq!(
+            names(&["nested"]),
+            "passes::nested::deep: test\n",
+            "substring filter"
+        );
+        assert_eq!(
+            names(&["--exact", "passes::nested::deep"]),
+            "passes::nested::deep: test\n"
+        );
+        assert_eq!(
+            names(&["--exact", "deep"]),
+            "",
+            "--exact matches the whole name"
+        );
+        assert_eq!(
+            names(&["passes::", "--skip", "passes::c", "--skip", "nested"]),
+            "passes::argv_is_verbatim: test\npasses::scratch_image: test\n"
+        );
+    }
+
+    #[test]
+    fn ignored_only_run_selects_nothing_to_solve_without_a_builder() {
+        // Only ignored tests match and they are not run: no builder is contacted, so the
+        // unreachable address does not matter and the run passes.
+        let run = run(&["ignored::"], &[NO_BUILDER]);
+        assert_eq!(run.code(), Some(0), "{run:?}");
+        assert_eq!(run.outcome("ignored::before"), Some("ignored"), "{run:?}");
+        assert!(
+            run.stdout.contains("0 passed; 0 failed; 2 ignored"),
+            "{run:?}"
+        );
+        assert!(!run.stderr.contains("builder"), "{run:?}");
+    }
+
+    #[test]
+    fn unknown_flags_are_usage_errors() {
+        let run = run(&["--no-such-flag"], &[NO_BUILDER]);
+        assert_eq!(run.code(), Some(2), "{run:?}");
+    }
+}
+
+mod no_builder {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_builder_fails_the_run_with_a_clear_message() {
+        let run = run(&["--exact", "passes::nested::deep"], &[NO_BUILDER]);
+        assert_eq!(run.code(), Some(101), "{run:?}");
+        assert!(
+            run.stderr.contains("/nonexistent/buildkitd.sock"),
+            "{run:?}"
+        );
+        assert_eq!(
+            run.outcome("passes::nested::deep"),
+            Some("FAILED"),
+            "{run:?}"
+        );
+        assert!(run.stdout.contains("ERROR (builder error)"), "{run:?}");
+        assert!(run.stdout.contains("0 passed; 1 failed"), "{run:?}");
+    }
+}
+
+#[path = "harness/e2e.rs"]
+mod e2e;

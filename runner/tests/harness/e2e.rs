@@ -1,0 +1,357 @@
+//! End-to-end runs of the fixture on the real Docker engines (see `scripts/builders.sh`).
+//! Each scenario runs on both engines. Missing engines are a failure, with what to run.
+
+use super::*;
+
+#[derive(Clone, Copy, Debug)]
+enum Engine {
+    Docker20,
+    Docker26,
+}
+
+impl Engine {
+    fn var(self) -> &'static str {
+        match self {
+            Engine::Docker20 => "BUILDTEST_DOCKER20_HOST",
+            Engine::Docker26 => "BUILDTEST_DOCKER26_HOST",
+        }
+    }
+
+    /// The engine's Docker API address: from the environment, else from
+    /// `scripts/builders.sh env`.
+    fn host(self) -> String {
+        if let Some(host) = std::env::var(self.var()).ok().filter(|h| !h.is_empty()) {
+            return host;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/builders.sh");
+        let out = Command::new("bash").arg(&script).arg("env").output();
+        let text = out
+            .as_ref()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let prefix = format!("export {}=", self.var());
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|v| v.trim_matches(['"', '\'']).to_owned())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} is not set and `bash scripts/builders.sh env` did not print it ({out:?}); \
+                     start the engines with `bash scripts/builders.sh up`",
+                    self.var()
+                )
+            })
+    }
+}
+
+/// A scratch directory with a results file and a JUnit path.
+struct Outputs {
+    dir: tempfile::TempDir,
+}
+
+impl Outputs {
+    fn new() -> Self {
+        Outputs {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn results(&self) -> PathBuf {
+        self.dir.path().join("results.jsonl")
+    }
+    fn junit(&self) -> PathBuf {
+        self.dir.path().join("junit.xml")
+    }
+    fn records(&self) -> Vec<CheckRecord> {
+        read_records(&self.results()).unwrap()
+    }
+}
+
+/// Runs the fixture against `engine`, writing records (and JUnit) into `outputs`.
+fn run_on(engine: Engine, outputs: &Outputs, args: &[&str], extra: &[(&str, &str)]) -> Run {
+    let host = engine.host();
+    let results = outputs.results();
+    let junit = outputs.junit();
+    let mut env = vec![
+        ("DOCKER_HOST", host.as_str()),
+        ("BUILDTEST_RESULTS", results.to_str().unwrap()),
+        ("BUILDTEST_JUNIT", junit.to_str().unwrap()),
+    ];
+    env.extend_from_slice(extra);
+    let run = run(args, &env);
+    assert!(
+        !run.stderr.contains("failed to connect") && !run.stderr.contains("builder error"),
+        "engine {engine:?} at {host} is not reachable; start it with `bash scripts/builders.sh up`\n{run:?}"
+    );
+    run
+}
+
+fn find<'a>(records: &'a [CheckRecord], test: &str, check: u32) -> &'a CheckRecord {
+    records
+        .iter()
+        .find(|r| r.test == test && r.check == check)
+        .unwrap_or_else(|| panic!("no record for {test} check {check} in {records:#?}"))
+}
+
+fn passing_tests_pass_and_rerun_cached(engine: Engine) {
+    let first = Outputs::new();
+    let run1 = run_on(engine, &first, &["passes::"], &[]);
+    assert_eq!(run1.code(), Some(0), "{run1:?}");
+    assert_eq!(
+        run1.outcome("passes::scratch_image"),
+        Some("ok"),
+        "{run1:?}"
+    );
+    assert!(
+        run1.stdout.contains("5 passed; 0 failed; 0 ignored"),
+        "{run1:?}"
+    );
+    assert!(
+        run1.stderr.contains("strategy"),
+        "the header names the strategy: {run1:?}"
+    );
+    let records = first.records();
+    assert_eq!(records.len(), 8, "{records:#?}");
+    assert!(
+        records.iter().all(|r| r.outcome == Outcome::Pass),
+        "{records:#?}"
+    );
+    assert!(
+        records.iter().all(|r| r.schema == 1 && r.vertex.is_some()),
+        "{records:#?}"
+    );
+
+    let second = Outputs::new();
+    let run2 = run_on(engine, &second, &["passes::"], &[]);
+    assert_eq!(run2.code(), Some(0), "{run2:?}");
+    let records = second.records();
+    assert!(
+        records
+            .iter()
+            .all(|r| r.outcome == Outcome::Pass && r.cached),
+        "every passing check is cached on a rerun: {records:#?}"
+    );
+    assert!(
+        run2.stderr.contains("8 checks: 8 ok (8 cached)"),
+        "{run2:?}"
+    );
+
+    let third = Outputs::new();
+    let run3 = run_on(
+        engine,
+        &third,
+        &["passes::"],
+        &[("BUILDTEST_NO_CACHE", "1")],
+    );
+    assert_eq!(run3.code(), Some(0), "{run3:?}");
+    assert!(
+        third.records().iter().all(|r| !r.cached),
+        "BUILDTEST_NO_CACHE re-runs every check exec: {:#?}",
+        third.records()
+    );
+}
+
+fn failures_show_expected_and_actual(engine: Engine) {
+    for round in 0..2 {
+        let outputs = Outputs::new();
+        let run = run_on(engine, &outputs, &["fails::"], &[]);
+        assert_eq!(run.code(), Some(101), "{run:?}");
+        assert_eq!(
+            run.outcome("fails::middle_check"),
+            Some("FAILED"),
+            "{run:?}"
+        );
+        assert!(
+            run.stdout.contains("check 1/3 `cmd: true`: passed"),
+            "{run:?}"
+        );
+        assert!(
+            run.stdout
+                .contains("check 3/3 `file: /bin/busybox`: passed"),
+            "{run:?}"
+        );
+        assert!(run.stdout.contains("expected output"), "{run:?}");
+        assert!(run.stdout.contains("actual output"), "{run:?}");
+        let records = outputs.records();
+        let middle = find(&records, "fails::middle_check", 2);
+        assert_eq!(middle.outcome, Outcome::Fail, "{middle:#?}");
+        assert!(middle.exit_code.is_some_and(|c| c != 0), "{middle:#?}");
+        assert!(!middle.cached, "a failure is never cached (round {round})");
+        let report = middle.report.as_deref().unwrap_or_default();
+        assert!(
+            report.contains("expected output") && report.contains("actual output"),
+            "{middle:#?}"
+        );
+        assert_eq!(
+            find(&records, "fails::middle_check", 1).outcome,
+            Outcome::Pass
+        );
+        assert_eq!(
+            find(&records, "fails::middle_check", 3).outcome,
+            Outcome::Pass
+        );
+        let mode = find(&records, "fails::file_mode", 1);
+        assert_eq!(mode.outcome, Outcome::Fail, "{mode:#?}");
+        assert!(
+            mode.report.as_deref().unwrap_or_default().contains("600"),
+            "{mode:#?}"
+        );
+    }
+}
+
+fn errors_are_not_check_failures(engine: Engine) {
+    let outputs = Outputs::new();
+    let run = run_on(engine, &outputs, &["errors::"], &[]);
+    assert_eq!(run.code(), Some(101), "{run:?}");
+    assert!(run.stdout.contains("0 passed; 3 failed"), "{run:?}");
+    let records = outputs.records();
+
+    let input = find(&records, "errors::input_fails_to_build", 1);
+    assert_eq!(input.outcome, Outcome::Error, "{input:#?}");
+    assert_eq!(input.error_kind, Some(ErrorKind::Input), "{input:#?}");
+    let text = format!("{:?} {:?}", input.message, input.report);
+    assert!(
+        text.contains("exit 3"),
+        "the failing step is named: {input:#?}"
+    );
+    assert!(
+        text.contains("building-the-input"),
+        "its log tail is shown: {input:#?}"
+    );
+    assert!(run.stdout.contains("ERROR (input failed)"), "{run:?}");
+
+    let image = find(&records, "errors::missing_image", 1);
+    assert_eq!(image.outcome, Outcome::Error, "{image:#?}");
+    assert!(
+        format!("{:?}", image.message).contains("buildtest/this-image-does-not-exist"),
+        "{image:#?}"
+    );
+
+    let panics = find(&records, "errors::panics", 1);
+    assert_eq!(panics.error_kind, Some(ErrorKind::Setup), "{panics:#?}");
+    assert!(format!("{:?}", panics.message).contains("the test fn itself panicked"));
+}
+
+/// Everything at once: JUnit counts read back by a real XML parser, ignored tests skipped.
+fn full_run_writes_junit(engine: Engine) {
+    let outputs = Outputs::new();
+    let run = run_on(engine, &outputs, &[], &[]);
+    assert_eq!(run.code(), Some(101), "{run:?}");
+    assert!(run.stdout.contains("5 failed; 2 ignored"), "{run:?}");
+    let ignored = find(&outputs.records(), "ignored::after_with_reason", 1).clone();
+    assert_eq!(ignored.outcome, Outcome::Ignored);
+    assert_eq!(ignored.message.as_deref(), Some("needs a registry"));
+
+    let script = r#"
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = root.findall("testsuite")
+cases = root.iter("testcase")
+kinds = {"pass": 0, "failure": 0, "error": 0, "skipped": 0}
+for c in cases:
+    k = [e.tag for e in c if e.tag in ("failure", "error", "skipped")]
+    kinds[k[0] if k else "pass"] += 1
+mid = [c for c in root.iter("testcase") if c.get("classname") == "fails::middle_check" and c.get("name").startswith("2: ")][0]
+print(len(suites), suites[0].get("name"), kinds["pass"], kinds["failure"], kinds["error"], kinds["skipped"])
+print(mid.find("failure").get("message"))
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(outputs.junit())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = text.lines();
+    // Checks: 11 pass (top_level 1, passes:: 8, middle_check 2), 2 fail (middle_check 1,
+    // file_mode 1), 3 error (errors:: 3), 2 skipped (ignored:: 2).
+    assert_eq!(
+        lines.next(),
+        Some("1 buildtest::harness_fixture 11 2 3 2"),
+        "{text}"
+    );
+    let message = lines.next().unwrap_or_default();
+    assert!(
+        message.contains("expected output"),
+        "one-line failure message: {message}"
+    );
+}
+
+fn the_ide_lens_runs_exactly_one_test(engine: Engine) {
+    let outputs = Outputs::new();
+    let args = [
+        "passes::nested::deep",
+        "--exact",
+        "--nocapture",
+        "--include-ignored",
+    ];
+    let run = run_on(engine, &outputs, &args, &[]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(run.stdout.contains("running 1 test\n"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("1 passed; 0 failed; 0 ignored; 0 measured; 12 filtered out"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("passes::nested::deep check 1 `cmd: true`: pass"),
+        "{run:?}"
+    );
+    assert_eq!(outputs.records().len(), 1);
+}
+
+fn json_format_for_ides(engine: Engine) {
+    let outputs = Outputs::new();
+    let run = run_on(
+        engine,
+        &outputs,
+        &[
+            "fails::file_mode",
+            "-Z",
+            "unstable-options",
+            "--format",
+            "json",
+            "--show-output",
+        ],
+        &[],
+    );
+    assert_eq!(run.code(), Some(101), "{run:?}");
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let failed = events
+        .iter()
+        .find(|e| e["type"] == "test" && e["event"] == "failed")
+        .unwrap();
+    assert_eq!(failed["name"], "fails::file_mode");
+    assert!(
+        failed["stdout"].as_str().unwrap().contains("FAILED"),
+        "{failed}"
+    );
+}
+
+macro_rules! on_both_engines {
+    ($($scenario:ident),* $(,)?) => {
+        mod docker20 {
+            $( #[test] fn $scenario() { super::$scenario(super::Engine::Docker20) } )*
+        }
+        mod docker26 {
+            $( #[test] fn $scenario() { super::$scenario(super::Engine::Docker26) } )*
+        }
+    };
+}
+
+on_both_engines!(
+    passing_tests_pass_and_rerun_cached,
+    failures_show_expected_and_actual,
+    errors_are_not_check_failures,
+    full_run_writes_junit,
+    the_ide_lens_runs_exactly_one_test,
+    json_format_for_ides,
+);

@@ -1,0 +1,8 @@
+use buildtest::prelude::*;
+
+#[buildtest::test]
+struct NotAFunction {
+    test: Test,
+}
+
+fn main() {}
