@@ -55,12 +55,12 @@ fn run() -> Result<(), String> {
 
     if let Some(prebuilt) = std::env::var_os("BUILDTEST_PROBE_BIN") {
         println!("cargo::rerun-if-changed={}", Path::new(&prebuilt).display());
-        std::fs::copy(&prebuilt, &dest).map_err(|e| {
-            format!(
-                "copy BUILDTEST_PROBE_BIN {}: {e}",
-                Path::new(&prebuilt).display()
-            )
-        })?;
+        let shown = Path::new(&prebuilt).display();
+        let copied = std::fs::copy(&prebuilt, &dest)
+            .map_err(|e| format!("copy BUILDTEST_PROBE_BIN {shown}: {e}"))?;
+        if copied == 0 {
+            return Err(format!("BUILDTEST_PROBE_BIN {shown} is empty"));
+        }
         return Ok(());
     }
 
