@@ -292,21 +292,19 @@ impl Definition {
             .collect()
     }
 
-    /// The prost message, e.g. for `SolveRequest.definition`. The op bytes
-    /// (so the digests) are kept as they are; note that re-encoding the
-    /// message with prost drops the empty `source.locations` values, which
-    /// BuildKit reads the same way.
+    /// The prost message to send as `SolveRequest.definition`: the op bytes
+    /// (so the digests) and metadata as they are, without `source` (see below).
     pub fn into_proto(self) -> pb::Definition {
+        // `source` is left out on purpose. Go sends one `locations` entry per op
+        // with an empty value; prost drops empty map values when it encodes, and
+        // BuildKit (v0.8 to v0.13 at least) then dereferences a nil `Locations`
+        // and crashes the daemon as soon as a vertex fails. Without `source`
+        // BuildKit has no source map to consult, and the op bytes and digests
+        // are unchanged.
         pb::Definition {
             def: self.ops.into_iter().map(|(_, b)| b).collect(),
             metadata: self.metadata.into_iter().collect(),
-            source: self.locations.map(|locations| pb::Source {
-                locations: locations
-                    .into_iter()
-                    .map(|d| (d, pb::Locations::default()))
-                    .collect(),
-                infos: Vec::new(),
-            }),
+            source: None,
         }
     }
 }
