@@ -9,7 +9,7 @@ use tonic::transport::Channel;
 
 use super::addr::BuilderSpec;
 use super::caps::Caps;
-use super::errors::{AttemptError, BuilderError, ClientError, ConnectError};
+use super::errors::{AttemptError, BuilderError, ClientError, ConnectError, transport_message};
 use super::resolve::Resolved;
 use super::transport::{self, MAX_MESSAGE_SIZE};
 use crate::proto::control::control_client::ControlClient;
@@ -160,16 +160,14 @@ async fn list_workers(
 
 async fn connect_one(spec: &BuilderSpec, options: &ConnectOptions) -> Result<Client, AttemptError> {
     let timeout = options.connect_timeout;
-    let channel = transport::connect(&spec.transport, timeout).await?;
+    let connection = transport::connect(&spec.transport, timeout).await?;
+    let channel = connection.channel.clone();
     let mut control = control_client(channel.clone());
     let workers = match tokio::time::timeout(timeout, list_workers(&mut control)).await {
         Err(_) => return Err(AttemptError::Timeout(timeout)),
         Ok(Err(status)) => {
-            return Err(AttemptError::NotBuildkit(format!(
-                "{}: {}",
-                status.code(),
-                status.message()
-            )));
+            let failure = format!("{}: {}", status.code(), transport_message(&status));
+            return Err(connection.explain(failure).await);
         }
         Ok(Ok(workers)) => workers,
     };

@@ -55,6 +55,6 @@ pub use errors::{
 pub use events::{LogStream, SolveEvent, Tracker, VertexReport, Warning};
 pub use graph::{Graph, OpInfo, OpKind, shell_words};
 pub use resolve::{ResolveOptions, Resolved, resolve};
-pub use solve::{Solve, SolveOptions, SolveReport, new_ref};
+pub use solve::{Solve, SolveOptions, SolveReport, new_ref, sanitize};
 pub use strategy::{CHECK_MOUNT, ParseStrategyError, Strategy, StrategyError, resolve_strategy};
 pub use tls::TlsOptions;

@@ -185,6 +185,8 @@ async fn run(
     let mut solve_control = control_client(client.inner.channel.clone());
     let mut status_control = solve_control.clone();
 
+    let mut definition = definition;
+    sanitize(&mut definition);
     let request = SolveRequest {
         r#ref: solve_ref.clone(),
         definition: Some(definition),
@@ -275,10 +277,47 @@ async fn run(
     }
 }
 
+/// Drop `source.locations` entries that carry no location (and an empty `source`).
+///
+/// prost omits empty message values in map entries, which Go decodes as a nil `*pb.Locations`;
+/// BuildKit's `resultProxy.wrapError` (llbsolver/bridge.go, v0.8.3 and v0.13.2 alike) dereferences it
+/// when a vertex fails, and the **daemon panics** (SIGSEGV), taking down every build on it. An empty
+/// entry means nothing, so removing it changes no op and no digest.
+pub fn sanitize(definition: &mut pb::Definition) {
+    if let Some(source) = &mut definition.source {
+        source.locations.retain(|_, l| !l.locations.is_empty());
+        if source.locations.is_empty() && source.infos.is_empty() {
+            definition.source = None;
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_source_locations_are_not_sent() {
+        let mut def = pb::Definition::default();
+        let mut source = pb::Source::default();
+        source
+            .locations
+            .insert("sha256:a".into(), pb::Locations::default());
+        def.source = Some(source.clone());
+        sanitize(&mut def);
+        assert_eq!(def.source, None);
+        let located = pb::Locations {
+            locations: vec![pb::Location::default()],
+        };
+        source.locations.insert("sha256:b".into(), located.clone());
+        source.infos.push(pb::SourceInfo::default());
+        def.source = Some(source);
+        sanitize(&mut def);
+        let kept = def.source.unwrap();
+        assert_eq!(kept.locations.len(), 1);
+        assert_eq!(kept.locations["sha256:b"], located);
+    }
 
     #[test]
     fn refs_are_fresh_and_well_formed() {

@@ -258,8 +258,27 @@ fn spawn(cmd: &CommandSpec, stderr_buf: &Arc<Mutex<Vec<u8>>>) -> Result<BoxedIo,
     })))
 }
 
-/// Connect to `spec` and return the channel (HTTP/2 established; no RPC made yet).
-pub async fn connect(spec: &TransportSpec, timeout: Duration) -> Result<Channel, AttemptError> {
+/// A channel to a builder, plus what explains a failure of its first RPC.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The channel (reconnects through the same transport).
+    pub channel: Channel,
+    opener: Arc<Opener>,
+}
+
+impl Connection {
+    /// The failure of the first RPC on this connection as an [`AttemptError`]; for a dial-stdio
+    /// command, with the command's stderr (e.g. `Error: No such container: …`).
+    pub async fn explain(&self, rpc_failure: String) -> AttemptError {
+        match &self.opener.spec {
+            TransportSpec::Command(cmd) => command_error(cmd, &self.opener, rpc_failure).await,
+            _ => AttemptError::NotBuildkit(rpc_failure),
+        }
+    }
+}
+
+/// Connect to `spec` (HTTP/2 set up; no RPC made yet).
+pub async fn connect(spec: &TransportSpec, timeout: Duration) -> Result<Connection, AttemptError> {
     let opener = Arc::new(Opener::new(spec)?);
     let authority = match spec {
         TransportSpec::Buildkitd {
@@ -291,44 +310,54 @@ pub async fn connect(spec: &TransportSpec, timeout: Duration) -> Result<Channel,
     };
     let result = tokio::time::timeout(timeout, endpoint.connect_with_connector(connector)).await;
     match result {
-        Ok(Ok(channel)) => Ok(channel),
-        Ok(Err(err)) => Err(attempt_error(&err, &opener).await),
+        Ok(Ok(channel)) => Ok(Connection { channel, opener }),
+        Ok(Err(err)) => Err(attempt_error(&err, &opener, timeout).await),
         Err(_) => Err(AttemptError::Timeout(timeout)),
     }
 }
 
 /// Turn tonic's connect error into the [`AttemptError`] our connector produced, if any.
-async fn attempt_error(err: &tonic::transport::Error, opener: &Opener) -> AttemptError {
+async fn attempt_error(
+    err: &tonic::transport::Error,
+    opener: &Opener,
+    timeout: Duration,
+) -> AttemptError {
     let mut chain = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if let Some(open) = e.downcast_ref::<OpenError>() {
             return open.0.clone();
         }
-        if e.to_string().contains("timed out") || e.to_string() == "deadline has elapsed" {
-            return AttemptError::Timeout(Duration::ZERO);
+        let text = e.to_string();
+        if text.contains("timed out") || text == "deadline has elapsed" {
+            return AttemptError::Timeout(timeout);
         }
-        chain.push(e.to_string());
+        chain.push(text);
         source = e.source();
     }
     let chain = chain.join(": ");
-    if let TransportSpec::Command(cmd) = &opener.spec {
-        // Give the child a moment to finish writing why it exited.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let stderr = opener
-            .stderr
-            .lock()
-            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
-            .unwrap_or_default();
-        let message = if stderr.is_empty() {
-            chain
-        } else {
-            format!("{chain}; its stderr: {stderr}")
-        };
-        return AttemptError::Command {
-            command: cmd.to_string(),
-            message,
-        };
+    match &opener.spec {
+        TransportSpec::Command(cmd) => command_error(cmd, opener, chain).await,
+        _ => AttemptError::Handshake(chain),
     }
-    AttemptError::Handshake(chain)
+}
+
+/// A dial-stdio command failed: the failure plus the command's stderr.
+async fn command_error(cmd: &CommandSpec, opener: &Opener, failure: String) -> AttemptError {
+    // Give the child a moment to finish writing why it exited.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stderr = opener
+        .stderr
+        .lock()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if stderr.is_empty() {
+        failure
+    } else {
+        format!("{failure}; its stderr: {stderr}")
+    };
+    AttemptError::Command {
+        command: cmd.to_string(),
+        message,
+    }
 }
