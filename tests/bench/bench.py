@@ -128,6 +128,16 @@ def cmd_verify(args: argparse.Namespace) -> None:
         )
         if not good:
             log(ok.detail or br.detail)
+    gen_project([10, 100, 1000])
+    exes, _ = build_project()
+    for engine in ("docker20", "docker26"):
+        ensure_engines([engine])
+        ok = run_buildtest(exes["n10"], engine, "auto", f"verify-n10-{engine}")
+        br = run_buildtest(exes[f"n{BROKEN_N}broken"], engine, "auto", f"verify-broken-{engine}")
+        good = ok["outcomes"] == {"pass": 10} and br["outcomes"] == {"pass": BROKEN_N - 3, "fail": 3} and br["rc"] != 0
+        bad |= not good
+        log(f"{'buildtest@' + engine:26} suite n10: {ok['outcomes']} ({ok['seconds']:.2f} s); broken suite: "
+            f"{br['outcomes']} rc={br['rc']} -> {'OK' if good else 'WRONG'}")
     sys.exit(1 if bad else 0)
 
 
@@ -167,12 +177,12 @@ def write_if_changed(path: Path, text: str) -> None:
         path.write_text(text)
 
 
-def build_project() -> tuple[dict[str, str], float]:
-    """Builds the project's test targets and bins (dev profile, like `cargo test`); returns
-    {target name: executable} and the build's wall time."""
+def build_project(release: bool = False) -> tuple[dict[str, str], float]:
+    """Builds the project's test targets and bins (dev profile, like `cargo test` and `cargo buildtest`,
+    or `--release`); returns {target name: executable} and the build's wall time."""
     t0 = time.perf_counter()
     p = subprocess.run(
-        ["cargo", "build", "--tests", "--bins", "--message-format=json-render-diagnostics"],
+        ["cargo", "build", "--tests", "--bins", "--message-format=json-render-diagnostics"] + (["--release"] if release else []),
         cwd=PROJECT,
         env=dict(os.environ, CARGO_TARGET_DIR=str(TARGET_DIR)),
         capture_output=True,
@@ -198,8 +208,31 @@ def build_project() -> tuple[dict[str, str], float]:
 
 def cmd_project(args: argparse.Namespace) -> None:
     gen_project(args.n)
-    exes, dt = build_project()
+    exes, dt = build_project(args.release)
     log(f"built {PROJECT} in {dt:.1f} s: {', '.join(sorted(exes))}")
+
+
+def build_all() -> dict[str, str]:
+    """Both profiles; release executables get the suffix `+release`. Build times go to build.json."""
+    exes, dev_s = build_project()
+    rel, rel_s = build_project(release=True)
+    exes.update({f"{k}+release": v for k, v in rel.items()})
+    (BENCH / "build.json").write_text(json.dumps({"dev_build_s": dev_s, "release_build_s": rel_s, "executables": exes}, indent=1))
+    return exes
+
+
+def engine_up(engine: str) -> bool:
+    p = subprocess.run([peers.DOCKER, "version", "--format", "{{.Server.Version}}"],
+                       env=peers.docker_env(BENCH, ENGINES[engine]), capture_output=True, text=True)
+    return p.returncode == 0
+
+
+def ensure_engines(engines: list[str]) -> None:
+    """Starts engines that are down (`scripts/builders.sh up`; it never stops a running one)."""
+    down = [e for e in engines if not engine_up(e)]
+    if down:
+        log(f"engines down: {down}; running scripts/builders.sh up")
+        subprocess.run(["bash", str(ROOT / "scripts" / "builders.sh"), "up"], capture_output=True)
 
 
 # ---------------------------------------------------------------- running buildtest
@@ -275,6 +308,233 @@ def run_single(exe: str, engine: str, args: list[str], tag: str, extra: dict[str
     return {"seconds": dt, "rc": rc, "rss_mib": rss, **info}
 
 
+# ---------------------------------------------------------------- the interleaved measurement
+
+SAMPLES_FILE = BENCH / "samples.json"
+RESULTS_FILE = BENCH / "results.json"
+
+
+class Job:
+    """One (tool, variant) at one N; `run(scenario, sample)` returns a dict with at least `seconds` and `ok`."""
+
+    def __init__(self, tool: str, variant: str, n: int, engine: str | None, fn, scenarios=("cold", "warm")):
+        self.tool, self.variant, self.n, self.engine, self.fn, self.scenarios = tool, variant, n, engine, fn, scenarios
+
+
+def peer_job(tool: str, n: int) -> Job:
+    name, variant = (tool.split("/") + ["docker20"])[:2]
+
+    def fn(scenario: str, sample: int) -> dict:
+        r = run_peer(tool, n)
+        return {"seconds": r.seconds, "ok": r.passed == n and r.failed == 0, "passed": r.passed, "failed": r.failed,
+                "detail": r.detail[-500:]}
+
+    return Job(name, variant, n, None, fn)
+
+
+def buildtest_job(exes: dict[str, str], n: int, engine: str, strategy: str) -> Job:
+    """`strategy` may end in `+release`: the suite built with `--release` instead of the dev profile."""
+    base, _, profile = strategy.partition("+")
+    exe = exes[f"n{n}" + (f"+{profile}" if profile else "")]
+
+    def fn(scenario: str, sample: int) -> dict:
+        r = run_buildtest(exe, engine, base, f"buildtest-{strategy}-{engine}-n{n}-{scenario}-{sample}")
+        r["ok"] = r["rc"] == 0 and r["outcomes"].get("pass", 0) == n
+        return r
+
+    return Job("buildtest", f"{strategy}@{engine}", n, engine, fn)
+
+
+def single_job(exes: dict[str, str], n: int, engine: str) -> Job:
+    def fn(scenario: str, sample: int) -> dict:
+        r = run_single(exes["single_solve"], engine, [str(n)], f"single-{engine}-n{n}-{scenario}-{sample}")
+        r["ok"] = r["rc"] == 0 and r.get("checks") == n
+        return r
+
+    return Job("single-solve", engine, n, engine, fn)
+
+
+def load_samples() -> list[dict]:
+    return json.loads(SAMPLES_FILE.read_text()) if SAMPLES_FILE.exists() else []
+
+
+def save_samples(samples: list[dict]) -> None:
+    SAMPLES_FILE.write_text(json.dumps(samples, indent=1) + "\n")
+    write_results(samples)
+
+
+def summarize(values: list[float]) -> dict:
+    v = sorted(values)
+    mid = len(v) // 2
+    median = v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+    return {"median_s": round(median, 4), "min_s": round(v[0], 4), "max_s": round(v[-1], 4), "samples": len(v)}
+
+
+def write_results(samples: list[dict]) -> None:
+    """results.json in the issue's schema, from every successful sample."""
+    groups: dict[tuple, list[dict]] = {}
+    for s in samples:
+        if s.get("ok"):
+            groups.setdefault((s["tool"], s["variant"], s["scenario"], s["checks"]), []).append(s)
+    runs = []
+    for (tool, variant, scenario, n), ss in sorted(groups.items(), key=lambda kv: (kv[0][3], kv[0][2], kv[0][0], kv[0][1])):
+        run = {"tool": tool, "variant": variant, "scenario": scenario, "checks": n, **summarize([s["seconds"] for s in ss])}
+        if any("rss_mib" in s for s in ss) and scenario in ("rss",):
+            run["rss_mib"] = round(max(s["rss_mib"] for s in ss), 1)
+        runs.append(run)
+    RESULTS_FILE.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
+
+
+def load_avg() -> float:
+    return os.getloadavg()[0]
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    gen_project(sorted(set(args.n) | {10, 100, 1000}))
+    exes = build_all()
+    samples = [] if args.fresh else load_samples()
+    for n in args.n:
+        jobs: list[Job] = []
+        for engine in args.engines:
+            for strategy in args.strategies:
+                if strategy.startswith("mergediff") and engine == "docker20":
+                    continue  # BuildKit v0.8 has no merge/diff ops
+                jobs.append(buildtest_job(exes, n, engine, strategy))
+            jobs.append(single_job(exes, n, engine))
+        peer_list = args.peers if n <= args.peers_max_n else [p for p in args.peers if p in args.peers_at_max]
+        jobs += [peer_job(p, n) for p in peer_list]
+        # drop earlier samples of exactly these groups: this run replaces them
+        keys = {(j.tool, j.variant, j.n) for j in jobs}
+        samples = [s for s in samples if (s["tool"], s["variant"], s["checks"]) not in keys or s["scenario"] in ("list", "rss")]
+        for k in range(args.samples):
+            for job in jobs:
+                ensure_engines(args.engines)
+                for scenario in job.scenarios:
+                    if scenario == "cold" and job.engine:
+                        prune(job.engine)
+                    load = load_avg()
+                    r = job.fn(scenario, k)
+                    rec = {"tool": job.tool, "variant": job.variant, "scenario": scenario, "checks": n, "sample": k,
+                           "load1": round(load, 2), **{kk: vv for kk, vv in r.items() if kk != "log"}}
+                    samples.append(rec)
+                    flag = "" if r["ok"] else "  <-- NOT OK " + json.dumps({kk: r.get(kk) for kk in ("rc", "outcomes", "passed", "failed", "detail", "log")})
+                    extra = f" cached={r['cached']}" if "cached" in r else ""
+                    log(f"n={n} #{k} {job.tool:24} {job.variant:20} {scenario:5} {r['seconds']:8.3f} s{extra} load={load:.1f}{flag}")
+            save_samples(samples)
+    save_samples(samples)
+
+
+def cmd_list_rss(args: argparse.Namespace) -> None:
+    """`--list` time of the 1000-test binary, and the runner's peak RSS for 1000 checks (cold and warm)."""
+    gen_project([10, 100, 1000])
+    exes = build_all()
+    samples = [s for s in load_samples() if s["scenario"] not in ("list", "rss")]
+    exe = exes["n1000"]
+    for k in range(args.samples):
+        dt, rc, rss = timed([exe, "--list"], buildtest_env("docker20", "auto", None), BENCH / "runs" / "list.log")
+        lines = (BENCH / "runs" / "list.log").read_text().count(": test\n")
+        samples.append({"tool": "buildtest", "variant": "list", "scenario": "list", "checks": 1000, "sample": k,
+                        "seconds": dt, "rss_mib": rss, "ok": rc == 0 and lines == 1000})
+        log(f"--list #{k}: {dt * 1000:.1f} ms, {lines} tests, rss {rss:.1f} MiB")
+    for k in range(args.samples):
+        for profile in args.profiles:
+            exe_p = exes["n1000" + profile]
+            for scenario in ("cold", "warm"):
+                ensure_engines(["docker20"])
+                if scenario == "cold":
+                    prune("docker20")
+                r = run_buildtest(exe_p, "docker20", "auto", f"rss{profile}-{scenario}-{k}")
+                ok = r["rc"] == 0 and r["outcomes"].get("pass", 0) == 1000
+                samples.append({"tool": "buildtest", "variant": f"auto{profile}@docker20/{scenario}", "scenario": "rss",
+                                "checks": 1000, "sample": k, "seconds": r["seconds"], "rss_mib": r["rss_mib"], "ok": ok})
+                log(f"rss #{k} auto{profile} {scenario}: {r['seconds']:.2f} s, peak RSS {r['rss_mib']:.1f} MiB, ok={ok}")
+    save_samples(samples)
+
+
+# ---------------------------------------------------------------- the table
+
+
+def fmt_s(x: float) -> str:
+    return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.2f} s"
+
+
+def cmd_table(_args: argparse.Namespace) -> None:
+    print(render_table(json.loads(RESULTS_FILE.read_text())["runs"]))
+
+
+def render_table(runs: list[dict]) -> str:
+    def find(tool: str, variant: str, scenario: str, n: int) -> dict | None:
+        return next((r for r in runs if (r["tool"], r["variant"], r["scenario"], r["checks"]) == (tool, variant, scenario, n)), None)
+
+    lines = []
+    for scenario in ("cold", "warm"):
+        ns = sorted({r["checks"] for r in runs if r["scenario"] == scenario})
+        lines += [f"**{scenario}** — median (min–max) wall time over the samples; ×: how many times slower than "
+                  "`buildtest auto@docker20` at the same N", "",
+                  "| tool | variant | " + " | ".join(f"N = {n}" for n in ns) + " |",
+                  "|---|---|" + "---|" * len(ns)]
+        keys = sorted({(r["tool"], r["variant"]) for r in runs if r["scenario"] == scenario},
+                      key=lambda k: (["buildtest", "single-solve", "docker-run", "testinfra", "container-structure-test"].index(k[0]), k[1]))
+        for tool, variant in keys:
+            cells = []
+            for n in ns:
+                r = find(tool, variant, scenario, n)
+                base = find("buildtest", "auto@docker20", scenario, n)
+                if r is None:
+                    cells.append("—")
+                    continue
+                ratio = f", ×{r['median_s'] / base['median_s']:.1f}" if base and (tool, variant) != ("buildtest", "auto@docker20") else ""
+                cells.append(f"{fmt_s(r['median_s'])} ({fmt_s(r['min_s'])}–{fmt_s(r['max_s'])}){ratio}; "
+                             f"{r['median_s'] / n * 1000:.1f} ms/check")
+            lines.append(f"| {tool} | {variant} | " + " | ".join(cells) + " |")
+        lines.append("")
+    for r in runs:
+        if r["scenario"] == "list":
+            lines.append(f"- `--list` of {r['checks']} tests: median {r['median_s'] * 1000:.1f} ms "
+                         f"(min {r['min_s'] * 1000:.1f}, max {r['max_s'] * 1000:.1f}; {r['samples']} samples)")
+        if r["scenario"] == "rss":
+            lines.append(f"- runner peak RSS, {r['checks']} checks, {r['variant']}: {r.get('rss_mib', '?')} MiB "
+                         f"(run median {fmt_s(r['median_s'])}; {r['samples']} samples)")
+    lines.append("")
+    lines += goals(find)
+    return "\n".join(lines)
+
+
+def goals(find) -> list[str]:
+    out = ["| goal | measured | met |", "|---|---|---|"]
+
+    def ratio(peer: tuple[str, str], scenario: str, n: int) -> float | None:
+        a, b = find(*peer, scenario, n), find("buildtest", "auto@docker20", scenario, n)
+        return a["median_s"] / b["median_s"] if a and b else None
+
+    for scenario, need_cst, need_ti in (("warm", 50, 50), ("cold", 4, 3)):
+        for peer, need in ((("container-structure-test", "docker20"), need_cst), (("testinfra", "docker20"), need_ti)):
+            r = ratio(peer, scenario, 100)
+            if r is not None:
+                out.append(f"| {scenario}, 100 checks: ≥ {need}× faster than {peer[0]} | {r:.1f}× | {'yes' if r >= need else 'NO'} |")
+    s = find("single-solve", "docker20", "warm", 100)
+    b = find("buildtest", "auto@docker20", "warm", 100)
+    if s and b:
+        r = b["median_s"] / s["median_s"]
+        out.append(f"| warm, 100 checks: within 3× of the single solve | {r:.1f}× | {'yes' if r <= 3 else 'NO'} |")
+    lst = find("buildtest", "list", "list", 1000)
+    if lst:
+        ms = lst["median_s"] * 1000
+        out.append(f"| `--list` of 1 000 tests ≤ 50 ms | {ms:.1f} ms | {'yes' if ms <= 50 else 'NO'} |")
+    for v in ("auto@docker20/cold", "auto@docker20/warm"):
+        r = find("buildtest", v, "rss", 1000)
+        if r:
+            out.append(f"| runner peak RSS, 1 000 checks ({v.split('/')[1]}) ≤ 100 MiB | {r['rss_mib']} MiB | {'yes' if r['rss_mib'] <= 100 else 'NO'} |")
+    for scenario in ("cold", "warm"):
+        per = [(n, find("buildtest", "auto@docker20", scenario, n)) for n in (10, 100, 1000)]
+        per = [(n, r["median_s"] / n * 1000) for n, r in per if r]
+        if len(per) >= 2:
+            flat = all(b <= a * 1.1 for (_, a), (_, b) in zip(per, per[1:]))
+            curve = " → ".join(f"{ms:.1f} ms (N={n})" for n, ms in per)
+            out.append(f"| {scenario}: time per check flat or falling, N = 10 → 1000 | {curve} | {'yes' if flat else 'NO'} |")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -285,8 +545,24 @@ def main() -> None:
     p = sub.add_parser("verify")
     p.add_argument("-n", type=int, default=12)
     p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("run")
+    p.add_argument("-n", type=int, nargs="+", default=[10, 100, 1000])
+    p.add_argument("--samples", type=int, default=5)
+    p.add_argument("--engines", nargs="+", default=["docker20", "docker26"])
+    p.add_argument("--strategies", nargs="+", default=["auto", "auto+release", "discard", "mergediff"])
+    p.add_argument("--peers", nargs="+", default=PEERS)
+    p.add_argument("--peers-max-n", type=int, default=100, help="above this N only --peers-at-max run")
+    p.add_argument("--peers-at-max", nargs="*", default=["docker-run/par8"])
+    p.add_argument("--fresh", action="store_true", help="forget earlier samples")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("list-rss")
+    p.add_argument("--samples", type=int, default=5)
+    p.add_argument("--profiles", nargs="+", default=["", "+release"], help='"" = dev profile')
+    p.set_defaults(func=cmd_list_rss)
+    sub.add_parser("table").set_defaults(func=cmd_table)
     p = sub.add_parser("project")
     p.add_argument("-n", type=int, nargs="+", default=[10, 100, 1000])
+    p.add_argument("--release", action="store_true")
     p.set_defaults(func=cmd_project)
     args = ap.parse_args()
     args.func(args)

@@ -17,12 +17,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use buildtest::client::{Client, ResolveOptions, SolveOptions, resolve};
-use buildtest::llb::{self, CacheSharing, NetMode, Platform, State};
+use buildtest::llb::{self, CacheSharing, Definition, NetMode, Platform, State};
+use buildtest::proto::pb;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// The Definition to send, without `source` like the runner sends it (prost would drop the empty
+/// `locations` values, and BuildKit v0.8.3/v0.13.2 crash on a nil `*pb.Locations` when a vertex fails).
+fn wire(def: Definition) -> pb::Definition {
+    let mut proto = def.into_proto();
+    proto.source = None;
+    proto
+}
+
+/// The same exec the runner solves for this check (the probe mounted read-only, network none).
 fn check_exec(input: &State, check: &buildtest::check::Check) -> Result<State, Error> {
-    Ok(buildtest::check::__bench_exec(check, input)?)
+    let probe = buildtest::check::probe_state();
+    Ok(check.to_exec(input, &probe)?)
 }
 
 fn join_discard(input: &State, mut leaves: Vec<State>) -> State {
@@ -63,7 +74,7 @@ async fn one_graph(client: &Client, n: usize, join: &str) -> Result<serde_json::
     let def = root.marshal(&Platform::linux_amd64())?;
     let def_bytes = def.to_bytes().len();
     let t0 = Instant::now();
-    let report = client.solve_and_wait(def.into_proto(), SolveOptions::default()).await;
+    let report = client.solve_and_wait(wire(def), SolveOptions::default()).await;
     let secs = t0.elapsed().as_secs_f64();
     report.result?;
     let cached = report.vertices.iter().filter(|v| v.cached).count();
@@ -80,7 +91,7 @@ async fn per_check_status(client: &Client, n: usize) -> Result<serde_json::Value
     for (_, check) in bench_suite::checks(n) {
         let def = check_exec(&input, &check)?.marshal(&Platform::linux_amd64())?;
         let client = client.clone();
-        solves.push(tokio::spawn(async move { client.solve_and_wait(def.into_proto(), SolveOptions::default()).await }));
+        solves.push(tokio::spawn(async move { client.solve_and_wait(wire(def), SolveOptions::default()).await }));
     }
     // digest -> (name, solves that mention it, distinct (started, completed) of non-cached reports,
     // cached reports). A vertex mentioned by more than one solve is shared (the input, the probe).
@@ -120,7 +131,7 @@ async fn count_input(client: &Client) -> Result<serde_json::Value, Error> {
         .ignore_cache()
         .root();
     let def = reader.marshal(&Platform::linux_amd64())?;
-    let report = client.solve_and_wait(def.into_proto(), SolveOptions::default()).await;
+    let report = client.solve_and_wait(wire(def), SolveOptions::default()).await;
     report.result?;
     let mut text = String::new();
     for v in &report.vertices {
