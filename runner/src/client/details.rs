@@ -35,6 +35,8 @@ pub struct ErrorDetails {
     pub has_source: bool,
     /// Type URLs present, for diagnostics.
     pub type_urls: Vec<String>,
+    /// How many detail values were JSON (the rest were protobuf), for diagnostics.
+    pub json_values: usize,
 }
 
 /// Decode the details of a gRPC status (empty when there are none or they do not decode).
@@ -54,6 +56,7 @@ pub fn decode_details(status: &tonic::Status) -> ErrorDetails {
         let json = serde_json::from_slice::<serde_json::Value>(&any.value)
             .ok()
             .filter(|v| v.is_object());
+        out.json_values += usize::from(json.is_some());
         match name {
             "errdefs.Vertex" => {
                 let digest = match &json {
@@ -111,9 +114,18 @@ const PULL_FAILURE: &[&str] = &[
     "server misbehaving",
 ];
 
+/// Daemon-internal failures that say nothing about the graph and go away when solved again.
+/// `flightcontrol: exceeded retry timeout`: BuildKit's de-duplication gives up waiting for a shared
+/// step under load (seen here on Docker 20.10 / BuildKit v0.8.3 with 64 concurrent solves on 2 cores).
+const TRANSIENT: &[&str] = &["flightcontrol: exceeded retry timeout"];
+
 /// The capability named in a BuildKit capability error, if `message` is one.
 pub fn unsupported_cap(message: &str) -> Option<String> {
-    const MARKERS: &[&str] = &["unknown API capability ", "requested experimental feature "];
+    const MARKERS: &[&str] = &[
+        "unknown API capability ",
+        "requested experimental feature ",
+        "requested feature ",
+    ];
     for marker in MARKERS {
         if let Some(idx) = message.find(marker) {
             let cap: String = message[idx + marker.len()..]
@@ -155,6 +167,9 @@ pub fn classify(
         tonic::Code::Unavailable => return BuilderError::Unavailable { message }.into(),
         tonic::Code::Cancelled => return BuilderError::Cancelled { message }.into(),
         _ => {}
+    }
+    if TRANSIENT.iter().any(|m| message.contains(m)) {
+        return BuilderError::Transient { message }.into();
     }
     if let Some(what) = unsupported_cap(&message) {
         return SolveError::Unsupported { what, message };
@@ -337,6 +352,14 @@ mod tests {
             .as_deref(),
             Some("mergeop")
         );
+        assert_eq!(
+            unsupported_cap(
+                "failed to load LLB: requested feature mergeop  has been disabled on the build server: \
+                 only enabled with containerd image store backend"
+            )
+            .as_deref(),
+            Some("mergeop")
+        );
         assert!(unsupported_cap("no support for <nil>").is_some());
         assert_eq!(unsupported_cap("exit code: 1"), None);
     }
@@ -348,6 +371,12 @@ mod tests {
         let e = classify(&tonic::Status::cancelled("context canceled"), &g, &t, &[]);
         assert!(
             matches!(e, SolveError::Builder(BuilderError::Cancelled { .. })),
+            "{e:?}"
+        );
+        let msg = "executor failed running [sh -c true]: flightcontrol: exceeded retry timeout";
+        let e = classify(&tonic::Status::unknown(msg), &g, &t, &[]);
+        assert!(
+            matches!(e, SolveError::Builder(BuilderError::Transient { .. })),
             "{e:?}"
         );
         let e = classify(&tonic::Status::unknown("transport error"), &g, &t, &[]);

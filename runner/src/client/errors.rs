@@ -235,6 +235,15 @@ pub enum BuilderError {
         /// What the transport said.
         message: String,
     },
+    /// The builder hit a known transient internal failure (e.g. BuildKit v0.8's
+    /// `flightcontrol: exceeded retry timeout` under load); not the graph's fault.
+    #[error(
+        "finish: the builder hit a transient internal failure ({message}); running again usually succeeds"
+    )]
+    Transient {
+        /// BuildKit's message.
+        message: String,
+    },
     /// The call took longer than allowed.
     #[error("finish within {0:?}: timed out")]
     Timeout(Duration),

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::control::{Client, control_client};
-use super::details::classify;
+use super::details::{ErrorDetails, classify, decode_details};
 use super::errors::{BuilderError, SolveError};
 use super::events::{SolveEvent, Tracker, VertexReport, Warning};
 use super::graph::Graph;
@@ -25,15 +25,29 @@ use crate::proto::pb;
 const STATUS_DRAIN: Duration = Duration::from_secs(3);
 
 /// Options of one solve.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SolveOptions {
     /// Digests of the vertices under test. A failure of one of them is [`SolveError::ExecFailed`],
     /// of any other vertex [`SolveError::InputFailed`]. Empty: the root vertex is under test.
     pub check_vertices: Vec<String>,
-    /// Give up (and cancel) after this long.
+    /// Give up (and cancel) after this long, retries included.
     pub timeout: Option<Duration>,
     /// Use this ref instead of a fresh random one.
     pub solve_ref: Option<String>,
+    /// Solve again (with a fresh ref) this many times when the builder fails with a known transient
+    /// internal error ([`BuilderError::Transient`]); default 2.
+    pub transient_retries: u32,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        Self {
+            check_vertices: Vec::new(),
+            timeout: None,
+            solve_ref: None,
+            transient_retries: 2,
+        }
+    }
 }
 
 /// The end of a solve.
@@ -47,6 +61,10 @@ pub struct SolveReport {
     pub vertices: Vec<VertexReport>,
     /// Warnings.
     pub warnings: Vec<Warning>,
+    /// The typed details BuildKit attached to the failure, if it failed with a gRPC status.
+    pub error_details: Option<ErrorDetails>,
+    /// How many times the solve was retried after a transient builder failure.
+    pub retries: u32,
     /// Wall time from sending the request (after waiting for a permit) to the end.
     pub elapsed: Duration,
 }
@@ -114,6 +132,8 @@ fn failed_report(solve_ref: String, message: &str) -> SolveReport {
         }),
         vertices: Vec::new(),
         warnings: Vec::new(),
+        error_details: None,
+        retries: 0,
         elapsed: Duration::ZERO,
     }
 }
@@ -181,21 +201,72 @@ async fn run(
     };
     let started = Instant::now();
     let graph = Graph::new(&definition);
+    let mut definition = definition;
+    sanitize(&mut definition);
+    let deadline = options.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut attempt_ref = solve_ref;
+    let mut retries = 0;
+    loop {
+        let attempt = attempt(
+            &client,
+            &attempt_ref,
+            definition.clone(),
+            &graph,
+            &options,
+            deadline,
+            &tx,
+        )
+        .await;
+        let transient = matches!(
+            attempt.result,
+            Err(SolveError::Builder(BuilderError::Transient { .. }))
+        );
+        if transient && retries < options.transient_retries {
+            retries += 1;
+            attempt_ref = new_ref();
+            continue;
+        }
+        let (vertices, warnings) = attempt.tracker.finish();
+        return SolveReport {
+            solve_ref: attempt_ref,
+            result: attempt.result,
+            vertices,
+            warnings,
+            error_details: attempt.details,
+            retries,
+            elapsed: started.elapsed(),
+        };
+    }
+}
+
+/// One `Solve` + `Status` exchange.
+struct Attempt {
+    result: Result<(), SolveError>,
+    tracker: Tracker,
+    details: Option<ErrorDetails>,
+}
+
+async fn attempt(
+    client: &Client,
+    solve_ref: &str,
+    definition: pb::Definition,
+    graph: &Graph,
+    options: &SolveOptions,
+    deadline: Option<tokio::time::Instant>,
+    tx: &mpsc::UnboundedSender<SolveEvent>,
+) -> Attempt {
     let mut tracker = Tracker::default();
     let mut solve_control = control_client(client.inner.channel.clone());
     let mut status_control = solve_control.clone();
-
-    let mut definition = definition;
-    sanitize(&mut definition);
     let request = SolveRequest {
-        r#ref: solve_ref.clone(),
+        r#ref: solve_ref.to_owned(),
         definition: Some(definition),
         ..SolveRequest::default()
     };
     let solve_fut = solve_control.solve(request);
     let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<StatusResponse>();
     let status_req = StatusRequest {
-        r#ref: solve_ref.clone(),
+        r#ref: solve_ref.to_owned(),
     };
     let status_fut = async move {
         let mut stream = status_control.status(status_req).await?.into_inner();
@@ -208,10 +279,8 @@ async fn run(
     };
     tokio::pin!(solve_fut);
     tokio::pin!(status_fut);
-    let deadline = options.timeout.map(|t| tokio::time::Instant::now() + t);
-    let sleep = tokio::time::sleep_until(
-        deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365)),
-    );
+    let far = || tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+    let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far));
     tokio::pin!(sleep);
 
     let mut solve_result: Option<Result<(), tonic::Status>> = None;
@@ -222,10 +291,7 @@ async fn run(
         if solve_result.is_some() && status_done {
             break;
         }
-        let drain = tokio::time::sleep_until(
-            drain_until
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400)),
-        );
+        let drain = tokio::time::sleep_until(drain_until.unwrap_or_else(far));
         tokio::select! {
             r = &mut solve_fut, if solve_result.is_none() => {
                 solve_result = Some(r.map(|_| ()));
@@ -252,28 +318,24 @@ async fn run(
             let _ = tx.send(event);
         }
     }
-    let result = if timed_out {
-        Err(SolveError::Builder(BuilderError::Timeout(
-            options.timeout.unwrap_or_default(),
-        )))
-    } else {
-        match solve_result {
-            Some(Ok(())) => Ok(()),
-            Some(Err(status)) => Err(classify(&status, &graph, &tracker, &options.check_vertices)),
-            None => Err(SolveError::Other {
-                code: tonic::Code::Internal,
-                vertex: None,
-                message: "solve did not finish".to_owned(),
-            }),
+    let mut details = None;
+    let result = match solve_result {
+        _ if timed_out => Err(BuilderError::Timeout(options.timeout.unwrap_or_default()).into()),
+        Some(Ok(())) => Ok(()),
+        Some(Err(status)) => {
+            details = Some(decode_details(&status));
+            Err(classify(&status, graph, &tracker, &options.check_vertices))
         }
+        None => Err(SolveError::Other {
+            code: tonic::Code::Internal,
+            vertex: None,
+            message: "solve did not finish".to_owned(),
+        }),
     };
-    let (vertices, warnings) = tracker.finish();
-    SolveReport {
-        solve_ref,
+    Attempt {
         result,
-        vertices,
-        warnings,
-        elapsed: started.elapsed(),
+        tracker,
+        details,
     }
 }
 

@@ -5,7 +5,7 @@
 //! | `passthrough` | `input.requires(id, [check])` | cap `passthroughop` (BuildKit v0.31+) |
 //! | `direct` | `check` alone (the check exec already builds on the input) | nothing |
 //! | `discard` | a no-op exec on `input` with `check` mounted read-only at [`CHECK_MOUNT`] | a no-op program (see below) |
-//! | `mergediff` | `merge([input, diff(check, check)])` | caps `mergeop`, `diffop` (BuildKit v0.10+) |
+//! | `mergediff` | `merge([input, diff(check, check)])` | caps `mergeop`, `diffop` (BuildKit v0.10+; in a Docker engine only with the containerd image store — Docker 26 with its default graph-driver store refuses them) |
 //! | `auto` | `passthrough` when the builder supports it, else `direct` | — |
 //!
 //! `direct` gives the same pass/fail and the same exec count as `passthrough` (one Solve per check; the
@@ -132,8 +132,9 @@ pub enum StrategyError {
     NoPassthrough(Option<String>),
     /// `mergediff` was requested but the builder lacks `mergeop`/`diffop`.
     #[error(
-        "use strategy `mergediff`: the builder does not support merge/diff ops (caps `mergeop`/`diffop`, \
-         BuildKit v0.10+; Docker 20.10 embeds v0.8){}; use `--strategy auto`, `direct` or `discard`",
+        "use strategy `mergediff`: the builder does not support merge/diff ops (caps `mergeop`/`diffop` \
+         need BuildKit v0.10+ — Docker 20.10 embeds v0.8 — and, in a Docker engine, the containerd image \
+         store){}; use `--strategy auto`, `direct` or `discard`",
         refusal(.0)
     )]
     NoMergeDiff(Option<String>),
