@@ -123,12 +123,24 @@ impl Client {
             .map_err(|s| BuilderError::from_status("Control.ListWorkers", &s).into())
     }
 
-    /// `Control.Prune`: drop build cache (`all`: also cache still referenced by recent builds'
-    /// metadata, i.e. everything not in use). Used by tests and benchmarks to start cold.
+    /// `Control.Prune`: drop the builder's unused build cache (`all`: also internal and frontend
+    /// records). Used by tests and benchmarks to start cold.
     pub async fn prune(&self, all: bool) -> Result<PruneSummary, ClientError> {
+        self.prune_matching(Vec::new(), all).await
+    }
+
+    /// `Control.Prune` limited by BuildKit's prune filters (containerd filter syntax over cache
+    /// record fields, e.g. `description~=some-text` matches records whose description, which for an
+    /// exec includes its command line, contains the text).
+    pub async fn prune_matching(
+        &self,
+        filters: Vec<String>,
+        all: bool,
+    ) -> Result<PruneSummary, ClientError> {
         let rpc =
             |s: tonic::Status| ClientError::from(BuilderError::from_status("Control.Prune", &s));
         let request = PruneRequest {
+            filter: filters,
             all,
             ..PruneRequest::default()
         };

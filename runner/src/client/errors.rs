@@ -329,7 +329,7 @@ pub(crate) fn transport_message(status: &tonic::Status) -> String {
 #[non_exhaustive]
 pub enum SolveError {
     /// The exec under test (a check vertex) ran and failed.
-    #[error("run {command}: {}{message}", fmt_exit(*exit_code))]
+    #[error("run {command}: {}", exec_summary(*exit_code, message))]
     ExecFailed {
         /// The failing exec's op digest.
         vertex: String,
@@ -386,10 +386,11 @@ pub enum SolveError {
     },
 }
 
-fn fmt_exit(code: Option<i32>) -> String {
+/// `exit code N` when known (BuildKit's message only repeats the argv), else BuildKit's message.
+fn exec_summary(code: Option<i32>, message: &str) -> String {
     match code {
-        Some(code) => format!("exit code {code}: "),
-        None => String::new(),
+        Some(code) => format!("exit code {code}"),
+        None => message.to_owned(),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use buildtest::client::{LogStream, SolveError, SolveEvent, SolveOptions};
+use buildtest::client::{LogStream, PruneSummary, SolveError, SolveEvent, SolveOptions};
 use buildtest::llb::{NetMode, State};
 
 use crate::common::{Engine, assert_ok, busybox, marshal, nonce, sh, solve};
@@ -15,6 +15,7 @@ crate::on_both_engines!(
     missing_image_is_reported_as_missing,
     failed_input_is_not_the_checks_fault,
     info_and_workers,
+    prune_answers,
 );
 
 async fn passing_exec(engine: Engine) {
@@ -66,7 +67,7 @@ async fn failing_exec_names_vertex_and_exit_code(engine: Engine) {
     }
     let text = err.to_string();
     assert!(text.starts_with("run `sh -c"), "{text}");
-    assert!(text.contains("exit code 3"), "{text}");
+    assert!(text.ends_with(": exit code 3"), "{text}");
     let vertex = report.vertex(&head).unwrap();
     assert!(
         vertex.error.is_some(),
@@ -250,5 +251,28 @@ async fn info_and_workers(engine: Engine) {
         client.builder().to_string().contains("(--addr flag)"),
         "{}",
         client.builder()
+    );
+}
+
+/// `Control.Prune` answers on both engines. Only with a filter that matches nothing: the engines are
+/// shared, and BuildKit matches prune filters against id/type/mutable/shared/usage only (not the
+/// description), so no filter can target just this test's records.
+async fn prune_answers(engine: Engine) {
+    let client = engine.connect().await;
+    let pruned = client
+        .prune_matching(vec!["id==buildtest-no-such-record".to_owned()], false)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", engine.name));
+    assert_eq!(pruned, PruneSummary::default(), "{}", engine.name);
+    let err = client
+        .prune_matching(vec!["id==\"".to_owned()], false)
+        .await
+        .unwrap_err()
+        .to_string();
+    eprintln!("{}: bad prune filter: {err}", engine.name);
+    assert!(
+        err.starts_with("call Control.Prune: "),
+        "{}: {err}",
+        engine.name
     );
 }
