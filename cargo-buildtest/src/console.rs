@@ -181,6 +181,7 @@ impl Console {
                 ProgressStyle::with_template("{spinner:.green} [{elapsed_precise}] {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
+            bar.reset_elapsed();
             bar.enable_steady_tick(Duration::from_millis(120));
         }
     }

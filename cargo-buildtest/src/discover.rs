@@ -205,10 +205,17 @@ pub fn build_command(opts: &CargoOpts, suites: &[SuiteTarget]) -> Vec<String> {
 }
 
 /// Builds the suites, streaming cargo's own output to stderr, and returns them with their
-/// executables (in the order of `suites`).
-pub fn build(opts: &CargoOpts, suites: &[SuiteTarget]) -> Result<Vec<Suite>, ExpectedError> {
+/// executables (in the order of `suites`). `color` (`always`/`never`) is passed on to cargo.
+pub fn build(
+    opts: &CargoOpts,
+    suites: &[SuiteTarget],
+    color: Option<&str>,
+) -> Result<Vec<Suite>, ExpectedError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let args = build_command(opts, suites);
+    let mut args = build_command(opts, suites);
+    if let Some(color) = color {
+        args.push(format!("--color={color}"));
+    }
     let command_line = format!("cargo {}", args.join(" "));
     let mut child = Command::new(&cargo)
         .args(&args)

@@ -69,7 +69,6 @@ where
 
 /// The whole command: discover, build, list, then (unless `--list`) connect and run.
 pub fn execute(args: &Args, console: &Console) -> Result<(), ExpectedError> {
-    let started = Instant::now();
     let workspace = Workspace::load(&args.cargo)?;
     let layers = load_layers(workspace.root(), &workspace.metadata.workspace_metadata)?;
     let default_junit = workspace
@@ -105,7 +104,12 @@ pub fn execute(args: &Args, console: &Console) -> Result<(), ExpectedError> {
             plural(packages.len(), "package")
         ),
     );
-    let suites = discover::build(&args.cargo, &targets)?;
+    let color = match args.color {
+        args::Color::Auto => None,
+        args::Color::Always => Some("always"),
+        args::Color::Never => Some("never"),
+    };
+    let suites = discover::build(&args.cargo, &targets, color)?;
 
     let selection = discover::selection_args(args.ignored, args.include_ignored, &args.test_args);
     let mut plan = Vec::new();
@@ -128,7 +132,7 @@ pub fn execute(args: &Args, console: &Console) -> Result<(), ExpectedError> {
             path: std::path::PathBuf::new(),
             source,
         })?;
-    runtime.block_on(run_phase(args, &settings, &plan, console, started))
+    runtime.block_on(run_phase(args, &settings, &plan, console))
 }
 
 async fn run_phase(
@@ -136,8 +140,9 @@ async fn run_phase(
     settings: &Settings,
     plan: &[Planned],
     console: &Console,
-    started: Instant,
 ) -> Result<(), ExpectedError> {
+    // The summary's time is the run's: connecting, probing and the suites (not compiling).
+    let started = Instant::now();
     let interrupt = run::interrupt_signal();
     let connected = builder::connect(args, settings).await?;
     let mut header = connected.header.clone();

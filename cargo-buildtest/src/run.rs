@@ -79,6 +79,9 @@ pub async fn run_suites(
     let mut stop = false;
     for (index, planned) in plan.iter().enumerate() {
         let name = planned.suite.target.name();
+        if *interrupt.borrow() {
+            summary.interrupted = true;
+        }
         if stop || summary.interrupted {
             summary.skipped_suites.push(name);
             continue;
@@ -211,6 +214,8 @@ async fn run_one(
             }
         }
     }
+    // Completion order on the console; test then check order in the summary and JUnit.
+    records.sort_by(|a, b| (&a.test, a.check).cmp(&(&b.test, b.check)));
     summary.replace_current(records);
     console.event(
         "suite-finished",

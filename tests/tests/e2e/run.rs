@@ -1,0 +1,227 @@
+//! Runs against the real builder: outcomes, console, exit codes and JUnit read back by
+//! `junitparser`.
+
+use crate::support::{builder_addr, cargo_buildtest, cases, read_junit, suite, workspace};
+
+/// The full default run: passing, failing, erroring and ignored checks in three suites.
+#[test]
+fn a_full_run_reports_every_outcome_and_a_second_run_is_cached() {
+    let addr = builder_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("report").join("junit.xml");
+    let junit_arg = junit.display().to_string();
+    let args = ["--no-fail-fast", "--addr", &addr, "--junit", &junit_arg];
+    let out = cargo_buildtest(&workspace(), &args);
+    out.assert_code(100);
+
+    // Header: builder, how it was chosen, strategy (from the fixture's configuration), jobs.
+    out.assert_stderr_has(
+        "Builder docker engine at unix:///var/run/docker.sock (chosen by flag --addr)",
+    )
+    .assert_stderr_has("Strategy direct (from ")
+    .assert_stderr_has("Jobs 3 concurrent solves per suite")
+    .assert_stderr_has("Starting 7 tests across 3 suites");
+    // One line per check, with status and time.
+    out.assert_stderr_has("PASS [")
+        .assert_stderr_has("] alpha::files etc::passwd_has_root #1 file: /etc/passwd")
+        .assert_stderr_has("FAIL [")
+        .assert_stderr_has("] alpha::images greeting::wrong_greeting #2 cmd: echo hello")
+        .assert_stderr_has("ERROR [")
+        .assert_stderr_has("] beta::broken input_fails #1 cmd: true")
+        .assert_stderr_has("IGNORED")
+        .assert_stderr_has("alpha::images needs_the_registry");
+    // The failure's expected-vs-actual report from the probe.
+    out.assert_stderr_has(
+        "--- FAIL: alpha::images greeting::wrong_greeting #2 cmd: echo hello (exit code 1)",
+    )
+    .assert_stderr_has("goodbye");
+    out.assert_stderr_has("--- ERROR: beta::broken input_fails #1 cmd: true");
+    out.assert_stderr_has("10 checks in 7 tests run: 8 passed (")
+        .assert_stderr_has("1 failed, 1 errored, 1 ignored");
+    out.assert_stderr_has(&format!("JUnit {junit_arg}"));
+
+    let suites = read_junit(&junit);
+    let names: Vec<&str> = suites.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alpha::files", "alpha::images", "beta::broken"]);
+
+    let files = suite(&suites, "alpha::files");
+    assert_eq!(
+        (
+            files["tests"].as_i64(),
+            files["failures"].as_i64(),
+            files["errors"].as_i64()
+        ),
+        (Some(3), Some(0), Some(0))
+    );
+    assert_eq!(
+        cases(files),
+        [
+            (
+                "etc::passwd_has_root".into(),
+                "1: file: /etc/passwd".into(),
+                "pass".into()
+            ),
+            (
+                "layout".into(),
+                "1: file: /bin/busybox".into(),
+                "pass".into()
+            ),
+            ("layout".into(), "2: file: /tmp".into(), "pass".into()),
+        ]
+    );
+
+    let images = suite(&suites, "alpha::images");
+    assert_eq!(images["failures"].as_i64(), Some(1));
+    assert_eq!(images["errors"].as_i64(), Some(0));
+    assert_eq!(
+        cases(images),
+        [
+            (
+                "echo_works".into(),
+                "1: cmd: echo hello".into(),
+                "pass".into()
+            ),
+            (
+                "echo_works".into(),
+                "2: cmd: sh -c 'echo oops >&2; exit 3'".into(),
+                "pass".into()
+            ),
+            (
+                "greeting::wrong_greeting".into(),
+                "1: cmd: echo hello".into(),
+                "pass".into()
+            ),
+            (
+                "greeting::wrong_greeting".into(),
+                "2: cmd: echo hello".into(),
+                "failure".into()
+            ),
+            (
+                "greeting::wrong_greeting".into(),
+                "3: cmd: echo hello".into(),
+                "pass".into()
+            ),
+            (
+                "needs_the_registry".into(),
+                IGNORED_NAME.into(),
+                "skipped".into()
+            ),
+        ]
+    );
+    let failed = &images["cases"][3]["results"][0];
+    let message = failed["message"].as_str().unwrap();
+    assert!(message.contains("goodbye"), "failure message: {message}");
+    assert!(
+        !message.contains('\n'),
+        "failure message is one line: {message:?}"
+    );
+    assert!(
+        failed["text"].as_str().unwrap().contains("hello"),
+        "{failed}"
+    );
+
+    let broken = suite(&suites, "beta::broken");
+    assert_eq!(
+        (broken["failures"].as_i64(), broken["errors"].as_i64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(
+        cases(broken),
+        [
+            ("input_fails".into(), "1: cmd: true".into(), "error".into()),
+            ("still_fine".into(), "1: cmd: true".into(), "pass".into()),
+        ]
+    );
+    assert_eq!(broken["cases"][0]["results"][0]["type"], "input failed");
+
+    // A second run: the same outcomes, every passing check from BuildKit's cache.
+    let again = cargo_buildtest(&workspace(), &args);
+    again.assert_code(100);
+    again.assert_stderr_has(
+        "10 checks in 7 tests run: 8 passed (8 cached), 1 failed, 1 errored, 1 ignored",
+    );
+    assert_eq!(read_junit(&junit).len(), 3);
+}
+
+/// The JUnit testcase of an ignored test's (only) check.
+const IGNORED_NAME: &str = "1: file: /etc/debian_version";
+
+#[test]
+fn fail_fast_stops_after_the_first_failing_suite() {
+    let addr = builder_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let junit_arg = junit.display().to_string();
+    let out = cargo_buildtest(&workspace(), &["--addr", &addr, "--junit", &junit_arg]);
+    out.assert_code(100)
+        .assert_stderr_has("1 suites not run after failures (use --no-fail-fast to run them all)");
+    assert!(
+        !out.stderr.contains("beta::broken input_fails"),
+        "{}",
+        out.stderr
+    );
+    let suites = read_junit(&junit);
+    let names: Vec<&str> = suites.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alpha::files", "alpha::images"]);
+}
+
+#[test]
+fn a_passing_selection_exits_zero_and_json_reports_each_check() {
+    let addr = builder_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let junit_arg = junit.display().to_string();
+    let args = [
+        "-p",
+        "alpha",
+        "--addr",
+        &addr,
+        "--junit",
+        &junit_arg,
+        "--message-format",
+        "json",
+        "--",
+        "echo_works",
+    ];
+    let out = cargo_buildtest(&workspace(), &args);
+    out.assert_code(0);
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"header"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"summary"), "{kinds:?}");
+    let checks: Vec<_> = events.iter().filter(|e| e["type"] == "check").collect();
+    assert_eq!(checks.len(), 2, "{}", out.stdout);
+    assert!(
+        checks
+            .iter()
+            .all(|c| c["outcome"] == "pass" && c["suite"] == "alpha::images")
+    );
+    let summary = events.last().unwrap();
+    assert_eq!(
+        (summary["passed"].as_i64(), summary["failed"].as_i64()),
+        (Some(2), Some(0))
+    );
+    let suites = read_junit(&junit);
+    assert_eq!(suite(&suites, "alpha::files")["tests"].as_i64(), Some(0));
+    assert_eq!(suite(&suites, "alpha::images")["tests"].as_i64(), Some(2));
+}
+
+#[test]
+fn no_reachable_builder_is_its_own_exit_code_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let junit_arg = junit.display().to_string();
+    // Build first, so the timed run measures discovery + connecting, not compiling.
+    cargo_buildtest(&workspace(), &["--list"]).assert_code(0);
+    let addr = "unix:///nonexistent/buildtest-e2e/buildkitd.sock";
+    let out = cargo_buildtest(&workspace(), &["--addr", addr, "--junit", &junit_arg]);
+    out.assert_code(102)
+        .assert_stderr_has("error: failed to reach a builder")
+        .assert_stderr_has("/nonexistent/buildtest-e2e/buildkitd.sock");
+    assert!(out.elapsed.as_secs() < 20, "took {:?}", out.elapsed);
+    assert!(!junit.exists(), "no JUnit without a run");
+}
