@@ -15,14 +15,19 @@ use std::sync::OnceLock;
 
 use buildtest::report::{CheckRecord, ErrorKind, Outcome, read_records};
 
-/// Builds the fixture (`cargo build --test harness_fixture`, a no-op when `cargo test` already
-/// built it) and returns its executable.
+/// The `harness_fixture` test target's executable.
 fn fixture() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
+    EXE.get_or_init(|| build_target("harness_fixture"))
+}
+
+/// Builds test target `target` of this package (`cargo build --test TARGET`; the targets are
+/// `test = false`, so plain `cargo test` does not run them) and returns its executable.
+fn build_target(target: &str) -> PathBuf {
+    {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let out = Command::new(cargo)
-            .args(["build", "-p", "buildtest", "--test", "harness_fixture"])
+            .args(["build", "-p", "buildtest", "--test", target])
             .args(["--message-format=json-render-diagnostics"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
@@ -37,10 +42,10 @@ fn fixture() -> &'static Path {
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
             .filter(|msg| msg["reason"] == "compiler-artifact")
-            .filter(|msg| msg["target"]["name"] == "harness_fixture")
+            .filter(|msg| msg["target"]["name"] == target)
             .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reported no harness_fixture executable")
-    })
+            .unwrap_or_else(|| panic!("cargo reported no {target} executable"))
+    }
 }
 
 /// The builder-related variables of the environment, cleared for every run.
@@ -117,6 +122,7 @@ mod list {
 errors::input_fails_to_build: test
 errors::missing_image: test
 errors::panics: test
+errors::times_out: test
 fails::file_mode: test
 fails::middle_check: test
 ignored::after_with_reason: test
@@ -209,6 +215,43 @@ top_level: test
     fn unknown_flags_are_usage_errors() {
         let run = run(&["--no-such-flag"], &[NO_BUILDER]);
         assert_eq!(run.code(), Some(2), "{run:?}");
+    }
+}
+
+mod many {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Acceptance: listing 1 000 registered tests takes under 50 ms and contacts no builder.
+    #[test]
+    fn listing_a_thousand_tests_is_fast() {
+        let exe = build_target("harness_many");
+        let mut best = Duration::MAX;
+        let mut lines = 0;
+        for _ in 0..5 {
+            let started = Instant::now();
+            let out = Command::new(&exe)
+                .args(["--list", "--format", "terse"])
+                .env("BUILDKIT_HOST", NO_BUILDER.1)
+                .output()
+                .unwrap();
+            best = best.min(started.elapsed());
+            assert!(out.status.success());
+            let stdout = String::from_utf8(out.stdout).unwrap();
+            assert!(
+                stdout
+                    .lines()
+                    .all(|l| l.starts_with('g') && l.ends_with(": test"))
+            );
+            assert!(
+                stdout.starts_with("g0::m0::t0: test\ng0::m0::t1: test\n"),
+                "{stdout}"
+            );
+            lines = stdout.lines().count();
+        }
+        assert_eq!(lines, 1000);
+        eprintln!("listing 1000 tests: best of 5 runs {best:?} (whole process)");
+        assert!(best < Duration::from_millis(50), "listing took {best:?}");
     }
 }
 

@@ -6,6 +6,8 @@
 //! Tests that fail or error on purpose live under `fails::` and `errors::`; `tests/harness.rs`
 //! selects them explicitly.
 
+use std::time::Duration;
+
 use buildtest::llb::NetMode;
 use buildtest::prelude::*;
 
@@ -105,6 +107,14 @@ mod errors {
     #[buildtest::test]
     fn missing_image() -> Test {
         Test::on(State::image("buildtest/this-image-does-not-exist:1.0")).check(cmd(["true"]))
+    }
+
+    /// A check slower than its test's timeout: an error, and the solve is cancelled.
+    #[buildtest::test]
+    fn times_out() -> Test {
+        Test::on(busybox())
+            .timeout(Duration::from_secs(2))
+            .check(cmd(["sleep", "600"]))
     }
 
     #[buildtest::test]

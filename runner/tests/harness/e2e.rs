@@ -201,7 +201,7 @@ fn errors_are_not_check_failures(engine: Engine) {
     let outputs = Outputs::new();
     let run = run_on(engine, &outputs, &["errors::"], &[]);
     assert_eq!(run.code(), Some(101), "{run:?}");
-    assert!(run.stdout.contains("0 passed; 3 failed"), "{run:?}");
+    assert!(run.stdout.contains("0 passed; 4 failed"), "{run:?}");
     let records = outputs.records();
 
     let input = find(&records, "errors::input_fails_to_build", 1);
@@ -225,6 +225,13 @@ fn errors_are_not_check_failures(engine: Engine) {
         "{image:#?}"
     );
 
+    let slow = find(&records, "errors::times_out", 1);
+    assert_eq!(slow.error_kind, Some(ErrorKind::Timeout), "{slow:#?}");
+    assert!(
+        slow.duration_ms >= 2000 && slow.duration_ms < 60_000,
+        "{slow:#?}"
+    );
+
     let panics = find(&records, "errors::panics", 1);
     assert_eq!(panics.error_kind, Some(ErrorKind::Setup), "{panics:#?}");
     assert!(format!("{:?}", panics.message).contains("the test fn itself panicked"));
@@ -235,7 +242,10 @@ fn full_run_writes_junit(engine: Engine) {
     let outputs = Outputs::new();
     let run = run_on(engine, &outputs, &[], &[]);
     assert_eq!(run.code(), Some(101), "{run:?}");
-    assert!(run.stdout.contains("5 failed; 2 ignored"), "{run:?}");
+    assert!(
+        run.stdout.contains("6 passed; 6 failed; 2 ignored"),
+        "{run:?}"
+    );
     let ignored = find(&outputs.records(), "ignored::after_with_reason", 1).clone();
     assert_eq!(ignored.outcome, Outcome::Ignored);
     assert_eq!(ignored.message.as_deref(), Some("needs a registry"));
@@ -267,10 +277,10 @@ print(mid.find("failure").get("message"))
     );
     let mut lines = text.lines();
     // Checks: 11 pass (top_level 1, passes:: 8, middle_check 2), 2 fail (middle_check 1,
-    // file_mode 1), 3 error (errors:: 3), 2 skipped (ignored:: 2).
+    // file_mode 1), 4 error (errors:: 4), 2 skipped (ignored:: 2).
     assert_eq!(
         lines.next(),
-        Some("1 buildtest::harness_fixture 11 2 3 2"),
+        Some("1 buildtest::harness_fixture 11 2 4 2"),
         "{text}"
     );
     let message = lines.next().unwrap_or_default();
@@ -293,7 +303,7 @@ fn the_ide_lens_runs_exactly_one_test(engine: Engine) {
     assert!(run.stdout.contains("running 1 test\n"), "{run:?}");
     assert!(
         run.stdout
-            .contains("1 passed; 0 failed; 0 ignored; 0 measured; 12 filtered out"),
+            .contains("1 passed; 0 failed; 0 ignored; 0 measured; 13 filtered out"),
         "{run:?}"
     );
     assert!(
