@@ -41,7 +41,9 @@ fn list_honours_package_selection_filters_and_ignored() {
     out.assert_code(0);
     assert_eq!(
         out.stdout,
-        "beta::broken:\n    input_fails\n    still_fine\nslow::slow:\n    quick\n    sleeps\n"
+        "beta::broken:\n    input_fails\n    still_fine\n\
+         crashy::crashy:\n    never_reported\n\
+         slow::slow:\n    quick\n    sleeps\n"
     );
 
     let out = cargo_buildtest(&ws, &["--list", "-p", "alpha", "--", "greeting"]);

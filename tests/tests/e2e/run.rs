@@ -225,3 +225,32 @@ fn no_reachable_builder_is_its_own_exit_code_within_seconds() {
     assert!(out.elapsed.as_secs() < 20, "took {:?}", out.elapsed);
     assert!(!junit.exists(), "no JUnit without a run");
 }
+
+#[test]
+fn a_suite_binary_that_dies_reports_its_tests_as_errors() {
+    let addr = builder_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let junit_arg = junit.display().to_string();
+    let out = cargo_buildtest(
+        &workspace(),
+        &["-p", "crashy", "--addr", &addr, "--junit", &junit_arg],
+    );
+    out.assert_code(100)
+        .assert_stderr_has("ERROR")
+        .assert_stderr_has("crashy::crashy never_reported")
+        .assert_stderr_has("crashy: giving up before running anything")
+        .assert_stderr_has(
+            "1 check in 1 test run: 0 passed (0 cached), 0 failed, 1 errored, 0 ignored",
+        );
+    let suites = read_junit(&junit);
+    let crashy = suite(&suites, "crashy::crashy");
+    assert_eq!(
+        cases(crashy),
+        [(
+            "never_reported".to_owned(),
+            "0: suite binary".to_owned(),
+            "error".to_owned()
+        )]
+    );
+}
