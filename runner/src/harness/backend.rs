@@ -44,8 +44,11 @@ impl Backend {
                 .map_err(|e| format!("failed to read BUILDTEST_STRATEGY: failed to {e}"))?,
         };
         let probe = check::probe_state();
-        let resolved =
-            client::resolve(&ResolveOptions::from_env()).map_err(|e| format!("failed to {e}"))?;
+        let resolve_options = ResolveOptions {
+            tls: config.tls.clone(),
+            ..ResolveOptions::from_env()
+        };
+        let resolved = client::resolve(&resolve_options).map_err(|e| format!("failed to {e}"))?;
         let options = ConnectOptions {
             max_concurrent_solves: config.jobs.max(1),
             ..ConnectOptions::default()
@@ -123,14 +126,10 @@ impl Backend {
             .map(str::to_owned);
         let id = format!("{name}/{}", index + 1);
         let graph = self.strategy.wrap(&test.input, &id, exec);
-        let mut definition = graph
+        let definition = graph
             .marshal(&self.platform)
             .map_err(|e| format!("failed to marshal the test's graph: {e}"))?
             .into_proto();
-        // Source locations carry nothing we use, and prost drops their empty `Locations`
-        // values: BuildKit v0.13 (Docker 26) then dereferences a nil `*Locations` while
-        // wrapping any vertex error and the daemon crashes (llbsolver/bridge.go:278).
-        definition.source = None;
         Ok(Prepared { definition, vertex })
     }
 
@@ -241,4 +240,153 @@ fn log_tail(v: &VertexReport) -> String {
 /// The first line of `text`, for one-line messages.
 fn one_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::client::BuilderError;
+
+    const CHECK: &str = "sha256:check";
+    const INPUT: &str = "sha256:input";
+
+    fn vertex(digest: &str, name: &str, stdout: &str, stderr: &str, cached: bool) -> VertexReport {
+        VertexReport {
+            digest: digest.to_owned(),
+            name: name.to_owned(),
+            cached,
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+            ..VertexReport::default()
+        }
+    }
+
+    fn outcome(result: Result<(), SolveError>, vertices: Vec<VertexReport>) -> CheckRecord {
+        let report = SolveReport {
+            solve_ref: "r".to_owned(),
+            result,
+            vertices,
+            warnings: Vec::new(),
+            error_details: None,
+            retries: 0,
+            elapsed: Duration::ZERO,
+        };
+        let mut record = CheckRecord::new("s", "t", 1, "cmd: x", Outcome::Error);
+        fill(&report, Some(CHECK), &mut record);
+        record
+    }
+
+    #[test]
+    fn a_cached_success_is_a_cached_pass() {
+        let r = outcome(Ok(()), vec![vertex(CHECK, "cmd: x", "", "", true)]);
+        assert_eq!(
+            (r.outcome, r.cached, r.error_kind),
+            (Outcome::Pass, true, None)
+        );
+    }
+
+    #[test]
+    fn a_failed_check_exec_is_a_failure_with_the_probe_report() {
+        let stderr = "warning from the command\n\
+            ##buildtest-probe begin v1 cmd \"x\"\n\
+            ##buildtest-probe fail exit_code\n\
+            ##buildtest-probe expected 0\n\
+            ##buildtest-probe actual 2\n\
+            ##buildtest-probe summary 1 of 1 assertions failed: exit_code: expected 0, got 2\n\
+            ##buildtest-probe end fail 1/1\n";
+        let err = SolveError::ExecFailed {
+            vertex: CHECK.to_owned(),
+            command: "x".to_owned(),
+            exit_code: Some(1),
+            message: "exit code: 1".to_owned(),
+        };
+        let r = outcome(
+            Err(err),
+            vec![vertex(CHECK, "cmd: x", "out\n", stderr, false)],
+        );
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert_eq!(r.exit_code, Some(1));
+        assert_eq!(
+            r.message.as_deref(),
+            Some("1 of 1 assertions failed: exit_code: expected 0, got 2")
+        );
+        assert_eq!(
+            r.report.as_deref(),
+            Some("exit_code: expected 0\n    actual: 2")
+        );
+        assert_eq!(r.stdout, "out\n");
+        assert_eq!(
+            r.stderr, "warning from the command\n",
+            "report lines are stripped"
+        );
+    }
+
+    #[test]
+    fn a_failed_check_without_a_report_says_how_it_exited() {
+        let err = SolveError::ExecFailed {
+            vertex: CHECK.to_owned(),
+            command: "x".to_owned(),
+            exit_code: Some(3),
+            message: "exit code: 3".to_owned(),
+        };
+        let r = outcome(Err(err), vec![]);
+        assert_eq!(r.outcome, Outcome::Fail);
+        let message = r.message.unwrap();
+        assert!(
+            message.starts_with("the command could not be started"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_failed_input_is_an_error_naming_the_step_with_its_log_tail() {
+        let err = SolveError::InputFailed {
+            vertex: INPUT.to_owned(),
+            name: "RUN make".to_owned(),
+            message: "exit code: 2".to_owned(),
+        };
+        let log: String = (1..=60).map(|i| format!("line {i}\n")).collect();
+        let r = outcome(Err(err), vec![vertex(INPUT, "RUN make", &log, "", false)]);
+        assert_eq!(
+            (r.outcome, r.error_kind),
+            (Outcome::Error, Some(ErrorKind::Input))
+        );
+        assert_eq!(
+            r.message.as_deref(),
+            Some("the input failed to build at step `RUN make`")
+        );
+        let report = r.report.unwrap();
+        assert!(
+            report.contains("last 40 lines of `RUN make`:\n  | line 21\n"),
+            "{report}"
+        );
+        assert!(report.ends_with("  | line 60\n"), "{report}");
+        assert!(!report.contains("line 20\n"), "{report}");
+    }
+
+    #[test]
+    fn builder_failures_and_missing_images_are_errors() {
+        let lost = SolveError::Builder(BuilderError::ConnectionLost {
+            message: "eof".to_owned(),
+        });
+        let r = outcome(Err(lost), vec![]);
+        assert_eq!(
+            (r.outcome, r.error_kind),
+            (Outcome::Error, Some(ErrorKind::Builder))
+        );
+        let missing = SolveError::ImageNotFound {
+            image: "docker.io/x/y:1".to_owned(),
+            vertex: INPUT.to_owned(),
+            message: "no such host".to_owned(),
+        };
+        let r = outcome(Err(missing), vec![]);
+        assert_eq!(
+            (r.outcome, r.error_kind),
+            (Outcome::Error, Some(ErrorKind::Input))
+        );
+        assert!(r.message.unwrap().contains("docker.io/x/y:1"));
+    }
 }

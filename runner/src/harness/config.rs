@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::client::TlsOptions;
+
 /// Concurrent solves when `BUILDTEST_JOBS` is not set.
 pub const DEFAULT_JOBS: usize = 16;
 /// Per-check timeout when `BUILDTEST_TIMEOUT` is not set.
@@ -27,7 +29,7 @@ pub struct Config {
     pub jobs: usize,
     /// `BUILDTEST_TIMEOUT` (seconds): per-check timeout.
     pub timeout: Duration,
-    /// `BUILDTEST_STRATEGY`: `auto` (default), `passthrough`, `direct`, `discard`, `merge-diff`.
+    /// `BUILDTEST_STRATEGY`: `auto` (default), `passthrough`, `direct`, `discard`, `mergediff`.
     pub strategy: Option<String>,
     /// `BUILDTEST_NO_CACHE`: re-run every check exec (inputs stay cached).
     pub no_cache: bool,
@@ -37,6 +39,9 @@ pub struct Config {
     pub results: Option<PathBuf>,
     /// `BUILDTEST_SUITE`: the suite name in records and JUnit.
     pub suite: Option<String>,
+    /// `BUILDTEST_TLSCACERT`, `BUILDTEST_TLSCERT`, `BUILDTEST_TLSKEY`, `BUILDTEST_TLSSERVERNAME`:
+    /// buildctl's TLS flags for a `tcp://` `BUILDKIT_HOST` (set by `cargo buildtest`).
+    pub tls: TlsOptions,
 }
 
 impl Config {
@@ -99,6 +104,12 @@ impl Config {
             junit: get("BUILDTEST_JUNIT").map(PathBuf::from),
             results: get("BUILDTEST_RESULTS").map(PathBuf::from),
             suite: get("BUILDTEST_SUITE"),
+            tls: TlsOptions {
+                ca_cert: get("BUILDTEST_TLSCACERT").map(PathBuf::from),
+                cert: get("BUILDTEST_TLSCERT").map(PathBuf::from),
+                key: get("BUILDTEST_TLSKEY").map(PathBuf::from),
+                server_name: get("BUILDTEST_TLSSERVERNAME"),
+            },
         })
     }
 }
@@ -132,12 +143,17 @@ mod tests {
             ("BUILDTEST_TIMEOUT", "2.5"),
             ("BUILDTEST_NO_CACHE", "1"),
             ("BUILDTEST_JUNIT", "out/j.xml"),
+            ("BUILDTEST_TLSCACERT", "/certs/ca.pem"),
+            ("BUILDTEST_TLSSERVERNAME", "buildkitd"),
         ])
         .unwrap();
         assert_eq!(c.jobs, 3);
         assert_eq!(c.timeout, Duration::from_millis(2500));
         assert!(c.no_cache);
         assert_eq!(c.junit, Some(PathBuf::from("out/j.xml")));
+        assert_eq!(c.tls.ca_cert, Some(PathBuf::from("/certs/ca.pem")));
+        assert_eq!(c.tls.server_name.as_deref(), Some("buildkitd"));
+        assert_eq!(c.tls.cert, None);
         let err = config(&[("BUILDTEST_JOBS", "0")]).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -39,13 +39,14 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `BUILDKIT_HOST`, `BUILDX_BUILDER`, `DOCKER_HOST`, … | which builder (see [`crate::client`]) |
-//! | `BUILDTEST_STRATEGY` | `auto` (default: passthrough when the builder has it, else a fallback), `passthrough`, `direct`, `discard`, `merge-diff` |
+//! | `BUILDTEST_STRATEGY` | `auto` (default: passthrough when the builder has it, else a fallback), `passthrough`, `direct`, `discard`, `mergediff` |
 //! | `BUILDTEST_JOBS` | concurrent solves (default 16) |
 //! | `BUILDTEST_TIMEOUT` | per-check timeout in seconds (default 300); [`Test::timeout`] overrides it |
 //! | `BUILDTEST_NO_CACHE` | `1`: re-run every check exec (inputs stay cached) |
 //! | `BUILDTEST_RESULTS` | append per-check JSON-lines records to this file |
 //! | `BUILDTEST_JUNIT` | write this binary's JUnit XML to this file |
 //! | `BUILDTEST_SUITE` | the suite name in records and JUnit (default `<package>::<target>`) |
+//! | `BUILDTEST_TLSCACERT`, `BUILDTEST_TLSCERT`, `BUILDTEST_TLSKEY`, `BUILDTEST_TLSSERVERNAME` | TLS for a `tcp://` builder (buildctl's `--tls*` flags) |
 //!
 //! # IDEs and nextest
 //!
