@@ -208,6 +208,19 @@ fn a_passing_selection_exits_zero_and_json_reports_each_check() {
     let suites = read_junit(&junit);
     assert_eq!(suite(&suites, "alpha::files")["tests"].as_i64(), Some(0));
     assert_eq!(suite(&suites, "alpha::images")["tests"].as_i64(), Some(2));
+
+    // --no-cache re-runs the (cached by now) checks; a plain run takes them from the cache.
+    let mut no_cache = args.to_vec();
+    no_cache.retain(|a| *a != "--message-format" && *a != "json");
+    no_cache.insert(0, "--no-cache");
+    cargo_buildtest(&workspace(), &no_cache)
+        .assert_code(0)
+        .assert_stderr_has("checks re-run without cache")
+        .assert_stderr_has("2 checks in 1 test run: 2 passed (0 cached)");
+    let cached = &no_cache[1..];
+    cargo_buildtest(&workspace(), cached)
+        .assert_code(0)
+        .assert_stderr_has("2 checks in 1 test run: 2 passed (2 cached)");
 }
 
 #[test]
