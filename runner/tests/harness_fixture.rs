@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use buildtest::check::PROBE_PATH;
 use buildtest::llb::NetMode;
 use buildtest::prelude::*;
 
@@ -56,11 +57,16 @@ mod passes {
             .check(file("/written-by-check-1").absent())
     }
 
-    /// An image with no shell and no libc: a scratch state with one file.
+    /// An image with no shell and no libc: a scratch state with one file. The only program
+    /// in there is the probe itself (mounted by every check), so the cmd check runs it.
     #[buildtest::test]
     fn scratch_image() -> Test {
         Test::on(State::scratch().file(FileAction::mkfile("/hello", 0o644, "hi")))
             .check(file("/hello").exists().mode(0o644).equals("hi"))
+            .check(
+                cmd([PROBE_PATH, "v1", "file", "/hello", "--equals", "hi"])
+                    .stderr_contains("end pass 0/1"),
+            )
     }
 
     pub(super) mod nested {

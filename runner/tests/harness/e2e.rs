@@ -109,7 +109,7 @@ fn passing_tests_pass_and_rerun_cached(engine: Engine) {
         "the header names the strategy: {run1:?}"
     );
     let records = first.records();
-    assert_eq!(records.len(), 8, "{records:#?}");
+    assert_eq!(records.len(), 9, "{records:#?}");
     assert!(
         records.iter().all(|r| r.outcome == Outcome::Pass),
         "{records:#?}"
@@ -130,7 +130,7 @@ fn passing_tests_pass_and_rerun_cached(engine: Engine) {
         "every passing check is cached on a rerun: {records:#?}"
     );
     assert!(
-        run2.stderr.contains("8 checks: 8 ok (8 cached)"),
+        run2.stderr.contains("9 checks: 9 ok (9 cached)"),
         "{run2:?}"
     );
 
@@ -276,11 +276,11 @@ print(mid.find("failure").get("message"))
         String::from_utf8_lossy(&out.stderr)
     );
     let mut lines = text.lines();
-    // Checks: 11 pass (top_level 1, passes:: 8, middle_check 2), 2 fail (middle_check 1,
+    // Checks: 12 pass (top_level 1, passes:: 9, middle_check 2), 2 fail (middle_check 1,
     // file_mode 1), 4 error (errors:: 4), 2 skipped (ignored:: 2).
     assert_eq!(
         lines.next(),
-        Some("1 buildtest::harness_fixture 11 2 4 2"),
+        Some("1 buildtest::harness_fixture 12 2 4 2"),
         "{text}"
     );
     let message = lines.next().unwrap_or_default();
