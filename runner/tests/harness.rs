@@ -119,6 +119,9 @@ mod list {
     use super::*;
 
     const ALL: &str = "\
+concurrent::a: test
+concurrent::b: test
+concurrent::c: test
 errors::input_fails_to_build: test
 errors::missing_image: test
 errors::panics: test

@@ -79,6 +79,32 @@ mod passes {
     }
 }
 
+/// Three tests with one slow check each: their solves run at the same time, even when
+/// libtest runs one trial at a time (`--test-threads 1`).
+mod concurrent {
+    use super::*;
+
+    /// Distinct per test (the env), or BuildKit would run one shared exec for all three.
+    fn slow(which: &str) -> Test {
+        Test::on(busybox()).check(cmd(["sleep", "2"]).env("WHICH", which))
+    }
+
+    #[buildtest::test]
+    fn a() -> Test {
+        slow("a")
+    }
+
+    #[buildtest::test]
+    fn b() -> Test {
+        slow("b")
+    }
+
+    #[buildtest::test]
+    fn c() -> Test {
+        slow("c")
+    }
+}
+
 mod fails {
     use super::*;
 

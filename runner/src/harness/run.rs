@@ -229,6 +229,10 @@ async fn solve(
     timeout: std::time::Duration,
 ) -> CheckRecord {
     let started = Instant::now();
+    record.started_at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| u64::try_from(d.as_millis()).ok());
     record.vertex = prepared.vertex.clone();
     let solved = tokio::time::timeout(timeout, backend.solve(&prepared, &mut record)).await;
     match solved {

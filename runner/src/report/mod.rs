@@ -21,6 +21,7 @@
 //! | `error_kind` | string, optional | for `error`: `input` (a step of the input failed), `builder` (unreachable, refused, lost), `timeout`, `setup` (the test fn panicked or its graph is invalid) |
 //! | `cached` | bool | the check's exec vertex was reported cached by BuildKit |
 //! | `duration_ms` | number | wall time of the check's solve |
+//! | `started_at_ms` | number, optional | when the check's solve started (ms since the Unix epoch) |
 //! | `exit_code` | number, optional | the check exec's exit code when it failed |
 //! | `report` | string, optional | full text: the probe's expected-vs-actual report for `fail`; the failing step and its log tail for `error` |
 //! | `message` | string, optional | one line: what failed (`fail`/`error`) or the ignore reason |

@@ -95,6 +95,9 @@ pub struct CheckRecord {
     /// Wall time from the start of the check's solve to its end, in milliseconds.
     #[serde(default)]
     pub duration_ms: u64,
+    /// When the check's solve started, in milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_ms: Option<u64>,
     /// The check exec's exit code when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
@@ -141,6 +144,7 @@ impl CheckRecord {
             error_kind: None,
             cached: false,
             duration_ms: 0,
+            started_at_ms: None,
             exit_code: None,
             report: None,
             message: None,

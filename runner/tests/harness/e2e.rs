@@ -243,7 +243,7 @@ fn full_run_writes_junit(engine: Engine) {
     let run = run_on(engine, &outputs, &[], &[]);
     assert_eq!(run.code(), Some(101), "{run:?}");
     assert!(
-        run.stdout.contains("6 passed; 6 failed; 2 ignored"),
+        run.stdout.contains("9 passed; 6 failed; 2 ignored"),
         "{run:?}"
     );
     let ignored = find(&outputs.records(), "ignored::after_with_reason", 1).clone();
@@ -276,17 +276,43 @@ print(mid.find("failure").get("message"))
         String::from_utf8_lossy(&out.stderr)
     );
     let mut lines = text.lines();
-    // Checks: 12 pass (top_level 1, passes:: 9, middle_check 2), 2 fail (middle_check 1,
+    // Checks: 15 pass (top_level 1, passes:: 9, concurrent:: 3, middle_check 2), 2 fail (middle_check 1,
     // file_mode 1), 4 error (errors:: 4), 2 skipped (ignored:: 2).
     assert_eq!(
         lines.next(),
-        Some("1 buildtest::harness_fixture 12 2 4 2"),
+        Some("1 buildtest::harness_fixture 15 2 4 2"),
         "{text}"
     );
     let message = lines.next().unwrap_or_default();
     assert!(
         message.contains("expected output"),
         "one-line failure message: {message}"
+    );
+}
+
+/// Every check's solve starts up front: the 2-second checks of three tests run at the same
+/// time, even with libtest running one trial at a time.
+fn checks_of_all_tests_run_concurrently(engine: Engine) {
+    let outputs = Outputs::new();
+    let args = ["concurrent::", "--test-threads", "1"];
+    let run = run_on(engine, &outputs, &args, &[("BUILDTEST_NO_CACHE", "1")]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let records = outputs.records();
+    assert_eq!(records.len(), 3);
+    assert!(
+        records.iter().all(|r| !r.cached && r.duration_ms >= 2000),
+        "{records:#?}"
+    );
+    let start = |r: &CheckRecord| r.started_at_ms.unwrap();
+    let last_start = records.iter().map(start).max().unwrap();
+    let first_end = records
+        .iter()
+        .map(|r| start(r) + r.duration_ms)
+        .min()
+        .unwrap();
+    assert!(
+        last_start < first_end,
+        "every solve started before any finished: {records:#?}"
     );
 }
 
@@ -303,7 +329,7 @@ fn the_ide_lens_runs_exactly_one_test(engine: Engine) {
     assert!(run.stdout.contains("running 1 test\n"), "{run:?}");
     assert!(
         run.stdout
-            .contains("1 passed; 0 failed; 0 ignored; 0 measured; 13 filtered out"),
+            .contains("1 passed; 0 failed; 0 ignored; 0 measured; 16 filtered out"),
         "{run:?}"
     );
     assert!(
@@ -362,6 +388,7 @@ on_both_engines!(
     failures_show_expected_and_actual,
     errors_are_not_check_failures,
     full_run_writes_junit,
+    checks_of_all_tests_run_concurrently,
     the_ide_lens_runs_exactly_one_test,
     json_format_for_ides,
 );
