@@ -164,7 +164,8 @@ def gen_project(ns: list[int]) -> None:
     fns = "\n".join(suites.render_buildtest_lib_fn(n, checks) for (name, checks), n in zip(suites_, ns))
     lib = (TEMPLATES / "lib.rs.in").read_text().replace("@ARMS@", arms).replace("@FNS@", fns)
     write_if_changed(PROJECT / "src" / "lib.rs", lib)
-    write_if_changed(PROJECT / "src" / "bin" / "single_solve.rs", (TEMPLATES / "single_solve.rs").read_text())
+    for bin_ in ("single_solve.rs", "prep_cost.rs"):
+        write_if_changed(PROJECT / "src" / "bin" / bin_, (TEMPLATES / bin_).read_text())
     for name, checks in suites_:
         write_if_changed(PROJECT / "tests" / f"{name}.rs", suites.render_buildtest_tests(checks))
     lock = PROJECT / "Cargo.lock"
@@ -221,6 +222,64 @@ def build_all() -> dict[str, str]:
     return exes
 
 
+PATCHES = Path(__file__).resolve().parent / "patches"
+PATCHED = BENCH / "patched"  # a scratch copy of the workspace with the experiments applied
+NOOP_PROBE = BENCH / "noop-probe"  # 8 KiB static binary that exits 0 (probe-size experiment only)
+
+
+def build_patched() -> dict[str, str]:
+    """Experiments, never applied to the product: the workspace copied to target/bench/patched with
+    tests/bench/patches/*.py applied, the bench project built against it (dev profile) as `+memo`, and
+    again with a no-op 8 KiB probe as `+memo+noopprobe` (for measuring what the probe's size costs)."""
+    import shutil
+
+    if PATCHED.exists():
+        shutil.rmtree(PATCHED)
+    PATCHED.mkdir(parents=True)
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for f in files:
+        src = ROOT / f
+        if src.is_file() and not f.startswith("target/"):
+            (PATCHED / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, PATCHED / f)
+    for patch in sorted(PATCHES.glob("*.py")):
+        subprocess.run([sys.executable, str(patch), str(PATCHED)], check=True, capture_output=True)
+    proj = BENCH / "project-patched"
+    if proj.exists():
+        shutil.rmtree(proj)
+    shutil.copytree(PROJECT, proj, ignore=shutil.ignore_patterns("target"))
+    toml = (proj / "Cargo.toml").read_text().replace(f'path = "{ROOT}/runner"', f'path = "{PATCHED}/runner"')
+    (proj / "Cargo.toml").write_text(toml)
+    if not NOOP_PROBE.exists():
+        src = BENCH / "noop-probe.c"
+        src.write_text(r'void _start(void) { __asm__ volatile("mov $60, %eax\n xor %edi, %edi\n syscall"); }' + "\n")
+        subprocess.run(["gcc", "-static", "-nostdlib", "-Os", "-s", "-o", str(NOOP_PROBE), str(src)], check=True)
+    exes: dict[str, str] = {}
+    out = BENCH / "bins"
+    out.mkdir(exist_ok=True)
+    probe = next(iter(sorted(TARGET_DIR.glob("debug/build/buildtest-*/out/buildtest-probe"), key=lambda p: p.stat().st_mtime, reverse=True)))
+    for suffix, probe_bin in (("+memo", probe), ("+memo+noopprobe", NOOP_PROBE)):
+        p = subprocess.run(
+            ["cargo", "build", "--tests", "--bins", "--message-format=json-render-diagnostics"],
+            cwd=proj, capture_output=True, text=True,
+            env=dict(os.environ, CARGO_TARGET_DIR=str(BENCH / "patched-target"), BUILDTEST_PROBE_BIN=str(probe_bin)),
+        )
+        if p.returncode != 0:
+            log(p.stderr[-3000:])
+            raise SystemExit("bench: building the patched project failed")
+        for line in p.stdout.splitlines():
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if msg.get("reason") == "compiler-artifact" and msg.get("executable") and msg["target"]["kind"] == ["test"]:
+                dst = out / (msg["target"]["name"] + suffix)
+                shutil.copy2(msg["executable"], dst)
+                exes[msg["target"]["name"] + suffix] = str(dst)
+    return exes
+
+
 def engine_up(engine: str) -> bool:
     p = subprocess.run([peers.DOCKER, "version", "--format", "{{.Server.Version}}"],
                        env=peers.docker_env(BENCH, ENGINES[engine]), capture_output=True, text=True)
@@ -244,13 +303,19 @@ ENGINES = {"docker20": DOCKER20, "docker26": DOCKER26}
 def prune(engine: str) -> float:
     """Empties the engine's build cache (check results, the probe, cache mounts); images stay."""
     t0 = time.perf_counter()
-    subprocess.run(
-        [peers.DOCKER, "builder", "prune", "-af"],
-        env=peers.docker_env(BENCH, ENGINES[engine]),
-        capture_output=True,
-        check=True,
-    )
-    return time.perf_counter() - t0
+    for attempt in range(5):
+        p = subprocess.run(
+            [peers.DOCKER, "builder", "prune", "-af"],
+            env=peers.docker_env(BENCH, ENGINES[engine]),
+            capture_output=True,
+            text=True,
+        )
+        if p.returncode == 0:
+            return time.perf_counter() - t0
+        log(f"prune of {engine} failed (attempt {attempt + 1}): {p.stderr.strip()[-300:]}")
+        ensure_engines([engine])
+        time.sleep(2)
+    raise SystemExit(f"bench: cannot prune the build cache of {engine}")
 
 
 def timed(argv: list[str], env: dict[str, str], out: Path) -> tuple[float, int, float]:
@@ -336,6 +401,7 @@ def buildtest_job(exes: dict[str, str], n: int, engine: str, strategy: str) -> J
     """`strategy` may end in `+release`: the suite built with `--release` instead of the dev profile."""
     base, _, profile = strategy.partition("+")
     exe = exes[f"n{n}" + (f"+{profile}" if profile else "")]
+    noop = "noopprobe" in profile  # the no-op probe passes everything: a cost experiment, not a check
 
     def fn(scenario: str, sample: int) -> dict:
         r = run_buildtest(exe, engine, base, f"buildtest-{strategy}-{engine}-n{n}-{scenario}-{sample}")
@@ -382,6 +448,10 @@ def write_results(samples: list[dict]) -> None:
         if any("rss_mib" in s for s in ss) and scenario in ("rss",):
             run["rss_mib"] = round(max(s["rss_mib"] for s in ss), 1)
         runs.append(run)
+        if tool == "buildtest" and n == 1000 and scenario in ("cold", "warm") and "noopprobe" not in variant:
+            # the runner's peak RSS for 1000 checks, from the same runs (wait4's ru_maxrss)
+            runs.append({"tool": tool, "variant": f"{variant}/{scenario}", "scenario": "rss", "checks": n,
+                         **summarize([s["seconds"] for s in ss]), "rss_mib": round(max(s["rss_mib"] for s in ss), 1)})
     RESULTS_FILE.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
 
 
@@ -392,6 +462,8 @@ def load_avg() -> float:
 def cmd_run(args: argparse.Namespace) -> None:
     gen_project(sorted(set(args.n) | {10, 100, 1000}))
     exes = build_all()
+    if any("+memo" in st for st in args.strategies):
+        exes.update(build_patched())
     samples = [] if args.fresh else load_samples()
     for n in args.n:
         jobs: list[Job] = []
@@ -399,6 +471,8 @@ def cmd_run(args: argparse.Namespace) -> None:
             for strategy in args.strategies:
                 if strategy.startswith("mergediff") and engine == "docker20":
                     continue  # BuildKit v0.8 has no merge/diff ops
+                if "+" in strategy and engine != "docker20":
+                    continue  # profile and experiment variants: on the reference engine only
                 jobs.append(buildtest_job(exes, n, engine, strategy))
             jobs.append(single_job(exes, n, engine))
         peer_list = args.peers if n <= args.peers_max_n else [p for p in args.peers if p in args.peers_at_max]
@@ -424,31 +498,53 @@ def cmd_run(args: argparse.Namespace) -> None:
     save_samples(samples)
 
 
-def cmd_list_rss(args: argparse.Namespace) -> None:
-    """`--list` time of the 1000-test binary, and the runner's peak RSS for 1000 checks (cold and warm)."""
+def cmd_list(args: argparse.Namespace) -> None:
+    """`--list` time of the 1000-test binary (dev profile; it never contacts a builder). The runner's
+    peak RSS for 1000 checks comes from the N = 1000 runs themselves (scenario `rss` in results.json)."""
     gen_project([10, 100, 1000])
-    exes = build_all()
-    samples = [s for s in load_samples() if s["scenario"] not in ("list", "rss")]
-    exe = exes["n1000"]
+    exes, _ = build_project()
+    samples = [s for s in load_samples() if s["scenario"] != "list"]
     for k in range(args.samples):
-        dt, rc, rss = timed([exe, "--list"], buildtest_env("docker20", "auto", None), BENCH / "runs" / "list.log")
+        dt, rc, rss = timed([exes["n1000"], "--list"], buildtest_env("docker20", "auto", None), BENCH / "runs" / "list.log")
         lines = (BENCH / "runs" / "list.log").read_text().count(": test\n")
         samples.append({"tool": "buildtest", "variant": "list", "scenario": "list", "checks": 1000, "sample": k,
-                        "seconds": dt, "rss_mib": rss, "ok": rc == 0 and lines == 1000})
+                        "seconds": dt, "rss_mib": rss, "ok": rc == 0 and lines == 1000, "load1": round(load_avg(), 2)})
         log(f"--list #{k}: {dt * 1000:.1f} ms, {lines} tests, rss {rss:.1f} MiB")
-    for k in range(args.samples):
-        for profile in args.profiles:
-            exe_p = exes["n1000" + profile]
-            for scenario in ("cold", "warm"):
-                ensure_engines(["docker20"])
-                if scenario == "cold":
-                    prune("docker20")
-                r = run_buildtest(exe_p, "docker20", "auto", f"rss{profile}-{scenario}-{k}")
-                ok = r["rc"] == 0 and r["outcomes"].get("pass", 0) == 1000
-                samples.append({"tool": "buildtest", "variant": f"auto{profile}@docker20/{scenario}", "scenario": "rss",
-                                "checks": 1000, "sample": k, "seconds": r["seconds"], "rss_mib": r["rss_mib"], "ok": ok})
-                log(f"rss #{k} auto{profile} {scenario}: {r['seconds']:.2f} s, peak RSS {r['rss_mib']:.1f} MiB, ok={ok}")
     save_samples(samples)
+
+
+def cmd_proof(args: argparse.Namespace) -> None:
+    """Proof that the shared input runs once: the suite's input gets one extra exec that appends a line
+    to a cache mount (`BENCH_INPUT=prepared`, a fresh nonce so it is not cached). After a cold run of
+    100 checks (one Solve per check, as the runner does it), a separate uncached solve reads the counter:
+    the daemon itself says how often the input ran. Then the same 100 solves are issued by
+    `single_solve --status` and the Status streams of all of them are compared per shared vertex."""
+    import uuid
+
+    gen_project([10, 100, 1000])
+    exes, _ = build_project()
+    proof: dict = {"engines": {}}
+    for engine in args.engines:
+        ensure_engines([engine])
+        prune(engine)
+        nonce = uuid.uuid4().hex[:12]
+        extra = {"BENCH_INPUT": "prepared", "BENCH_NONCE": nonce}
+        r = run_buildtest(exes["n100"], engine, "auto", f"proof-{engine}", extra)
+        count = run_single(exes["single_solve"], engine, ["--count-input"], f"proof-count-{engine}", extra)
+        prune(engine)
+        extra = {"BENCH_INPUT": "prepared", "BENCH_NONCE": uuid.uuid4().hex[:12]}
+        status = run_single(exes["single_solve"], engine, ["--status", "100"], f"proof-status-{engine}", extra)
+        count2 = run_single(exes["single_solve"], engine, ["--count-input"], f"proof-count2-{engine}", extra)
+        proof["engines"][engine] = {
+            "runner": {"outcomes": r["outcomes"], "seconds": round(r["seconds"], 3), "input_runs_counted_by_daemon": count.get("input_runs")},
+            "status_streams": {"shared_vertices": status.get("shared_vertices"), "failed": status.get("failed"),
+                               "input_runs_counted_by_daemon": count2.get("input_runs")},
+        }
+        log(f"{engine}: runner {r['outcomes']}, the prepared input ran {count.get('input_runs')} time(s) for 100 checks")
+        for v in status.get("shared_vertices") or []:
+            log(f"{engine}: shared vertex {v['name'][:60]!r}: in {v['solves']} solves, {v['distinct_executions']} "
+                f"distinct execution(s), {v['cached_reports']} cached reports")
+    (BENCH / "proof.json").write_text(json.dumps(proof, indent=1) + "\n")
 
 
 # ---------------------------------------------------------------- the table
@@ -549,17 +645,19 @@ def main() -> None:
     p.add_argument("-n", type=int, nargs="+", default=[10, 100, 1000])
     p.add_argument("--samples", type=int, default=5)
     p.add_argument("--engines", nargs="+", default=["docker20", "docker26"])
-    p.add_argument("--strategies", nargs="+", default=["auto", "auto+release", "discard", "mergediff"])
+    p.add_argument("--strategies", nargs="+", default=["auto", "auto+release", "auto+memo", "auto+memo+noopprobe", "discard", "mergediff"])
     p.add_argument("--peers", nargs="+", default=PEERS)
     p.add_argument("--peers-max-n", type=int, default=100, help="above this N only --peers-at-max run")
     p.add_argument("--peers-at-max", nargs="*", default=["docker-run/par8"])
     p.add_argument("--fresh", action="store_true", help="forget earlier samples")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("list-rss")
-    p.add_argument("--samples", type=int, default=5)
-    p.add_argument("--profiles", nargs="+", default=["", "+release"], help='"" = dev profile')
-    p.set_defaults(func=cmd_list_rss)
+    p = sub.add_parser("list")
+    p.add_argument("--samples", type=int, default=9)
+    p.set_defaults(func=cmd_list)
     sub.add_parser("table").set_defaults(func=cmd_table)
+    p = sub.add_parser("proof")
+    p.add_argument("--engines", nargs="+", default=["docker20", "docker26"])
+    p.set_defaults(func=cmd_proof)
     p = sub.add_parser("project")
     p.add_argument("-n", type=int, nargs="+", default=[10, 100, 1000])
     p.add_argument("--release", action="store_true")
