@@ -11,14 +11,21 @@ use crate::llb::State;
 /// one JUnit testcase); BuildKit builds the shared input once and runs the checks
 /// concurrently. A test passes when every check passes.
 ///
-/// ```ignore
+/// ```no_run
+/// use std::time::Duration;
+///
 /// use buildtest::prelude::*;
 ///
 /// #[buildtest::test]
 /// fn busybox_has_sh() -> Test {
 ///     Test::on(State::image("buildtest/busybox:latest"))
+///         .timeout(Duration::from_secs(60))
 ///         .check(file("/bin/sh").exists())
 ///         .check(cmd(["sh", "-c", "echo hi"]).stdout_equals("hi\n"))
+/// }
+///
+/// fn main() {
+///     buildtest::main()
 /// }
 /// ```
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@
 //!   reader never sees a half-written file.
 //!
 //! Used by the harness (`BUILDTEST_JUNIT`) and by `cargo buildtest`, which aggregates the
-//! records of several binaries: [`write`] takes records grouped by suite.
+//! records of several binaries: [`write()`] takes records grouped by suite.
 
 use std::collections::BTreeMap;
 use std::io::Write;
