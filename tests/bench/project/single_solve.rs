@@ -125,7 +125,7 @@ async fn per_check_status(client: &Client, n: usize) -> Result<serde_json::Value
 
 async fn count_input(client: &Client) -> Result<serde_json::Value, Error> {
     let reader = State::image(bench_suite::IMAGE)
-        .run(["/bin/sh", "-c", "cat /counter/runs 2>/dev/null; true"])
+        .run(["/bin/sh", "-c", "echo reader-start; ls -la /counter; cat /counter/runs; true"])
         .network(NetMode::None)
         .cache("/counter", bench_suite::COUNTER_ID, CacheSharing::Locked)
         .ignore_cache()
@@ -138,7 +138,7 @@ async fn count_input(client: &Client) -> Result<serde_json::Value, Error> {
         text.push_str(&String::from_utf8_lossy(&v.stdout));
     }
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("ran-")).collect();
-    Ok(serde_json::json!({"mode": "count-input", "input_runs": lines.len(), "lines": lines}))
+    Ok(serde_json::json!({"mode": "count-input", "input_runs": lines.len(), "lines": lines, "reader_output": text}))
 }
 
 #[tokio::main]
