@@ -6,9 +6,6 @@
 //! where the builder has merge/diff, else no-op `true` execs mounting up to 64 checks read-only each
 //! (a tree). Prints one JSON line: solve seconds, vertex counts, the Definition's size.
 //!
-//! `single_solve --count-input`: solves an uncached reader of the prepared input's counter cache
-//! mount and prints how many times the prepared input ran since the last prune.
-//!
 //! `single_solve --status N`: like `N`, but instead of one graph, one solve per check (like the
 //! runner's `direct` strategy), concurrently, and reports from the Status streams how many distinct
 //! executions of each non-check vertex were seen (proof that the shared input ran once).
@@ -17,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use buildtest::client::{Client, ResolveOptions, SolveOptions, resolve};
-use buildtest::llb::{self, CacheSharing, Definition, NetMode, Platform, State};
+use buildtest::llb::{self, Definition, NetMode, Platform, State};
 use buildtest::proto::pb;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -123,37 +120,18 @@ async fn per_check_status(client: &Client, n: usize) -> Result<serde_json::Value
     Ok(serde_json::json!({"mode": "per-check", "checks": n, "seconds": secs, "failed": failed, "shared_vertices": vertices}))
 }
 
-async fn count_input(client: &Client) -> Result<serde_json::Value, Error> {
-    let reader = State::image(bench_suite::IMAGE)
-        .run(["/bin/sh", "-c", "echo reader-start; ls -la /counter; cat /counter/runs; true"])
-        .network(NetMode::None)
-        .cache("/counter", bench_suite::COUNTER_ID, CacheSharing::Locked)
-        .ignore_cache()
-        .root();
-    let def = reader.marshal(&Platform::linux_amd64())?;
-    let report = client.solve_and_wait(wire(def), SolveOptions::default()).await;
-    report.result?;
-    let mut text = String::new();
-    for v in &report.vertices {
-        text.push_str(&String::from_utf8_lossy(&v.stdout));
-    }
-    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("ran-")).collect();
-    Ok(serde_json::json!({"mode": "count-input", "input_runs": lines.len(), "lines": lines, "reader_output": text}))
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let resolved = resolve(&ResolveOptions::from_env())?;
     let client = Client::connect(&resolved).await?;
     let out = match args.first().map(String::as_str) {
-        Some("--count-input") => count_input(&client).await?,
         Some("--status") => per_check_status(&client, args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100)).await?,
         Some(n) => {
             let join = args.get(1).map(String::as_str).unwrap_or("auto");
             one_graph(&client, n.parse()?, join).await?
         }
-        None => return Err("usage: single_solve N [auto|discard|mergediff] | --status N | --count-input".into()),
+        None => return Err("usage: single_solve N [auto|discard|mergediff] | --status N".into()),
     };
     println!("{out}");
     Ok(())
