@@ -40,7 +40,8 @@ fn generate(out: &Path) -> Result<(), String> {
     let root = workspace_root();
     let include = root.join("runner/proto");
     let files: Vec<PathBuf> = PROTOS.iter().map(|p| include.join(p)).collect();
-    let fds = protox::compile(&files, [&include]).map_err(|e| format!("failed to compile protos: {e}"))?;
+    let fds = protox::compile(&files, [&include])
+        .map_err(|e| format!("failed to compile protos: {e}"))?;
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
@@ -56,7 +57,8 @@ fn generate(out: &Path) -> Result<(), String> {
 fn codegen(check: bool) -> Result<(), String> {
     let dest = workspace_root().join("runner/src/proto/gen");
     if !check {
-        std::fs::create_dir_all(&dest).map_err(|e| format!("failed to create {}: {e}", dest.display()))?;
+        std::fs::create_dir_all(&dest)
+            .map_err(|e| format!("failed to create {}: {e}", dest.display()))?;
         return generate(&dest);
     }
     let tmp = tempfile::tempdir().map_err(|e| format!("failed to create a temp dir: {e}"))?;

@@ -5,7 +5,13 @@
 //! Field names and numbers match BuildKit v0.32.2. Map fields are `BTreeMap`s
 //! so encoding is deterministic.
 
-#![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic, rust_2018_idioms)]
+#![allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::all,
+    clippy::pedantic,
+    rust_2018_idioms
+)]
 
 /// LLB ops and the graph Definition (`package pb`).
 pub mod pb {
