@@ -657,7 +657,9 @@ fn into_proto_keeps_op_bytes() {
         ops
     );
     assert_eq!(proto.metadata.len(), 4);
-    assert_eq!(proto.source.map(|s| s.locations.len()), Some(3));
+    // The source map stays out of the wire form: BuildKit crashes on the empty
+    // `Locations` values prost would send (see `Definition::into_proto`).
+    assert!(proto.source.is_none());
     assert_eq!(
         head.as_deref(),
         Some(op(&self::ops(&state), "passthrough").digest.as_str())
