@@ -666,6 +666,57 @@ fn into_proto_keeps_op_bytes() {
     );
 }
 
+#[test]
+fn a_shared_vertex_is_encoded_once_and_its_bytes_shared() {
+    let big = State::scratch().file(FileAction::mkfile("/big", 0o755, vec![7u8; 256 * 1024]));
+    let a = alpine()
+        .run(["true"])
+        .mount_readonly("/p", big.clone())
+        .root();
+    let b = alpine()
+        .run(["false"])
+        .mount_readonly("/p", big.clone())
+        .root();
+    let find = |def: &Definition| {
+        def.op_bytes()
+            .find(|bytes| bytes.len() > 256 * 1024)
+            .expect("the big file op")
+            .as_ptr()
+    };
+    let (da, db) = (marshal(&a), marshal(&b));
+    assert_eq!(find(&da), find(&db), "both definitions share one buffer");
+    // The cached encoding is the same as a fresh one, digest included.
+    let fresh = State::scratch().file(FileAction::mkfile("/big", 0o755, vec![7u8; 256 * 1024]));
+    let c = alpine().run(["true"]).mount_readonly("/p", fresh).root();
+    assert_eq!(marshal(&c).to_bytes(), da.to_bytes());
+    assert_eq!(marshal(&a).to_bytes(), da.to_bytes());
+}
+
+#[test]
+fn the_encoding_cache_is_per_platform() {
+    let state = alpine().run(["true"]).root();
+    let amd = state.marshal(&Platform::linux_amd64()).expect("amd64");
+    let arm = state.marshal(&Platform::linux_arm64()).expect("arm64");
+    assert_ne!(amd.head(), arm.head());
+    let arm_ops = Definition::decode(&arm.to_bytes()).expect("decode");
+    assert_eq!(
+        op(&arm_ops, "exec")
+            .op
+            .platform
+            .as_ref()
+            .map(|p| p.architecture.as_str()),
+        Some("arm64")
+    );
+    // Asking again for amd64 after arm64 gives the amd64 encoding back.
+    assert_eq!(
+        state
+            .marshal(&Platform::linux_amd64())
+            .expect("amd64")
+            .to_bytes(),
+        amd.to_bytes()
+    );
+}
+
 // ------------------------------------------------------------------ errors
 
 #[test]

@@ -103,7 +103,7 @@ impl Graph {
     pub fn new(def: &pb::Definition) -> Self {
         let mut graph = Graph::default();
         for bytes in &def.def {
-            let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+            let digest = op_digest(bytes);
             let Ok(op) = pb::Op::decode(bytes.as_ref()) else {
                 continue;
             };
@@ -176,6 +176,45 @@ impl Graph {
     }
 }
 
+/// Ops at least this large have their digest remembered by [`op_digest`].
+const LARGE_OP: usize = 64 * 1024;
+/// How many large buffers [`op_digest`] remembers.
+const LARGE_OP_MEMO: usize = 8;
+
+/// `sha256:` + hex of an op's bytes.
+///
+/// Every check's Definition carries the same 1.4 MB probe op, and `llb` marshalling hands out
+/// one shared buffer for it; hashing it again for each solve cost 45 ms per check in a debug
+/// build. So the digests of the few most recent large buffers are remembered by buffer identity.
+/// The memo holds a clone of each buffer, so an address cannot be freed and reused while its
+/// entry exists.
+fn op_digest(bytes: &bytes::Bytes) -> String {
+    use std::sync::{Mutex, PoisonError};
+    static MEMO: Mutex<Vec<(bytes::Bytes, String)>> = Mutex::new(Vec::new());
+    let hash = |b: &[u8]| format!("sha256:{}", hex::encode(Sha256::digest(b)));
+    if bytes.len() < LARGE_OP {
+        return hash(bytes);
+    }
+    let same = |b: &bytes::Bytes| b.as_ptr() == bytes.as_ptr() && b.len() == bytes.len();
+    if let Some((_, digest)) = MEMO
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .find(|(b, _)| same(b))
+    {
+        return digest.clone();
+    }
+    let digest = hash(bytes);
+    let mut memo = MEMO.lock().unwrap_or_else(PoisonError::into_inner);
+    if !memo.iter().any(|(b, _)| same(b)) {
+        if memo.len() == LARGE_OP_MEMO {
+            memo.remove(0);
+        }
+        memo.push((bytes.clone(), digest.clone()));
+    }
+    digest
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -183,6 +222,25 @@ mod tests {
 
     fn op_bytes(op: &pb::Op) -> bytes::Bytes {
         op.encode_to_vec().into()
+    }
+
+    #[test]
+    fn large_op_digests_are_right_whether_remembered_or_not() {
+        let hash = |b: &[u8]| format!("sha256:{}", hex::encode(Sha256::digest(b)));
+        let buffers: Vec<bytes::Bytes> = (0..LARGE_OP_MEMO as u8 + 3)
+            .map(|i| bytes::Bytes::from(vec![i; LARGE_OP + 1]))
+            .collect();
+        for _ in 0..2 {
+            for b in &buffers {
+                assert_eq!(op_digest(b), hash(b));
+                assert_eq!(op_digest(&b.clone()), hash(b));
+            }
+        }
+        // A different buffer with other contents never gets a remembered digest.
+        let other = bytes::Bytes::from(vec![0xee; LARGE_OP + 1]);
+        assert_eq!(op_digest(&other), hash(&other));
+        let small = bytes::Bytes::from_static(b"small op");
+        assert_eq!(op_digest(&small), hash(&small));
     }
 
     #[test]

@@ -423,6 +423,7 @@ impl Exec {
         let vertex = std::sync::Arc::new(Vertex {
             op: OpKind::Exec(op),
             meta: self.meta.clone(),
+            encoded: super::state::EncodedCache::default(),
         });
         (vertex, mounts)
     }

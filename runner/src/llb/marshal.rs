@@ -16,7 +16,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::encode::{BodyTag, encode_definition, encode_op};
 use super::error::LlbError;
-use super::state::{Output, Platform, State, Vertex};
+use super::state::{EncodedOp, Output, Platform, State, Vertex};
 use crate::proto::pb;
 
 /// What an op contributes to its `pb.Op`, computed during the walk.
@@ -104,26 +104,42 @@ impl State {
                 }
                 continue;
             }
-            let body = vertex.marshal_body(&OpCx {
-                platform,
-                digests: &digests,
-            })?;
-            let bytes = encode_op(
-                &body.inputs,
-                body.platform.as_ref(),
-                true,
-                Some((body.tag, &body.bytes)),
-            );
-            let digest = digest_of(&bytes);
+            let encoded = match vertex.encoded.get(platform) {
+                Some(hit) => hit,
+                None => {
+                    let body = vertex.marshal_body(&OpCx {
+                        platform,
+                        digests: &digests,
+                    })?;
+                    let bytes = Bytes::from(encode_op(
+                        &body.inputs,
+                        body.platform.as_ref(),
+                        true,
+                        Some((body.tag, &body.bytes)),
+                    ));
+                    let encoded = EncodedOp {
+                        digest: digest_of(&bytes),
+                        bytes,
+                        caps: body.caps,
+                    };
+                    vertex.encoded.put(platform, &encoded);
+                    encoded
+                }
+            };
+            let EncodedOp {
+                digest,
+                bytes,
+                caps,
+            } = encoded;
             let md = pb::OpMetadata {
                 ignore_cache: vertex.meta.ignore_cache,
                 description: vertex.meta.description.clone(),
-                caps: body.caps.iter().map(|c| ((*c).to_owned(), true)).collect(),
+                caps: caps.iter().map(|c| ((*c).to_owned(), true)).collect(),
                 ..Default::default()
             };
             merge_metadata(metadata.entry(digest.clone()).or_default(), md);
             if emitted.insert(digest.clone()) {
-                ops.push((digest.clone(), Bytes::from(bytes)));
+                ops.push((digest.clone(), bytes));
             }
             digests.insert(key, digest);
         }

@@ -91,6 +91,61 @@ pub(crate) const CUSTOM_NAME_KEY: &str = "llb.customname";
 pub(crate) struct Vertex {
     pub(crate) op: OpKind,
     pub(crate) meta: VertexMeta,
+    /// This vertex's encoded op per platform, filled by `marshal` (see [`EncodedOp`]).
+    pub(crate) encoded: EncodedCache,
+}
+
+/// An op as `marshal` encoded it for one platform: its digest, its bytes and its caps.
+///
+/// A vertex and its inputs never change, so its encoding depends on the platform alone. Caching
+/// it makes every later `marshal` of a graph that shares the vertex skip re-encoding and
+/// re-hashing it, and makes every such Definition share one copy of its bytes (the check probe's
+/// `FileOp` is 1.4 MB; Go's client caches the same way in `MarshalCache`).
+#[derive(Debug, Clone)]
+pub(crate) struct EncodedOp {
+    pub(crate) digest: String,
+    pub(crate) bytes: bytes::Bytes,
+    pub(crate) caps: Vec<&'static str>,
+}
+
+/// Per-platform [`EncodedOp`]s of one vertex. Cloning a vertex (to change its metadata) starts
+/// with an empty cache.
+#[derive(Default)]
+pub(crate) struct EncodedCache(std::sync::Mutex<Vec<(Platform, EncodedOp)>>);
+
+impl EncodedCache {
+    pub(crate) fn get(&self, platform: &Platform) -> Option<EncodedOp> {
+        let entries = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries
+            .iter()
+            .find(|(p, _)| p == platform)
+            .map(|(_, e)| e.clone())
+    }
+
+    pub(crate) fn put(&self, platform: &Platform, op: &EncodedOp) {
+        let mut entries = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !entries.iter().any(|(p, _)| p == platform) {
+            entries.push((platform.clone(), op.clone()));
+        }
+    }
+}
+
+impl Clone for EncodedCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl fmt::Debug for EncodedCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EncodedCache")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +165,7 @@ impl Vertex {
         Arc::new(Self {
             op,
             meta: VertexMeta::default(),
+            encoded: EncodedCache::default(),
         })
     }
 
