@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use buildtest::check::{Check, CheckReport, ProbeExit, Verdict, cmd, file, probe_state};
+use buildtest::check::{
+    Check, CheckReport, ProbeExit, Verdict, cmd, file, probe_image, probe_image_state, probe_state,
+};
 use buildtest::client::{Client, Resolved, SolveError, SolveOptions, SolveReport};
 use buildtest::llb::{FileAction, Platform, State};
 
@@ -52,8 +54,18 @@ async fn run(
     input: &State,
     check: impl Into<Check>,
 ) -> (SolveReport, Option<CheckReport>) {
+    run_with(client, input, check, &probe_state()).await
+}
+
+/// [`run`] with the probe mounted from `probe`.
+async fn run_with(
+    client: &Client,
+    input: &State,
+    check: impl Into<Check>,
+    probe: &State,
+) -> (SolveReport, Option<CheckReport>) {
     let check = check.into();
-    let exec = check.to_exec(input, &probe_state()).unwrap();
+    let exec = check.to_exec(input, probe).unwrap();
     let def = exec.marshal(&Platform::linux_amd64()).unwrap();
     let digest = def.head().unwrap().to_owned();
     let options = SolveOptions {
@@ -234,4 +246,64 @@ async fn docker20_checks_on_scratch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker26_checks_on_scratch() {
     checks_on_scratch("BUILDTEST_DOCKER26_HOST").await;
+}
+
+/// The probe loaded into the engine as an image (`POST /images/load`) and mounted from there:
+/// removed first so the load really happens, then checks pass and fail through it, on busybox
+/// and on the shell-less scratch image. A broken archive is refused with the engine's reason.
+async fn probe_from_image(var: &str) {
+    let client = connect(var).await;
+    assert!(client.is_docker_engine());
+    let image = probe_image().unwrap();
+    let host = engine_host(var);
+    // Another test binary may be using it; `rmi` of an image in use by no container succeeds.
+    let _ = std::process::Command::new("docker")
+        .args(["-H", &host, "rmi", "-f", &image.reference])
+        .output();
+    assert!(!client.docker_image_exists(&image.reference).await.unwrap());
+    client
+        .docker_load_image(image.archive.clone())
+        .await
+        .unwrap();
+    assert!(
+        client.docker_image_exists(&image.reference).await.unwrap(),
+        "{var}"
+    );
+    // Loading again is harmless.
+    client.docker_load_image(image.archive).await.unwrap();
+
+    let probe = probe_image_state(&image.reference);
+    let busybox = State::image(BUSYBOX);
+    let ok = cmd(["echo", "from the image probe"])
+        .env("NONCE", nonce())
+        .stdout_equals("from the image probe\n");
+    let (report, parsed) = run_with(&client, &busybox, ok, &probe).await;
+    assert!(report.result.is_ok(), "{var}: {:?}", report.result);
+    assert_eq!(parsed.unwrap().verdict, Verdict::Pass, "{var}");
+
+    let bad = file("/data.txt").equals("other\n").contains(nonce());
+    let (report, parsed) = run_with(&client, &scratch_image(), bad, &probe).await;
+    assert_eq!(exit_code(&report), Some(ProbeExit::Fail.code()), "{var}");
+    let parsed = parsed.unwrap();
+    assert_eq!((parsed.failed, parsed.total), (2, 2), "{var}");
+
+    let err = client
+        .docker_load_image(b"not a tar archive".to_vec())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("load an image into the Docker engine"),
+        "{var}: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker20_probe_from_image() {
+    probe_from_image("BUILDTEST_DOCKER20_HOST").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker26_probe_from_image() {
+    probe_from_image("BUILDTEST_DOCKER26_HOST").await;
 }

@@ -61,6 +61,7 @@ const CLEARED: &[&str] = &[
     "BUILDTEST_JOBS",
     "BUILDTEST_TIMEOUT",
     "BUILDTEST_SUITE",
+    "BUILDTEST_PROBE",
 ];
 
 struct Run {

@@ -49,6 +49,8 @@ pub struct Client {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) channel: Channel,
+    /// The transport, for a Docker engine's HTTP API (see `client::docker`).
+    pub(crate) connection: transport::Connection,
     pub(crate) builder: BuilderSpec,
     pub(crate) solves: Arc<Semaphore>,
     pub(crate) caps: OnceCell<Caps>,
@@ -191,6 +193,7 @@ async fn connect_one(spec: &BuilderSpec, options: &ConnectOptions) -> Result<Cli
     Ok(Client {
         inner: Arc::new(Inner {
             channel,
+            connection,
             builder: spec.clone(),
             solves: Arc::new(Semaphore::new(options.max_concurrent_solves.max(1))),
             caps: OnceCell::new(),

@@ -434,4 +434,7 @@ pub enum ClientError {
     /// The graph could not be marshalled.
     #[error("marshal the probe graph: {0}")]
     Marshal(String),
+    /// A request to the Docker engine's own API failed (see `Client::docker_load_image`).
+    #[error("{0}")]
+    DockerApi(String),
 }

@@ -33,6 +33,7 @@ pub mod buildx;
 mod caps;
 mod control;
 mod details;
+mod docker;
 pub mod docker_context;
 mod env;
 mod errors;

@@ -277,6 +277,41 @@ impl Connection {
     }
 }
 
+/// One HTTP/1.1 request to a Docker engine's API on a fresh stream; the status and whole body.
+///
+/// Only for [`TransportSpec::DockerEngine`]; `None` for other builders (they have no engine API).
+pub(crate) async fn docker_api(
+    connection: &Connection,
+    request: Request<http_body_util::Full<Bytes>>,
+) -> Option<Result<(StatusCode, Bytes), AttemptError>> {
+    let TransportSpec::DockerEngine { socket, .. } = &connection.opener.spec else {
+        return None;
+    };
+    Some(
+        async {
+            let io = connection
+                .opener
+                .open_socket(socket)
+                .await
+                .map_err(|e| e.0)?;
+            let http = |e: hyper::Error| {
+                AttemptError::Handshake(format!("http/1.1 to the docker engine: {e}"))
+            };
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+                .await
+                .map_err(http)?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            let response = sender.send_request(request).await.map_err(http)?;
+            let status = response.status();
+            let body = response.into_body().collect().await.map_err(http)?;
+            Ok((status, body.to_bytes()))
+        }
+        .await,
+    )
+}
+
 /// Connect to `spec` (HTTP/2 set up; no RPC made yet).
 pub async fn connect(spec: &TransportSpec, timeout: Duration) -> Result<Connection, AttemptError> {
     let opener = Arc::new(Opener::new(spec)?);

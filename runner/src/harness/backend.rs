@@ -8,7 +8,7 @@ use crate::client::{
     VertexReport,
 };
 use crate::harness::Test;
-use crate::harness::config::Config;
+use crate::harness::config::{Config, ProbeDelivery};
 use crate::llb::{Platform, State};
 use crate::proto::pb;
 use crate::report::{CheckRecord, ErrorKind, Outcome, TAIL_LIMIT, tail};
@@ -23,6 +23,8 @@ pub(crate) struct Backend {
     requested: Strategy,
     caps: String,
     probe: State,
+    /// How the probe reaches the builder, for the header.
+    probe_note: String,
     platform: Platform,
 }
 
@@ -43,7 +45,6 @@ impl Backend {
                 .parse::<Strategy>()
                 .map_err(|e| format!("failed to read BUILDTEST_STRATEGY: failed to {e}"))?,
         };
-        let probe = check::probe_state();
         let resolve_options = ResolveOptions {
             tls: config.tls.clone(),
             ..ResolveOptions::from_env()
@@ -65,12 +66,14 @@ impl Backend {
         let strategy =
             client::resolve_strategy(requested, caps).map_err(|e| format!("failed to {e}"))?;
         let caps = caps.to_string();
+        let (probe, probe_note) = deliver_probe(&client, config.probe).await?;
         Ok(Backend {
             client,
             strategy,
             requested,
             caps,
             probe,
+            probe_note,
             platform: Platform::linux_amd64(),
         })
     }
@@ -83,10 +86,11 @@ impl Backend {
             " (BUILDTEST_STRATEGY)"
         };
         format!(
-            "builder {}; {}; strategy {}{why}",
+            "builder {}; {}; strategy {}{why}; probe {}",
             self.client.builder(),
             self.caps,
-            self.strategy
+            self.strategy,
+            self.probe_note
         )
     }
 
@@ -145,6 +149,61 @@ impl Backend {
             .await;
         fill(&report, prepared.vertex.as_deref(), record);
     }
+}
+
+/// The state every check mounts the probe from, and a note for the header saying how it got
+/// there. See [`ProbeDelivery`].
+async fn deliver_probe(
+    client: &Client,
+    delivery: ProbeDelivery,
+) -> Result<(State, String), String> {
+    let inline = || check::probe_state();
+    match delivery {
+        ProbeDelivery::Inline => return Ok((inline(), "inline (BUILDTEST_PROBE)".to_owned())),
+        ProbeDelivery::Auto if !client.is_docker_engine() => {
+            return Ok((inline(), "inline".to_owned()));
+        }
+        ProbeDelivery::Image if !client.is_docker_engine() => {
+            return Err(format!(
+                "failed to use BUILDTEST_PROBE=image: {} is not a Docker engine (only a Docker \
+                 engine has an image store to load the probe into); use auto or inline",
+                client.builder()
+            ));
+        }
+        ProbeDelivery::Auto | ProbeDelivery::Image => {}
+    }
+    match load_probe_image(client).await {
+        Ok((reference, loaded)) => {
+            let how = if loaded { "loaded now" } else { "present" };
+            Ok((
+                check::probe_image_state(&reference),
+                format!("image {reference} ({how})"),
+            ))
+        }
+        Err(e) if delivery == ProbeDelivery::Auto => Ok((
+            inline(),
+            format!("inline (the probe image could not be loaded: failed to {e})"),
+        )),
+        Err(e) => Err(format!("failed to {e}")),
+    }
+}
+
+/// Loads the probe image into the Docker engine unless it is there; its reference and whether it
+/// was loaded now.
+async fn load_probe_image(client: &Client) -> Result<(String, bool), String> {
+    let image = check::probe_image().map_err(|e| e.to_string())?;
+    if client
+        .docker_image_exists(&image.reference)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return Ok((image.reference, false));
+    }
+    client
+        .docker_load_image(image.archive)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((image.reference, true))
 }
 
 /// Maps a solve's report to the check's outcome (pass / fail / error), its logs and report.

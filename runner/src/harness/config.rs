@@ -22,6 +22,20 @@ pub struct ConfigError {
     pub expected: &'static str,
 }
 
+/// How the check probe reaches the builder (`BUILDTEST_PROBE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProbeDelivery {
+    /// `auto` (default): `image` on a Docker engine, else `inline`; when loading the image
+    /// fails, `inline` with the reason in the run's header.
+    #[default]
+    Auto,
+    /// `image`: loaded once into the Docker engine's image store as `buildtest/probe:<hash>` and
+    /// referenced by every check (an error on builders that are not a Docker engine).
+    Image,
+    /// `inline`: a `mkfile` op carrying the probe's bytes in every check's Definition.
+    Inline,
+}
+
 /// Settings read from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -33,6 +47,8 @@ pub struct Config {
     pub strategy: Option<String>,
     /// `BUILDTEST_NO_CACHE`: re-run every check exec (inputs stay cached).
     pub no_cache: bool,
+    /// `BUILDTEST_PROBE`: how the check probe reaches the builder.
+    pub probe: ProbeDelivery,
     /// `BUILDTEST_JUNIT`: write JUnit XML for this binary to this path.
     pub junit: Option<PathBuf>,
     /// `BUILDTEST_RESULTS`: append JSON-lines records to this file.
@@ -96,11 +112,24 @@ impl Config {
                 });
             }
         };
+        let probe = match get("BUILDTEST_PROBE").as_deref() {
+            None | Some("auto") => ProbeDelivery::Auto,
+            Some("image") => ProbeDelivery::Image,
+            Some("inline") => ProbeDelivery::Inline,
+            Some(other) => {
+                return Err(ConfigError {
+                    name: "BUILDTEST_PROBE",
+                    value: other.to_owned(),
+                    expected: "auto, image or inline",
+                });
+            }
+        };
         Ok(Config {
             jobs,
             timeout,
             strategy: get("BUILDTEST_STRATEGY"),
             no_cache,
+            probe,
             junit: get("BUILDTEST_JUNIT").map(PathBuf::from),
             results: get("BUILDTEST_RESULTS").map(PathBuf::from),
             suite: get("BUILDTEST_SUITE"),
@@ -133,6 +162,7 @@ mod tests {
         assert_eq!(c.jobs, DEFAULT_JOBS);
         assert_eq!(c.timeout, DEFAULT_TIMEOUT);
         assert!(!c.no_cache);
+        assert_eq!(c.probe, ProbeDelivery::Auto);
         assert_eq!(c.junit, None);
     }
 
@@ -161,5 +191,12 @@ mod tests {
         );
         assert!(config(&[("BUILDTEST_TIMEOUT", "soon")]).is_err());
         assert!(config(&[("BUILDTEST_NO_CACHE", "maybe")]).is_err());
+        let probe = |v: &str| config(&[("BUILDTEST_PROBE", v)]).map(|c| c.probe);
+        assert_eq!(probe("image").unwrap(), ProbeDelivery::Image);
+        assert_eq!(probe("inline").unwrap(), ProbeDelivery::Inline);
+        assert_eq!(
+            probe("registry").unwrap_err().to_string(),
+            "read BUILDTEST_PROBE=\"registry\": auto, image or inline"
+        );
     }
 }

@@ -372,6 +372,46 @@ fn json_format_for_ides(engine: Engine) {
     );
 }
 
+/// `BUILDTEST_PROBE`: the probe mounted from the image loaded into the engine, or carried inline
+/// in every Definition; the header says which, and checks re-run (not cached) pass either way.
+fn the_probe_travels_as_an_image_or_inline(engine: Engine) {
+    for (mode, header) in [
+        ("image", "probe image buildtest/probe:"),
+        ("inline", "probe inline (BUILDTEST_PROBE)"),
+    ] {
+        let outputs = Outputs::new();
+        let run = run_on(
+            engine,
+            &outputs,
+            &["passes::"],
+            &[("BUILDTEST_PROBE", mode), ("BUILDTEST_NO_CACHE", "1")],
+        );
+        assert_eq!(run.code(), Some(0), "{mode}: {run:?}");
+        assert!(run.stderr.contains(header), "{mode}: {run:?}");
+        let records = outputs.records();
+        assert_eq!(records.len(), 9, "{mode}: {records:#?}");
+        assert!(
+            records
+                .iter()
+                .all(|r| r.outcome == Outcome::Pass && !r.cached),
+            "{mode}: {records:#?}"
+        );
+    }
+    let outputs = Outputs::new();
+    let run = run_on(
+        engine,
+        &outputs,
+        &["passes::"],
+        &[("BUILDTEST_PROBE", "pull")],
+    );
+    assert_ne!(run.code(), Some(0), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("BUILDTEST_PROBE=\"pull\": auto, image or inline"),
+        "{run:?}"
+    );
+}
+
 macro_rules! on_both_engines {
     ($($scenario:ident),* $(,)?) => {
         mod docker20 {
@@ -391,4 +431,5 @@ on_both_engines!(
     checks_of_all_tests_run_concurrently,
     the_ide_lens_runs_exactly_one_test,
     json_format_for_ides,
+    the_probe_travels_as_an_image_or_inline,
 );
