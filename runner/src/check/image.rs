@@ -28,12 +28,23 @@ pub struct ProbeImage {
     pub archive: Vec<u8>,
 }
 
-/// Packages the embedded probe as an image archive. Fails like [`probe_bytes`] when this build
+/// The embedded probe's SHA-256 in hex, computed by the build script.
+static PROBE_SHA256: &str = include_str!(concat!(env!("OUT_DIR"), "/buildtest-probe.sha256"));
+
+/// The probe image's reference, `buildtest/probe:<first 16 hex digits of the probe's SHA-256>`:
+/// cheap (the digest is computed at build time). Fails like [`probe_bytes`] when this build
 /// carries no probe.
+pub fn probe_image_reference() -> Result<String, CheckError> {
+    probe_bytes()?;
+    let tag = PROBE_SHA256.get(..16).unwrap_or(PROBE_SHA256);
+    Ok(format!("{PROBE_IMAGE_REPOSITORY}:{tag}"))
+}
+
+/// Packages the embedded probe as an image archive tagged [`probe_image_reference`]. Fails like
+/// [`probe_bytes`] when this build carries no probe.
 pub fn probe_image() -> Result<ProbeImage, CheckError> {
     let probe = probe_bytes()?;
-    let probe_hex = hex::encode(Sha256::digest(probe));
-    let reference = format!("{PROBE_IMAGE_REPOSITORY}:{}", &probe_hex[..16]);
+    let reference = probe_image_reference()?;
 
     let mut layer = Tar::default();
     layer.file(PROBE_FILE.trim_start_matches('/'), 0o755, probe);
@@ -121,6 +132,22 @@ fn put_octal(field: &mut [u8], value: u64) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reference_is_named_after_the_probe_digest() {
+        let Ok(probe) = probe_bytes() else {
+            panic!("this build carries no probe; the runner's tests need one");
+        };
+        let hex = hex::encode(Sha256::digest(probe));
+        assert_eq!(
+            probe_image_reference().unwrap(),
+            format!("buildtest/probe:{}", &hex[..16])
+        );
+        assert_eq!(
+            probe_image().unwrap().reference,
+            probe_image_reference().unwrap()
+        );
+    }
 
     #[test]
     fn tar_headers_are_ustar_with_valid_checksums() {

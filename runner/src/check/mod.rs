@@ -87,6 +87,8 @@ mod probe_report;
 pub use encode::SPEC_VERSION;
 pub use errors::CheckError;
 pub use exec::{PROBE_FILE, PROBE_MOUNT, PROBE_PATH, ensure_platform, probe_bytes, probe_state};
-pub use image::{PROBE_IMAGE_REPOSITORY, ProbeImage, probe_image, probe_image_state};
+pub use image::{
+    PROBE_IMAGE_REPOSITORY, ProbeImage, probe_image, probe_image_reference, probe_image_state,
+};
 pub use model::{Check, Cmd, File, FileAssertion, Stream, TextAssertion, cmd, file};
 pub use probe_report::{AssertionReport, CheckReport, ProbeExit, REPORT_MARKER, Verdict};

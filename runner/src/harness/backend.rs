@@ -191,19 +191,20 @@ async fn deliver_probe(
 /// Loads the probe image into the Docker engine unless it is there; its reference and whether it
 /// was loaded now.
 async fn load_probe_image(client: &Client) -> Result<(String, bool), String> {
-    let image = check::probe_image().map_err(|e| e.to_string())?;
+    let reference = check::probe_image_reference().map_err(|e| e.to_string())?;
     if client
-        .docker_image_exists(&image.reference)
+        .docker_image_exists(&reference)
         .await
         .map_err(|e| e.to_string())?
     {
-        return Ok((image.reference, false));
+        return Ok((reference, false));
     }
+    let image = check::probe_image().map_err(|e| e.to_string())?;
     client
         .docker_load_image(image.archive)
         .await
         .map_err(|e| e.to_string())?;
-    Ok((image.reference, true))
+    Ok((reference, true))
 }
 
 /// Maps a solve's report to the check's outcome (pass / fail / error), its logs and report.
