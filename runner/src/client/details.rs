@@ -139,6 +139,15 @@ pub fn unsupported_cap(message: &str) -> Option<String> {
         let before = &message[..idx];
         return Some(before.rsplit(' ').next().unwrap_or(before).to_owned());
     }
+    if message.contains("invalid action type") {
+        // An older BuildKit decodes a FileOp action it does not know (`symlink`, new in BuildKit
+        // v0.19) as nil and says only `invalid action type <nil>`.
+        return Some(
+            "a file action in this graph (this BuildKit does not know it; \
+             `FileAction::symlink` needs BuildKit v0.19 or later)"
+                .to_owned(),
+        );
+    }
     if message.contains("no support for <nil>") || message.contains("invalid op") {
         return Some("an op in this graph (the builder could not decode it)".to_owned());
     }
@@ -361,6 +370,10 @@ mod tests {
             Some("mergeop")
         );
         assert!(unsupported_cap("no support for <nil>").is_some());
+        assert!(
+            unsupported_cap("failed to solve: invalid action type <nil>")
+                .is_some_and(|what| what.contains("FileAction::symlink"))
+        );
         assert_eq!(unsupported_cap("exit code: 1"), None);
     }
 

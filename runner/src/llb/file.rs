@@ -223,6 +223,10 @@ impl FileAction {
     }
 
     /// Creates the symlink `link` pointing at `target`.
+    ///
+    /// The symlink action is new in BuildKit v0.19: older builders (Docker 20.10's v0.8.3, Docker
+    /// 26's v0.13.2) reject it with `invalid action type <nil>`, which the client reports as
+    /// unsupported. On those, create links with an exec (`ln -s`) in the input instead.
     pub fn symlink(target: impl Into<String>, link: impl Into<String>) -> FileAction {
         FileActionChain::default().symlink(target, link)
     }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use buildtest::client::{LogStream, PruneSummary, SolveError, SolveEvent, SolveOptions};
-use buildtest::llb::{NetMode, State};
+use buildtest::llb::{FileAction, NetMode, State};
 
 use crate::common::{Engine, assert_ok, busybox, marshal, nonce, sh, solve};
 
@@ -16,6 +16,7 @@ crate::on_both_engines!(
     failed_input_is_not_the_checks_fault,
     info_and_workers,
     prune_answers,
+    symlink_file_action_says_the_builder_lacks_it,
 );
 
 async fn passing_exec(engine: Engine) {
@@ -275,4 +276,29 @@ async fn prune_answers(engine: Engine) {
         "{}: {err}",
         engine.name
     );
+}
+
+/// `FileAction::symlink` (a FileOp action since BuildKit v0.19): BuildKit v0.8.3 and v0.13.2 do
+/// not know it and say only `invalid action type <nil>`; that becomes an `Unsupported` error
+/// naming the file action and the version that has it.
+async fn symlink_file_action_says_the_builder_lacks_it(engine: Engine) {
+    let client = engine.connect().await;
+    let link = format!("/link-{}", nonce());
+    let state = busybox()
+        .file(FileAction::symlink("/bin/busybox", link.as_str()))
+        .run(["test", "-L", link.as_str()])
+        .network(NetMode::None)
+        .root();
+    let report = solve(&client, &state).await;
+    match &report.result {
+        Err(err @ SolveError::Unsupported { what, .. }) => {
+            assert!(
+                what.contains("FileAction::symlink"),
+                "{}: {what}",
+                engine.name
+            );
+            assert!(err.to_string().contains("v0.19"), "{}: {err}", engine.name);
+        }
+        other => panic!("{}: expected Unsupported, got {other:?}", engine.name),
+    }
 }
