@@ -222,64 +222,6 @@ def build_all() -> dict[str, str]:
     return exes
 
 
-PATCHES = Path(__file__).resolve().parent / "patches"
-PATCHED = BENCH / "patched"  # a scratch copy of the workspace with the experiments applied
-NOOP_PROBE = BENCH / "noop-probe"  # 8 KiB static binary that exits 0 (probe-size experiment only)
-
-
-def build_patched() -> dict[str, str]:
-    """Experiments, never applied to the product: the workspace copied to target/bench/patched with
-    tests/bench/patches/*.py applied, the bench project built against it (dev profile) as `+memo`, and
-    again with a no-op 8 KiB probe as `+memo+noopprobe` (for measuring what the probe's size costs)."""
-    import shutil
-
-    if PATCHED.exists():
-        shutil.rmtree(PATCHED)
-    PATCHED.mkdir(parents=True)
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.split()
-    for f in files:
-        src = ROOT / f
-        if src.is_file() and not f.startswith("target/"):
-            (PATCHED / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, PATCHED / f)
-    for patch in sorted(PATCHES.glob("*.py")):
-        subprocess.run([sys.executable, str(patch), str(PATCHED)], check=True, capture_output=True)
-    proj = BENCH / "project-patched"
-    if proj.exists():
-        shutil.rmtree(proj)
-    shutil.copytree(PROJECT, proj, ignore=shutil.ignore_patterns("target"))
-    toml = (proj / "Cargo.toml").read_text().replace(f'path = "{ROOT}/runner"', f'path = "{PATCHED}/runner"')
-    (proj / "Cargo.toml").write_text(toml)
-    if not NOOP_PROBE.exists():
-        src = BENCH / "noop-probe.c"
-        src.write_text(r'void _start(void) { __asm__ volatile("mov $60, %eax\n xor %edi, %edi\n syscall"); }' + "\n")
-        subprocess.run(["gcc", "-static", "-nostdlib", "-Os", "-s", "-o", str(NOOP_PROBE), str(src)], check=True)
-    exes: dict[str, str] = {}
-    out = BENCH / "bins"
-    out.mkdir(exist_ok=True)
-    probe = next(iter(sorted(TARGET_DIR.glob("debug/build/buildtest-*/out/buildtest-probe"), key=lambda p: p.stat().st_mtime, reverse=True)))
-    for suffix, probe_bin in (("+memo", probe), ("+memo+noopprobe", NOOP_PROBE)):
-        p = subprocess.run(
-            ["cargo", "build", "--tests", "--bins", "--message-format=json-render-diagnostics"],
-            cwd=proj, capture_output=True, text=True,
-            env=dict(os.environ, CARGO_TARGET_DIR=str(BENCH / "patched-target"), BUILDTEST_PROBE_BIN=str(probe_bin)),
-        )
-        if p.returncode != 0:
-            log(p.stderr[-3000:])
-            raise SystemExit("bench: building the patched project failed")
-        for line in p.stdout.splitlines():
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                continue
-            if msg.get("reason") == "compiler-artifact" and msg.get("executable") and msg["target"]["kind"] == ["test"]:
-                dst = out / (msg["target"]["name"] + suffix)
-                shutil.copy2(msg["executable"], dst)
-                exes[msg["target"]["name"] + suffix] = str(dst)
-    return exes
-
-
 def engine_up(engine: str) -> bool:
     p = subprocess.run([peers.DOCKER, "version", "--format", "{{.Server.Version}}"],
                        env=peers.docker_env(BENCH, ENGINES[engine]), capture_output=True, text=True)
@@ -398,13 +340,18 @@ def peer_job(tool: str, n: int) -> Job:
 
 
 def buildtest_job(exes: dict[str, str], n: int, engine: str, strategy: str) -> Job:
-    """`strategy` may end in `+release`: the suite built with `--release` instead of the dev profile."""
-    base, _, profile = strategy.partition("+")
-    exe = exes[f"n{n}" + (f"+{profile}" if profile else "")]
-    noop = "noopprobe" in profile  # the no-op probe passes everything: a cost experiment, not a check
+    """`strategy` is a strategy name plus options after `+`: `release` = the suite built with
+    `--release` instead of the dev profile; `inline` = `BUILDTEST_PROBE=inline` (the probe's bytes in
+    every Definition instead of the probe image loaded once into the engine)."""
+    base, *options = strategy.split("+")
+    unknown = set(options) - {"release", "inline"}
+    if unknown:
+        raise SystemExit(f"bench: unknown variant option(s) {sorted(unknown)} in {strategy!r}")
+    exe = exes[f"n{n}" + ("+release" if "release" in options else "")]
+    extra = {"BUILDTEST_PROBE": "inline"} if "inline" in options else {"BUILDTEST_PROBE": "auto"}
 
     def fn(scenario: str, sample: int) -> dict:
-        r = run_buildtest(exe, engine, base, f"buildtest-{strategy}-{engine}-n{n}-{scenario}-{sample}")
+        r = run_buildtest(exe, engine, base, f"buildtest-{strategy}-{engine}-n{n}-{scenario}-{sample}", extra)
         r["ok"] = r["rc"] == 0 and r["outcomes"].get("pass", 0) == n
         return r
 
@@ -448,7 +395,7 @@ def write_results(samples: list[dict]) -> None:
         if any("rss_mib" in s for s in ss) and scenario in ("rss",):
             run["rss_mib"] = round(max(s["rss_mib"] for s in ss), 1)
         runs.append(run)
-        if tool == "buildtest" and n == 1000 and scenario in ("cold", "warm") and "noopprobe" not in variant:
+        if tool == "buildtest" and n == 1000 and scenario in ("cold", "warm") :
             # the runner's peak RSS for 1000 checks, from the same runs (wait4's ru_maxrss)
             runs.append({"tool": tool, "variant": f"{variant}/{scenario}", "scenario": "rss", "checks": n,
                          **summarize([s["seconds"] for s in ss]), "rss_mib": round(max(s["rss_mib"] for s in ss), 1)})
@@ -462,8 +409,6 @@ def load_avg() -> float:
 def cmd_run(args: argparse.Namespace) -> None:
     gen_project(sorted(set(args.n) | {10, 100, 1000}))
     exes = build_all()
-    if any("+memo" in st for st in args.strategies):
-        exes.update(build_patched())
     samples = [] if args.fresh else load_samples()
     for n in args.n:
         jobs: list[Job] = []
@@ -646,7 +591,7 @@ def main() -> None:
     p.add_argument("-n", type=int, nargs="+", default=[10, 100, 1000])
     p.add_argument("--samples", type=int, default=5)
     p.add_argument("--engines", nargs="+", default=["docker20", "docker26"])
-    p.add_argument("--strategies", nargs="+", default=["auto", "auto+release", "auto+memo", "auto+memo+noopprobe", "discard", "mergediff"])
+    p.add_argument("--strategies", nargs="+", default=["auto", "auto+release", "auto+inline", "discard", "mergediff"])
     p.add_argument("--peers", nargs="+", default=PEERS)
     p.add_argument("--peers-max-n", type=int, default=100, help="above this N only --peers-at-max run")
     p.add_argument("--peers-at-max", nargs="*", default=["docker-run/par8"])
