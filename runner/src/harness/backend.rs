@@ -129,7 +129,17 @@ impl Backend {
             .head()
             .map(str::to_owned);
         let id = format!("{name}/{}", index + 1);
-        let graph = self.strategy.wrap(&test.input, &id, exec);
+        // `discard`'s no-op exec runs the probe too (a check that `/` exists), not `true` from
+        // the image's PATH, so it works on images without a shell or coreutils.
+        let noop_args = noop_probe_args().map_err(|e| format!("failed to {e}"))?;
+        let probe = self.probe.clone();
+        let graph = self
+            .strategy
+            .wrap_with_noop(&test.input, &id, exec, move |input| {
+                input
+                    .run(noop_args)
+                    .mount_readonly(check::PROBE_MOUNT, probe)
+            });
         let definition = graph
             .marshal(&self.platform)
             .map_err(|e| format!("failed to marshal the test's graph: {e}"))?
@@ -149,6 +159,14 @@ impl Backend {
             .await;
         fill(&report, prepared.vertex.as_deref(), record);
     }
+}
+
+/// argv of a probe run that checks nothing the image could lack (`/` exists): the `discard`
+/// strategy's no-op exec.
+fn noop_probe_args() -> Result<Vec<String>, check::CheckError> {
+    let mut args = vec![check::PROBE_PATH.to_owned()];
+    args.extend(Check::from(check::file("/").exists()).probe_args()?);
+    Ok(args)
 }
 
 /// The state every check mounts the probe from, and a note for the header saying how it got

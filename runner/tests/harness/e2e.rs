@@ -412,6 +412,31 @@ fn the_probe_travels_as_an_image_or_inline(engine: Engine) {
     );
 }
 
+/// The `discard` strategy's no-op exec runs the probe, not `true` from the image's PATH, so it
+/// works on the shell-less scratch image too.
+fn discard_strategy_needs_nothing_from_the_image(engine: Engine) {
+    let outputs = Outputs::new();
+    let run = run_on(
+        engine,
+        &outputs,
+        &["passes::"],
+        &[
+            ("BUILDTEST_STRATEGY", "discard"),
+            ("BUILDTEST_NO_CACHE", "1"),
+        ],
+    );
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert_eq!(run.outcome("passes::scratch_image"), Some("ok"), "{run:?}");
+    let records = outputs.records();
+    assert_eq!(records.len(), 9, "{records:#?}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.outcome == Outcome::Pass && r.strategy.as_deref() == Some("discard")),
+        "{records:#?}"
+    );
+}
+
 macro_rules! on_both_engines {
     ($($scenario:ident),* $(,)?) => {
         mod docker20 {
@@ -432,4 +457,5 @@ on_both_engines!(
     the_ide_lens_runs_exactly_one_test,
     json_format_for_ides,
     the_probe_travels_as_an_image_or_inline,
+    discard_strategy_needs_nothing_from_the_image,
 );
