@@ -86,7 +86,8 @@ mod files {
     use super::*;
 
     /// The image plus files made with LLB file operations and a symlink made by a run step
-    /// (BuildKit's own symlink file action needs BuildKit v0.12+; Docker 20.10 embeds v0.8).
+    /// (BuildKit's own symlink file action needs BuildKit v0.19+; Docker 20.10 embeds v0.8.3 and
+    /// Docker 26.1 v0.13.2).
     fn prepared() -> State {
         busybox()
             .file(
