@@ -7,8 +7,17 @@
 //! `cargo test --no-run --message-format=json-render-diagnostics` (cargo's progress and
 //! diagnostics stream to our stderr), and their executables are taken from cargo's
 //! `compiler-artifact` messages.
+//!
+//! Under `cargo run` (or as a test of another crate) this process carries the variables cargo
+//! sets for the crate it runs (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, `OUT_DIR` …). They are
+//! removed from the nested cargo and from the suite binaries ([`inherited_crate_env`]): build
+//! scripts such as `ring`'s watch some of them with `rerun-if-env-changed`, so leaking them would
+//! rebuild those crates (and everything above them) on every run, and once more on the next
+//! plain `cargo build`. The user's own settings (`CARGO_TARGET_DIR`, `CARGO_HOME`, `RUSTFLAGS`,
+//! `CARGO_BUILD_*` …) are kept: they must apply to the suites' build.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -173,6 +182,39 @@ pub fn harness_false_tests(manifest: &Path) -> Result<BTreeSet<String>, Expected
     Ok(out)
 }
 
+/// Variables cargo sets for the crate it is running (`cargo run`, `cargo test`, build scripts):
+/// they describe that crate, never the user's configuration.
+const CRATE_ENV: &[&str] = &[
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "CARGO_TARGET_TMPDIR",
+    "OUT_DIR",
+];
+/// Prefixes of such variables (`CARGO_MANIFEST_DIR`, `CARGO_MANIFEST_PATH`,
+/// `CARGO_MANIFEST_LINKS`, `CARGO_PKG_NAME`, `CARGO_PKG_VERSION` …).
+const CRATE_ENV_PREFIXES: &[&str] = &["CARGO_MANIFEST_", "CARGO_PKG_"];
+
+/// Whether `name` is a variable cargo sets for the crate it runs (see [`CRATE_ENV`]).
+pub fn is_crate_env(name: &str) -> bool {
+    CRATE_ENV.contains(&name) || CRATE_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// The names of the variables in `vars` that cargo set for the crate it runs.
+pub fn crate_env_names(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Vec<OsString> {
+    vars.into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.to_str().is_some_and(is_crate_env))
+        .collect()
+}
+
+/// The variables of this process's environment that cargo set for the crate this process runs
+/// as (our own `CARGO_MANIFEST_DIR`, `CARGO_PKG_*` …): remove them from every child.
+pub fn inherited_crate_env() -> Vec<OsString> {
+    crate_env_names(std::env::vars_os())
+}
+
 /// The `cargo test --no-run` command line that builds `suites`.
 pub fn build_command(opts: &CargoOpts, suites: &[SuiteTarget]) -> Vec<String> {
     let mut args: Vec<String> = [
@@ -217,7 +259,11 @@ pub fn build(
         args.push(format!("--color={color}"));
     }
     let command_line = format!("cargo {}", args.join(" "));
-    let mut child = Command::new(&cargo)
+    let mut command = Command::new(&cargo);
+    for name in inherited_crate_env() {
+        command.env_remove(name);
+    }
+    let mut child = command
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -291,7 +337,11 @@ pub fn selection_args(ignored: bool, include_ignored: bool, test_args: &[String]
 
 /// Lists a suite's tests (`--list --format terse`): names in the binary's order.
 pub fn list(suite: &Suite, selection: &[String]) -> Result<Vec<String>, ExpectedError> {
-    let output = Command::new(&suite.executable)
+    let mut command = Command::new(&suite.executable);
+    for name in inherited_crate_env() {
+        command.env_remove(name);
+    }
+    let output = command
         .args(["--list", "--format", "terse"])
         .args(selection)
         .current_dir(&suite.target.manifest_dir)
@@ -350,6 +400,57 @@ mod tests {
         .unwrap();
         let names = harness_false_tests(&manifest).unwrap();
         assert_eq!(names.into_iter().collect::<Vec<_>>(), ["images"]);
+    }
+
+    #[test]
+    fn only_the_variables_cargo_sets_for_a_running_crate_are_scrubbed() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_MANIFEST_LINKS",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_RUSTC_CURRENT_DIR",
+            "OUT_DIR",
+            "CARGO_TARGET_TMPDIR",
+        ] {
+            assert!(is_crate_env(name), "{name} should be scrubbed");
+        }
+        // The user's configuration must reach the suites' build.
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_JOBS",
+            "CARGO_BUILD_TARGET",
+            "CARGO_PROFILE_DEV_OPT_LEVEL",
+            "CARGO_INCREMENTAL",
+            "CARGO_TERM_COLOR",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTFLAGS",
+            "RUSTC_WRAPPER",
+            "PATH",
+            "HOME",
+        ] {
+            assert!(!is_crate_env(name), "{name} must be kept");
+        }
+        let vars = [
+            ("CARGO_MANIFEST_DIR", "/ws/cargo-buildtest"),
+            ("CARGO_TARGET_DIR", "/t"),
+            ("CARGO_PKG_VERSION", "0.1.0"),
+            ("RUSTFLAGS", "-Cdebuginfo=0"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        assert_eq!(
+            crate_env_names(vars),
+            [
+                OsString::from("CARGO_MANIFEST_DIR"),
+                OsString::from("CARGO_PKG_VERSION")
+            ]
+        );
     }
 
     #[test]

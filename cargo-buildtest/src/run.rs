@@ -124,6 +124,10 @@ async fn run_one(
     console.suite_started(&name, summary);
 
     let mut cmd = Command::new(&suite.executable);
+    // Our own crate's CARGO_PKG_* & co. are not the suite's (it gets its CARGO_MANIFEST_DIR).
+    for name in crate::discover::inherited_crate_env() {
+        cmd.env_remove(name);
+    }
     cmd.args(&opts.selection)
         .current_dir(&suite.target.manifest_dir)
         .env("CARGO_MANIFEST_DIR", &suite.target.manifest_dir)
