@@ -58,6 +58,69 @@ fn flags_beat_environment_beat_configuration() {
         .assert_stderr_has("(chosen by flag --addr)");
 }
 
+/// `--builder NAME` beats `BUILDKIT_HOST` and `BUILDX_BUILDER` of the environment, in the
+/// header and in every suite binary (each check's record names the builder it ran on).
+#[test]
+fn the_builder_flag_beats_buildkit_host_for_the_header_and_the_suites() {
+    let addr = builder_addr();
+    let endpoint = addr.strip_prefix("docker+").unwrap_or(&addr).to_owned();
+    let engine = format!("docker engine at {endpoint}");
+    // A buildx store with one builder on the Docker engine, as `docker buildx create
+    // --driver docker` would write it.
+    let store = tempfile::tempdir().unwrap();
+    std::fs::create_dir(store.path().join("instances")).unwrap();
+    std::fs::write(
+        store.path().join("instances").join("e2e-bx"),
+        format!(
+            r#"{{"Name":"e2e-bx","Driver":"docker","Nodes":[{{"Name":"e2e-bx0","Endpoint":"{endpoint}"}}]}}"#
+        ),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml").display().to_string();
+    let ws = workspace();
+    let mut cmd = command(
+        &ws,
+        &[
+            "-p",
+            "beta",
+            "--builder",
+            "e2e-bx",
+            "--junit",
+            &junit,
+            "--message-format",
+            "json",
+            "--",
+            "still_fine",
+        ],
+    );
+    cmd.env("BUILDX_CONFIG", store.path())
+        .env("BUILDKIT_HOST", "unix:///nonexistent.sock")
+        .env("BUILDX_BUILDER", "stale-builder");
+    let out = run(cmd);
+    out.assert_code(0);
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let header = events
+        .iter()
+        .find(|e| e["type"] == "header")
+        .expect("a header event");
+    assert_eq!(header["builder"], engine.as_str(), "{header}");
+    assert_eq!(header["reason"], "flag --builder", "{header}");
+    let checks: Vec<_> = events.iter().filter(|e| e["type"] == "check").collect();
+    assert_eq!(checks.len(), 1, "{}", out.stdout);
+    for check in checks {
+        let builder = check["builder"].as_str().unwrap_or_default();
+        assert!(
+            builder.starts_with(&format!("{engine} (buildx builder e2e-bx from ")),
+            "the suite ran on another builder than the header's: {check}"
+        );
+    }
+}
+
 #[test]
 fn unknown_configuration_keys_are_errors_naming_file_and_key() {
     let manifest = "[workspace]\nmembers = [\"p\"]\nresolver = \"3\"\n";
