@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use buildtest::harness::config::{DEFAULT_JOBS, DEFAULT_TIMEOUT};
 use clap::{Args as ClapArgs, Parser, ValueEnum};
 
 /// `cargo`, as far as this binary is concerned: one subcommand.
@@ -25,6 +26,20 @@ then `.config/buildtest.toml` and `[workspace.metadata.buildtest]`, then default
 
 Exit codes: 0 all passed, 2 usage or configuration error, 100 checks failed or errored,
 101 the suites failed to build, 102 no builder reachable, 130 interrupted, 1 other errors.";
+
+/// `--jobs`'s help, with the harness's default (the value is not a clap default: unset, the
+/// environment and configuration files still apply).
+fn jobs_help() -> String {
+    format!("How many checks are solved concurrently per suite [default: {DEFAULT_JOBS}]")
+}
+
+/// `--timeout`'s help, with the harness's default.
+fn timeout_help() -> String {
+    format!(
+        "Timeout of one check, in seconds (`90`, or with a unit: `90s`, `5m`) [default: {}s]",
+        DEFAULT_TIMEOUT.as_secs()
+    )
+}
 
 /// Everything `cargo buildtest` accepts.
 #[derive(Debug, Clone, Default, ClapArgs)]
@@ -52,11 +67,12 @@ pub struct Args {
     /// Re-run every check instead of reusing cached results (inputs are still cached).
     #[arg(long, help_heading = "Run")]
     pub no_cache: bool,
-    /// How many checks are solved concurrently [default: 2 × CPUs, at least 4].
-    #[arg(long, short = 'j', value_name = "N", help_heading = "Run")]
+    /// How many checks are solved concurrently per suite [default: `DEFAULT_JOBS`].
+    #[arg(long, short = 'j', value_name = "N", help_heading = "Run", help = jobs_help())]
     pub jobs: Option<usize>,
-    /// Timeout of one check, in seconds (`90`, or with a unit: `90s`, `5m`) [default: 600s].
-    #[arg(long, value_name = "DURATION", help_heading = "Run")]
+    /// Timeout of one check, in seconds (`90`, or with a unit: `90s`, `5m`)
+    /// [default: `DEFAULT_TIMEOUT`].
+    #[arg(long, value_name = "DURATION", help_heading = "Run", help = timeout_help())]
     pub timeout: Option<String>,
 
     /// The builder's address: unix://PATH, tcp://HOST:PORT, docker-container://NAME …
@@ -275,6 +291,24 @@ mod tests {
         assert_eq!(a.color, Color::Never);
         assert_eq!(a.jobs, Some(3));
         assert_eq!(a.timeout.as_deref(), Some("5m"));
+    }
+
+    #[test]
+    fn the_help_states_the_real_defaults() {
+        let mut cli = Cli::command();
+        let help = cli
+            .find_subcommand_mut("buildtest")
+            .unwrap()
+            .render_help()
+            .to_string();
+        let jobs = format!("[default: {DEFAULT_JOBS}]");
+        let timeout = format!("[default: {}s]", DEFAULT_TIMEOUT.as_secs());
+        assert!(help.contains(&jobs), "{jobs} missing from:\n{help}");
+        assert!(help.contains(&timeout), "{timeout} missing from:\n{help}");
+        // The values themselves, as README and the header state them.
+        assert!(help.contains("[default: 16]"), "{help}");
+        assert!(help.contains("[default: 300s]"), "{help}");
+        assert!(!help.contains("CPUs"), "{help}");
     }
 
     #[test]
