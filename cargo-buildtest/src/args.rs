@@ -75,7 +75,8 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", help_heading = "Run", help = timeout_help())]
     pub timeout: Option<String>,
 
-    /// The builder's address: unix://PATH, tcp://HOST:PORT, docker-container://NAME …
+    /// The builder's address: docker+unix://PATH (a Docker engine), unix://PATH (a buildkitd),
+    /// tcp://HOST:PORT, docker-container://NAME …
     #[arg(long, value_name = "ADDRESS", help_heading = "Builder")]
     pub addr: Option<String>,
     /// A buildx builder name (from the buildx store).
@@ -210,7 +211,8 @@ pub enum MessageFormat {
     /// Lines for people (on stderr).
     #[default]
     Human,
-    /// One JSON object per line on stdout (events: build, header, check, suite, summary).
+    /// One JSON object per line on stdout, by `type`: header, suite-started, check,
+    /// suite-finished, summary (suite-list with --list); other lines stay on stderr.
     Json,
 }
 

@@ -6,7 +6,10 @@
 //! 1. `.config/buildtest.toml` (top-level keys),
 //! 2. `[workspace.metadata.buildtest]` in the workspace's `Cargo.toml`.
 //!
-//! Keys: `builder` (a buildx builder name, or an address such as `unix:///var/run/docker.sock`),
+//! Keys: `builder` (a buildx builder name, or an address as for `--addr`: a value with `://` is
+//! an address, e.g. `docker+unix:///var/run/docker.sock` for the Docker engine's embedded
+//! BuildKit, `unix:///run/buildkit/buildkitd.sock` for a buildkitd — a plain `unix://` address
+//! is spoken to as a buildkitd, so it fails on a Docker socket),
 //! `strategy`, `jobs`, `timeout` (seconds, or a string with a unit: `"90s"`, `"5m"`), `junit`
 //! (a path relative to the workspace root), `no-cache`. Any other key is an error naming the file
 //! and the key.

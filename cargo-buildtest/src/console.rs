@@ -4,6 +4,20 @@
 //! Human lines follow nextest's shape: a right-aligned status word, the time in brackets, then
 //! the suite, the test and the check (`#2 cmd: curl --version`), and `(cached)` when BuildKit
 //! reused the check's result.
+//!
+//! With `--message-format json` every event is one JSON object on a line of stdout, with its kind
+//! in `type`:
+//!
+//! | `type` | when | fields |
+//! |---|---|---|
+//! | `header` | connected, before the first suite | `builder`, `reason`, `buildkit`, `strategy`, `jobs`, `timeout_s`, `no_cache`, `suites`, `tests` |
+//! | `suite-started` | a suite binary starts | `suite` |
+//! | `check` | a check finished | the check record (`suite`, `test`, `check`, `label`, `outcome`, `duration_ms`, `cached`, …) |
+//! | `suite-finished` | a suite binary exited | `suite`, `exit_code`, `interrupted` |
+//! | `summary` | the end of the run | the counts, `duration_ms`, `suites`, `skipped_suites`, `interrupted` |
+//! | `suite-list` | `--list` only, one per suite | `suite`, `tests` |
+//!
+//! Status lines (cargo's build output, `Building`), warnings and errors stay on stderr.
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};

@@ -196,7 +196,8 @@ const CRATE_ENV: &[&str] = &[
 /// `CARGO_MANIFEST_LINKS`, `CARGO_PKG_NAME`, `CARGO_PKG_VERSION` …).
 const CRATE_ENV_PREFIXES: &[&str] = &["CARGO_MANIFEST_", "CARGO_PKG_"];
 
-/// Whether `name` is a variable cargo sets for the crate it runs (see [`CRATE_ENV`]).
+/// Whether `name` is a variable cargo sets for the crate it runs (`CARGO_MANIFEST_DIR`,
+/// `CARGO_PKG_*`, `OUT_DIR` …), not a setting of the user's.
 pub fn is_crate_env(name: &str) -> bool {
     CRATE_ENV.contains(&name) || CRATE_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
 }
