@@ -5,7 +5,12 @@
 //! - `<failure type="check failed" message="<one line>">` with the probe's full report as
 //!   body for a failed check, `<error type="input failed|builder error|timeout|setup error">`
 //!   for errors, `<skipped>` for ignored tests;
-//! - `time` in seconds; `<system-out>` / `<system-err>` carry the check exec's logs;
+//! - `time` in seconds: a testcase's is its check's duration; a testsuite's is the wall time of
+//!   its checks, from the first one's start to the last one's end ([`suite_time`]) — checks run
+//!   concurrently, so the sum of their durations would overstate it — and its
+//!   `timestamp` is the first check's start; it also carries a `skipped` count (so readers do
+//!   not recompute its counts and time from the testcases);
+//! - `<system-out>` / `<system-err>` carry the check exec's logs;
 //! - characters XML 1.0 does not allow (control characters, U+FFFE, U+FFFF) and ANSI escape
 //!   sequences are removed, and `]]>` inside CDATA is split so any log text is safe;
 //! - the file is written to a temporary file beside the target and renamed over it, so a
@@ -18,7 +23,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use junit_report::{Duration, Report, TestCase, TestSuite};
+use junit_report::{Duration, OffsetDateTime, Report, TestCase, TestSuite};
 
 use crate::report::record::{CheckRecord, Outcome};
 
@@ -61,14 +66,110 @@ pub fn render<'a>(
     suites: impl IntoIterator<Item = (&'a str, &'a [CheckRecord])>,
 ) -> Result<Vec<u8>, JunitError> {
     let mut report = Report::new();
+    let mut attributes = Vec::new();
     for (name, records) in suites {
         let mut suite = TestSuite::new(&clean(name));
+        if let Some(start) = first_start(records) {
+            suite.set_timestamp(start);
+        }
         suite.add_testcases(records.iter().map(testcase));
+        attributes.push((suite_time(records), suite.skipped()));
         report.add_testsuite(suite);
     }
     let mut out = Vec::new();
     report.write_xml(&mut out).map_err(JunitError::Render)?;
-    Ok(out)
+    Ok(set_suite_attributes(&out, &attributes))
+}
+
+/// The wall time of a suite's checks: from the earliest start to the latest end among the
+/// records that have a start time (`started_at_ms`, set when a check's solve starts), or the
+/// longest duration of a record without one when that is longer (checks settled without a
+/// solve, records made up for a binary that died). Not the sum of the durations: a suite solves
+/// its checks concurrently.
+pub fn suite_time(records: &[CheckRecord]) -> std::time::Duration {
+    let span = records
+        .iter()
+        .filter_map(|r| {
+            r.started_at_ms
+                .map(|start| (start, start.saturating_add(r.duration_ms)))
+        })
+        .fold(None, |acc: Option<(u64, u64)>, (start, end)| {
+            Some(acc.map_or((start, end), |(s, e)| (s.min(start), e.max(end))))
+        })
+        .map_or(0, |(start, end)| end - start);
+    let untimed = records
+        .iter()
+        .filter(|r| r.started_at_ms.is_none())
+        .map(|r| r.duration_ms)
+        .max()
+        .unwrap_or(0);
+    std::time::Duration::from_millis(span.max(untimed))
+}
+
+/// When the suite's first check started, if any record knows.
+fn first_start(records: &[CheckRecord]) -> Option<OffsetDateTime> {
+    let ms = records.iter().filter_map(|r| r.started_at_ms).min()?;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
+/// Gives the n-th `<testsuite>` start tag the `time` `attributes[n].0` (in place of the one
+/// junit-report wrote) and a `skipped` count `attributes[n].1`.
+///
+/// junit-report always writes a testsuite's `time` as the sum of its testcases' times and has
+/// no setting for it; it writes no `skipped` attribute, and readers such as Python's
+/// junitparser then recompute every count *and the time* (as that sum again) from the
+/// testcases. Its output is regular enough to edit safely: attribute values are escaped (no
+/// `<`, `>` or `"` inside them) and all free text is in CDATA sections, which are skipped, so a
+/// log line that looks like a testsuite tag is never touched.
+fn set_suite_attributes(xml: &[u8], attributes: &[(std::time::Duration, usize)]) -> Vec<u8> {
+    const CDATA_OPEN: &[u8] = b"<![CDATA[";
+    const CDATA_CLOSE: &[u8] = b"]]>";
+    const SUITE_TAG: &[u8] = b"<testsuite ";
+    const TIME_ATTR: &[u8] = b" time=\"";
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let mut out = Vec::with_capacity(xml.len());
+    let mut attributes = attributes.iter();
+    let mut at = 0;
+    while at < xml.len() {
+        let rest = &xml[at..];
+        let Some(lt) = rest.iter().position(|&b| b == b'<') else {
+            out.extend_from_slice(rest);
+            break;
+        };
+        out.extend_from_slice(&rest[..lt]);
+        let rest = &rest[lt..];
+        let taken = if rest.starts_with(CDATA_OPEN) {
+            let end = find(rest, CDATA_CLOSE).map_or(rest.len(), |e| e + CDATA_CLOSE.len());
+            out.extend_from_slice(&rest[..end]);
+            end
+        } else if rest.starts_with(SUITE_TAG) {
+            let end = rest
+                .iter()
+                .position(|&b| b == b'>')
+                .map_or(rest.len(), |e| e + 1);
+            let tag = &rest[..end];
+            let value = find(tag, TIME_ATTR).map(|a| a + TIME_ATTR.len());
+            let value_end =
+                value.and_then(|v| tag[v..].iter().position(|&b| b == b'"').map(|e| v + e));
+            match (value, value_end, attributes.next()) {
+                (Some(start), Some(stop), Some((time, skipped))) => {
+                    let attr = start - TIME_ATTR.len();
+                    out.extend_from_slice(&tag[..attr]);
+                    out.extend_from_slice(format!(" skipped=\"{skipped}\"").as_bytes());
+                    out.extend_from_slice(&tag[attr..start]);
+                    out.extend_from_slice(time.as_secs_f64().to_string().as_bytes());
+                    out.extend_from_slice(&tag[stop..]);
+                }
+                _ => out.extend_from_slice(tag),
+            }
+            end
+        } else {
+            out.push(b'<');
+            1
+        };
+        at += lt + taken;
+    }
+    out
 }
 
 /// Writes suites of records to `path` atomically (temporary file in the same directory, then
@@ -261,6 +362,63 @@ mod tests {
             xml.contains(r#"<skipped type="ignored" message=""/>"#),
             "{xml}"
         );
+    }
+
+    #[test]
+    fn a_suites_time_is_its_wall_time_not_the_sum_of_its_checks() {
+        // Three checks of one second each, started 100 ms apart: they overlap.
+        let t0 = 1_700_000_000_000;
+        let mut recs: Vec<CheckRecord> = (0..3u32)
+            .map(|i| {
+                let mut r = CheckRecord::new("s", "t", i + 1, "cmd: sleep 1", Outcome::Pass);
+                r.started_at_ms = Some(t0 + 100 * u64::from(i));
+                r.duration_ms = 1000;
+                r
+            })
+            .collect();
+        // A log that looks like a testsuite tag must survive untouched.
+        recs[0].stdout = r#"<testsuite id="0" time="99">"#.into();
+        assert_eq!(suite_time(&recs), std::time::Duration::from_millis(1200));
+        let other = [CheckRecord::new("o", "u", 1, "cmd: ls", Outcome::Ignored)];
+        let xml = render([("s", recs.as_slice()), ("o", other.as_slice())]).unwrap();
+        let xml = String::from_utf8(xml).unwrap();
+        // The sum of the check durations (3 s) appears nowhere.
+        assert!(
+            xml.contains(
+                r#"<testsuite id="0" name="s" package="testsuite/s" tests="3" errors="0" failures="0" hostname="localhost" timestamp="2023-11-14T22:13:20Z" skipped="0" time="1.2">"#
+            ),
+            "{xml}"
+        );
+        assert!(!xml.contains(r#"time="3""#), "{xml}");
+        assert!(
+            xml.contains(
+                r#"skipped="1" time="0"><testcase name="1: cmd: ls" time="0" classname="u">"#
+            ),
+            "{xml}"
+        );
+        // Each testcase keeps its own check's duration.
+        assert_eq!(xml.matches(r#"<testcase name="#).count(), 4, "{xml}");
+        assert_eq!(xml.matches(r#"time="1" classname="t""#).count(), 3, "{xml}");
+        assert!(
+            xml.contains(r#"<system-out><![CDATA[<testsuite id="0" time="99">]]></system-out>"#),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn suite_time_without_start_times_is_the_longest_check() {
+        let mut a = CheckRecord::new("s", "t", 1, "x", Outcome::Error);
+        a.duration_ms = 300;
+        let mut b = CheckRecord::new("s", "t", 2, "y", Outcome::Pass);
+        b.started_at_ms = Some(5_000);
+        b.duration_ms = 200;
+        assert_eq!(
+            suite_time(&[a.clone(), b.clone()]),
+            std::time::Duration::from_millis(300)
+        );
+        b.duration_ms = 400;
+        assert_eq!(suite_time(&[a, b]), std::time::Duration::from_millis(400));
+        assert_eq!(suite_time(&[]), std::time::Duration::ZERO);
     }
 
     #[test]

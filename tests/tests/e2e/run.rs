@@ -1,7 +1,10 @@
 //! Runs against the real builder: outcomes, console, exit codes and JUnit read back by
 //! `junitparser`.
 
-use crate::support::{builder_addr, cargo_buildtest, cases, read_junit, suite, workspace};
+use crate::support::{
+    builder_addr, cargo_buildtest, cases, read_junit, runner_dir, stable_workspace, suite,
+    workspace,
+};
 
 /// The full default run: passing, failing, erroring and ignored checks in three suites.
 #[test]
@@ -265,5 +268,84 @@ fn a_suite_binary_that_dies_reports_its_tests_as_errors() {
             "0: suite binary".to_owned(),
             "error".to_owned()
         )]
+    );
+}
+
+/// A JUnit testsuite's `time` is the wall time of its run, not the sum of its checks' times:
+/// two checks that sleep a second each, solved concurrently, make a suite of about one second.
+#[test]
+fn junit_suite_time_is_wall_time_when_checks_overlap() {
+    let addr = builder_addr();
+    let manifest = format!(
+        "[package]\nname = \"overlap\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+         publish = false\n\n[workspace]\n\n[dev-dependencies]\n\
+         buildtest = {{ path = \"{}\" }}\n\n[[test]]\nname = \"overlap\"\nharness = false\n",
+        runner_dir()
+    );
+    let suite_src = "//! Two slow checks that run at the same time.\n\
+        use buildtest::prelude::*;\n\
+        #[buildtest::test]\n\
+        fn sleepers() -> Test {\n\
+            Test::on(State::image(\"buildtest/busybox:latest\"))\n\
+                .check(cmd([\"sleep\", \"1\"]))\n\
+                .check(cmd([\"sh\", \"-c\", \"sleep 1\"]))\n\
+        }\n\
+        fn main() { buildtest::main() }\n";
+    let ws = stable_workspace(
+        "overlap",
+        &[
+            ("Cargo.toml", &manifest),
+            ("src/lib.rs", "//! overlap\n"),
+            ("tests/overlap.rs", suite_src),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let junit_arg = junit.display().to_string();
+    // --no-cache: both checks really sleep on every run.
+    let args = [
+        "--addr",
+        &addr,
+        "--no-cache",
+        "--jobs",
+        "4",
+        "--junit",
+        &junit_arg,
+    ];
+    let out = cargo_buildtest(&ws, &args);
+    out.assert_code(0);
+
+    // junitparser recomputes a suite's counts and time (as the sum of its testcases) when a
+    // count attribute such as `skipped` is missing: this reads what its users would see.
+    let suites = read_junit(&junit);
+    let overlap = suite(&suites, "overlap::overlap");
+    assert_eq!(overlap["skipped"].as_i64(), Some(0), "{overlap:#}");
+    let case_times: Vec<f64> = overlap["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["time"].as_f64().unwrap())
+        .collect();
+    assert_eq!(case_times.len(), 2, "{overlap:#}");
+    let sum: f64 = case_times.iter().sum();
+    let longest = case_times.iter().copied().fold(0.0, f64::max);
+    let time = overlap["time"].as_f64().unwrap();
+    assert!(
+        case_times.iter().all(|t| *t >= 1.0),
+        "each check sleeps a second: {case_times:?}"
+    );
+    assert!(
+        time >= longest - 0.001,
+        "suite time {time} is shorter than its longest check {longest}"
+    );
+    assert!(
+        time < sum - 0.5,
+        "suite time {time} is (close to) the sum of its overlapping checks {case_times:?}\n{}\n{}",
+        out.stderr,
+        std::fs::read_to_string(&junit).unwrap_or_default()
+    );
+    assert!(
+        overlap["timestamp"].as_str().is_some_and(|t| !t.is_empty()),
+        "{overlap:#}"
     );
 }

@@ -188,12 +188,14 @@ for s in suites:
         cases.append({"classname": c.classname, "name": c.name, "time": c.time,
                       "results": results, "system_out": c.system_out, "system_err": c.system_err})
     out.append({"name": s.name, "tests": s.tests, "failures": s.failures, "errors": s.errors,
-                "skipped": s.skipped, "cases": cases})
+                "skipped": s.skipped, "time": s.time,
+                "timestamp": s.timestamp, "cases": cases})
 print(json.dumps(out))
 "#;
 
 /// Reads a JUnit file with Python's `junitparser`: a list of suites, each with `name`, the
-/// counts from its attributes and `cases` (`classname`, `name`, `results` of `kind`
+/// counts, `time` and `timestamp` from its attributes and `cases` (`classname`, `name`, `time`,
+/// `results` of `kind`
 /// failure/error/skipped with `type`/`message`/`text`, `system_out`, `system_err`).
 pub(crate) fn read_junit(path: &Path) -> Vec<Value> {
     let out = Command::new("python3")
@@ -252,6 +254,22 @@ pub(crate) fn temp_workspace(files: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(path, text).expect("write");
     }
+    dir
+}
+
+/// A small cargo workspace at a fixed place under `target/`, so reruns build incrementally:
+/// files are written only when their content differs.
+pub(crate) fn stable_workspace(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = repo_root().join("target").join("buildtest-e2e").join(name);
+    for (path, text) in files {
+        let path = dir.join(path);
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(*text) {
+            continue;
+        }
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    seed_lockfile(&dir);
     dir
 }
 
