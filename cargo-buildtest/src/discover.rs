@@ -17,7 +17,6 @@
 //! `CARGO_BUILD_*` …) are kept: they must apply to the suites' build.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::OsString;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -182,39 +181,7 @@ pub fn harness_false_tests(manifest: &Path) -> Result<BTreeSet<String>, Expected
     Ok(out)
 }
 
-/// Variables cargo sets for the crate it is running (`cargo run`, `cargo test`, build scripts):
-/// they describe that crate, never the user's configuration.
-const CRATE_ENV: &[&str] = &[
-    "CARGO_CRATE_NAME",
-    "CARGO_BIN_NAME",
-    "CARGO_PRIMARY_PACKAGE",
-    "CARGO_RUSTC_CURRENT_DIR",
-    "CARGO_TARGET_TMPDIR",
-    "OUT_DIR",
-];
-/// Prefixes of such variables (`CARGO_MANIFEST_DIR`, `CARGO_MANIFEST_PATH`,
-/// `CARGO_MANIFEST_LINKS`, `CARGO_PKG_NAME`, `CARGO_PKG_VERSION` …).
-const CRATE_ENV_PREFIXES: &[&str] = &["CARGO_MANIFEST_", "CARGO_PKG_"];
-
-/// Whether `name` is a variable cargo sets for the crate it runs (`CARGO_MANIFEST_DIR`,
-/// `CARGO_PKG_*`, `OUT_DIR` …), not a setting of the user's.
-pub fn is_crate_env(name: &str) -> bool {
-    CRATE_ENV.contains(&name) || CRATE_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
-}
-
-/// The names of the variables in `vars` that cargo set for the crate it runs.
-pub fn crate_env_names(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Vec<OsString> {
-    vars.into_iter()
-        .map(|(name, _)| name)
-        .filter(|name| name.to_str().is_some_and(is_crate_env))
-        .collect()
-}
-
-/// The variables of this process's environment that cargo set for the crate this process runs
-/// as (our own `CARGO_MANIFEST_DIR`, `CARGO_PKG_*` …): remove them from every child.
-pub fn inherited_crate_env() -> Vec<OsString> {
-    crate_env_names(std::env::vars_os())
-}
+pub use buildtest::harness::cargo_env::{crate_env_names, inherited_crate_env, is_crate_env};
 
 /// The `cargo test --no-run` command line that builds `suites`.
 pub fn build_command(opts: &CargoOpts, suites: &[SuiteTarget]) -> Vec<String> {
@@ -382,6 +349,7 @@ pub fn parse_terse_list(stdout: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsString;
 
     #[test]
     fn terse_lists_parse() {

@@ -31,10 +31,8 @@ fn build_target(target: &str) -> PathBuf {
         // package. Build scripts (ring's) watch some of them, so leaking them into the nested
         // cargo rebuilds ring, rustls, tonic and buildtest here, and again on the next plain
         // `cargo test`. User settings (CARGO_TARGET_DIR, RUSTFLAGS, CARGO_BUILD_*) stay.
-        for (name, _) in std::env::vars_os() {
-            if name.to_str().is_some_and(is_crate_env) {
-                cmd.env_remove(name);
-            }
+        for name in buildtest::harness::cargo_env::inherited_crate_env() {
+            cmd.env_remove(name);
         }
         let out = cmd
             .args(["build", "-p", "buildtest", "--test", target])
@@ -56,19 +54,6 @@ fn build_target(target: &str) -> PathBuf {
             .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
             .unwrap_or_else(|| panic!("cargo reported no {target} executable"))
     }
-}
-
-/// Whether cargo set `name` for the crate it runs (not a setting of the user's).
-fn is_crate_env(name: &str) -> bool {
-    const EXACT: &[&str] = &[
-        "CARGO_CRATE_NAME",
-        "CARGO_BIN_NAME",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_RUSTC_CURRENT_DIR",
-        "CARGO_TARGET_TMPDIR",
-        "OUT_DIR",
-    ];
-    EXACT.contains(&name) || name.starts_with("CARGO_MANIFEST_") || name.starts_with("CARGO_PKG_")
 }
 
 /// The builder-related variables of the environment, cleared for every run.

@@ -62,6 +62,7 @@
 //! `--exact NAME --nocapture`: one process per test, one connection each.
 
 mod backend;
+pub mod cargo_env;
 pub mod config;
 mod front;
 pub mod registry;
