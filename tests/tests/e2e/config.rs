@@ -99,11 +99,7 @@ fn the_builder_flag_beats_buildkit_host_for_the_header_and_the_suites() {
         .env("BUILDX_BUILDER", "stale-builder");
     let out = run(cmd);
     out.assert_code(0);
-    let events: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = out.json_lines();
     let header = events
         .iter()
         .find(|e| e["type"] == "header")

@@ -68,11 +68,7 @@ fn list_as_json() {
         &["--list", "-p", "beta", "--message-format", "json"],
     );
     out.assert_code(0);
-    let lines: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = out.json_lines();
     assert_eq!(lines.len(), 1, "{}", out.stdout);
     assert_eq!(lines[0]["type"], "suite-list");
     assert_eq!(lines[0]["suite"], "beta::broken");

@@ -188,11 +188,7 @@ fn a_passing_selection_exits_zero_and_json_reports_each_check() {
     ];
     let out = cargo_buildtest(&workspace(), &args);
     out.assert_code(0);
-    let events: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = out.json_lines();
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds.first(), Some(&"header"), "{kinds:?}");
     assert_eq!(kinds.last(), Some(&"summary"), "{kinds:?}");

@@ -81,6 +81,17 @@ pub(crate) struct Output {
 }
 
 impl Output {
+    /// stdout as JSON lines (`--message-format json`); panics on a line that is not JSON.
+    pub(crate) fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("stdout line {l:?} is not JSON: {e}"))
+            })
+            .collect()
+    }
+
     /// Panics with both streams unless the exit code is `code`.
     pub(crate) fn assert_code(&self, code: i32) -> &Self {
         assert_eq!(
