@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
@@ -143,24 +143,34 @@ fn tls_config(
         .map_err(|e| AttemptError::Tls(e.to_string()))
 }
 
-/// `POST /grpc` + `Upgrade: h2c` on a Docker API stream; returns the upgraded stream.
-async fn upgrade_h2c(base: BoxedIo) -> Result<BoxedIo, AttemptError> {
-    let http =
-        |e: hyper::Error| AttemptError::Handshake(format!("http/1.1 to the docker engine: {e}"));
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(base)
+/// One HTTP/1.1 request on a fresh Docker API stream (the connection allows an upgrade).
+async fn http1_send(
+    io: BoxedIo,
+    request: Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, AttemptError> {
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
-        .map_err(http)?;
+        .map_err(http1_error)?;
     tokio::spawn(async move {
-        // Ends when the upgrade completes or the stream closes; errors surface on `send_request`.
+        // Ends when an upgrade completes or the stream closes; errors surface on `send_request`.
         let _ = conn.with_upgrades().await;
     });
+    sender.send_request(request).await.map_err(http1_error)
+}
+
+fn http1_error(e: hyper::Error) -> AttemptError {
+    AttemptError::Handshake(format!("http/1.1 to the docker engine: {e}"))
+}
+
+/// `POST /grpc` + `Upgrade: h2c` on a Docker API stream; returns the upgraded stream.
+async fn upgrade_h2c(base: BoxedIo) -> Result<BoxedIo, AttemptError> {
     let request = Request::post("/grpc")
         .header(header::HOST, "docker")
         .header(header::CONNECTION, "Upgrade")
         .header(header::UPGRADE, "h2c")
-        .body(Empty::<Bytes>::new())
+        .body(Full::new(Bytes::new()))
         .map_err(|e| AttemptError::Handshake(e.to_string()))?;
-    let response = sender.send_request(request).await.map_err(http)?;
+    let response = http1_send(base, request).await?;
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         let status = response.status().as_u16();
         let body = tokio::time::timeout(Duration::from_secs(2), response.into_body().collect())
@@ -177,7 +187,7 @@ async fn upgrade_h2c(base: BoxedIo) -> Result<BoxedIo, AttemptError> {
             .unwrap_or_default();
         return Err(AttemptError::Upgrade { status, body });
     }
-    let upgraded = hyper::upgrade::on(response).await.map_err(http)?;
+    let upgraded = hyper::upgrade::on(response).await.map_err(http1_error)?;
     Ok(TokioIo::new(Box::new(TokioIo::new(upgraded))))
 }
 
@@ -282,7 +292,7 @@ impl Connection {
 /// Only for [`TransportSpec::DockerEngine`]; `None` for other builders (they have no engine API).
 pub(crate) async fn docker_api(
     connection: &Connection,
-    request: Request<http_body_util::Full<Bytes>>,
+    request: Request<Full<Bytes>>,
 ) -> Option<Result<(StatusCode, Bytes), AttemptError>> {
     let TransportSpec::DockerEngine { socket, .. } = &connection.opener.spec else {
         return None;
@@ -294,18 +304,9 @@ pub(crate) async fn docker_api(
                 .open_socket(socket)
                 .await
                 .map_err(|e| e.0)?;
-            let http = |e: hyper::Error| {
-                AttemptError::Handshake(format!("http/1.1 to the docker engine: {e}"))
-            };
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-                .await
-                .map_err(http)?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            let response = sender.send_request(request).await.map_err(http)?;
+            let response = http1_send(io, request).await?;
             let status = response.status();
-            let body = response.into_body().collect().await.map_err(http)?;
+            let body = response.into_body().collect().await.map_err(http1_error)?;
             Ok((status, body.to_bytes()))
         }
         .await,
