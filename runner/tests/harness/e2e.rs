@@ -84,6 +84,21 @@ fn run_on(engine: Engine, outputs: &Outputs, args: &[&str], extra: &[(&str, &str
     run
 }
 
+/// Held by every scenario that runs `passes::` with `BUILDTEST_NO_CACHE` and by the one that
+/// asserts a rerun of `passes::` is all cached. `ignore_cache` is op metadata, so an uncached check
+/// exec has the cached one's digest, and BuildKit lets a plain solve join an in-flight uncached
+/// exec: overlapping, the rerun would (truthfully) report a check that was not taken from cache.
+fn passes_lock(engine: Engine) -> std::sync::MutexGuard<'static, ()> {
+    static DOCKER20: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    static DOCKER26: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let lock = match engine {
+        Engine::Docker20 => &DOCKER20,
+        Engine::Docker26 => &DOCKER26,
+    };
+    lock.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn find<'a>(records: &'a [CheckRecord], test: &str, check: u32) -> &'a CheckRecord {
     records
         .iter()
@@ -92,6 +107,7 @@ fn find<'a>(records: &'a [CheckRecord], test: &str, check: u32) -> &'a CheckReco
 }
 
 fn passing_tests_pass_and_rerun_cached(engine: Engine) {
+    let _passes = passes_lock(engine);
     let first = Outputs::new();
     let run1 = run_on(engine, &first, &["passes::"], &[]);
     assert_eq!(run1.code(), Some(0), "{run1:?}");
@@ -375,6 +391,7 @@ fn json_format_for_ides(engine: Engine) {
 /// `BUILDTEST_PROBE`: the probe mounted from the image loaded into the engine, or carried inline
 /// in every Definition; the header says which, and checks re-run (not cached) pass either way.
 fn the_probe_travels_as_an_image_or_inline(engine: Engine) {
+    let _passes = passes_lock(engine);
     for (mode, header) in [
         ("image", "probe image buildtest/probe:"),
         ("inline", "probe inline (BUILDTEST_PROBE)"),
@@ -415,6 +432,7 @@ fn the_probe_travels_as_an_image_or_inline(engine: Engine) {
 /// The `discard` strategy's no-op exec runs the probe, not `true` from the image's PATH, so it
 /// works on the shell-less scratch image too.
 fn discard_strategy_needs_nothing_from_the_image(engine: Engine) {
+    let _passes = passes_lock(engine);
     let outputs = Outputs::new();
     let run = run_on(
         engine,

@@ -207,19 +207,62 @@ fn a_passing_selection_exits_zero_and_json_reports_each_check() {
     let suites = read_junit(&junit);
     assert_eq!(suite(&suites, "alpha::files")["tests"].as_i64(), Some(0));
     assert_eq!(suite(&suites, "alpha::images")["tests"].as_i64(), Some(2));
+}
 
-    // --no-cache re-runs the (cached by now) checks; a plain run takes them from the cache.
+/// `--no-cache` re-runs checks that are cached; the next plain run takes them from the cache.
+///
+/// The suite is its own: `ignore_cache` is op metadata, so a `--no-cache` exec has the same digest
+/// as the cached one, and BuildKit shares an in-flight exec between concurrent solves. Run on the
+/// fixture's checks, it would make another test's "all cached" second run see a fresh exec.
+#[test]
+fn no_cache_reruns_cached_checks_and_the_next_run_takes_them_from_the_cache() {
+    let addr = builder_addr();
+    let suite_src = "//! Checks that only the --no-cache test runs.\n\
+        use buildtest::prelude::*;\n\
+        #[buildtest::test]\n\
+        fn rerun() -> Test {\n\
+            Test::on(State::image(\"buildtest/busybox:latest\"))\n\
+                .check(cmd([\"echo\", \"no-cache e2e\"]).stdout_equals(\"no-cache e2e\\n\"))\n\
+                .check(file(\"/bin/busybox\").exists().mode(0o755))\n\
+        }\n\
+        fn main() { buildtest::main() }\n";
+    let ws = single_suite_workspace("nocache", suite_src);
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let junit_arg = junit.display().to_string();
+    let args = ["--addr", addr.as_str(), "--junit", &junit_arg];
+    // Whatever the cache holds, a plain run leaves both checks cached.
+    cargo_buildtest(&ws, &args)
+        .assert_code(0)
+        .assert_stderr_has("2 checks in 1 test run: 2 passed (");
     let mut no_cache = args.to_vec();
-    no_cache.retain(|a| *a != "--message-format" && *a != "json");
     no_cache.insert(0, "--no-cache");
-    cargo_buildtest(&workspace(), &no_cache)
+    cargo_buildtest(&ws, &no_cache)
         .assert_code(0)
         .assert_stderr_has("checks re-run without cache")
         .assert_stderr_has("2 checks in 1 test run: 2 passed (0 cached)");
-    let cached = &no_cache[1..];
-    cargo_buildtest(&workspace(), cached)
+    cargo_buildtest(&ws, &args)
         .assert_code(0)
         .assert_stderr_has("2 checks in 1 test run: 2 passed (2 cached)");
+}
+
+/// A one-package workspace (under `target/buildtest-e2e/NAME`) with one suite, `tests/NAME.rs`.
+fn single_suite_workspace(name: &str, suite_src: &str) -> std::path::PathBuf {
+    let manifest = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+         publish = false\n\n[workspace]\n\n[dev-dependencies]\n\
+         buildtest = {{ path = \"{}\" }}\n\n[[test]]\nname = \"{name}\"\nharness = false\n",
+        runner_dir()
+    );
+    let suite_path = format!("tests/{name}.rs");
+    stable_workspace(
+        name,
+        &[
+            ("Cargo.toml", &manifest),
+            ("src/lib.rs", &format!("//! {name}\n")),
+            (&suite_path, suite_src),
+        ],
+    )
 }
 
 #[test]
@@ -272,12 +315,6 @@ fn a_suite_binary_that_dies_reports_its_tests_as_errors() {
 #[test]
 fn junit_suite_time_is_wall_time_when_checks_overlap() {
     let addr = builder_addr();
-    let manifest = format!(
-        "[package]\nname = \"overlap\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
-         publish = false\n\n[workspace]\n\n[dev-dependencies]\n\
-         buildtest = {{ path = \"{}\" }}\n\n[[test]]\nname = \"overlap\"\nharness = false\n",
-        runner_dir()
-    );
     let suite_src = "//! Two slow checks that run at the same time.\n\
         use buildtest::prelude::*;\n\
         #[buildtest::test]\n\
@@ -287,14 +324,7 @@ fn junit_suite_time_is_wall_time_when_checks_overlap() {
                 .check(cmd([\"sh\", \"-c\", \"sleep 1\"]))\n\
         }\n\
         fn main() { buildtest::main() }\n";
-    let ws = stable_workspace(
-        "overlap",
-        &[
-            ("Cargo.toml", &manifest),
-            ("src/lib.rs", "//! overlap\n"),
-            ("tests/overlap.rs", suite_src),
-        ],
-    );
+    let ws = single_suite_workspace("overlap", suite_src);
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
     let junit_arg = junit.display().to_string();
