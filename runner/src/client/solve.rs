@@ -1,5 +1,6 @@
-//! One solve: `Control.Solve` (a fresh ref, the Definition, no exporter, no session) together with
-//! `Control.Status` for the same ref, as typed events and a final [`SolveReport`].
+//! One solve: `Control.Solve` (a fresh ref, the Definition, no exporter, no session, internal: no
+//! build-history record) together with `Control.Status` for the same ref, as typed events and a
+//! final [`SolveReport`].
 //!
 //! Solves share the client's connection; at most [`super::ConnectOptions::max_concurrent_solves`] run
 //! at once (the rest wait for a permit). **Dropping a [`Solve`] cancels it**: its task is aborted, which
@@ -261,6 +262,10 @@ async fn attempt(
     let request = SolveRequest {
         r#ref: solve_ref.to_owned(),
         definition: Some(definition),
+        // Not a build the user asked for: BuildKit >= v0.11 keeps no build-history record for it
+        // (one per check would flood `docker buildx history`, and cost Docker 26 ~13 ms per Solve).
+        // Older daemons do not know the field and ignore it.
+        internal: true,
         ..SolveRequest::default()
     };
     let solve_fut = solve_control.solve(request);

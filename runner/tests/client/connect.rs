@@ -184,7 +184,7 @@ async fn environment_chooses_the_engine() {
 async fn buildkitd_transports_unix_tcp_and_mutual_tls() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("buildkitd.sock");
-    let _unix = fake_control(Listen::unix(&sock), SolveBehaviour::Succeed);
+    let unix = fake_control(Listen::unix(&sock), SolveBehaviour::Succeed);
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tcp_port = tcp.local_addr().unwrap().port();
     let _tcp = fake_control(Listen::Tcp(tcp), SolveBehaviour::Succeed);
@@ -219,6 +219,20 @@ async fn buildkitd_transports_unix_tcp_and_mutual_tls() {
             .await;
         assert!(report.result.is_ok(), "{addr}: {:?}", report.result);
     }
+    // What a solve asks of the daemon: the ref, the Definition, no exporter, no session, and
+    // `Internal`, so BuildKit ≥ v0.11 keeps no build-history record per check (which cost Docker 26
+    // ~13 ms per Solve, and would flood `docker buildx history` with one build per check).
+    let requests = unix.solves.lock().unwrap().clone();
+    let [request] = &requests[..] else {
+        panic!("one solve over the unix socket: {requests:#?}")
+    };
+    assert_eq!(request.r#ref.len(), 25, "{request:#?}");
+    assert!(request.definition.is_some(), "{request:#?}");
+    assert!(request.internal, "{request:#?}");
+    assert!(
+        request.exporter.is_empty() && request.session.is_empty() && request.frontend.is_empty(),
+        "{request:#?}"
+    );
 
     // A CA that did not sign the server's certificate is refused; so is a client without a certificate.
     let other = Pki::new(&[b"h2"]);

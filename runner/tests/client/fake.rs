@@ -34,8 +34,8 @@ pub(crate) enum SolveBehaviour {
 pub(crate) struct FakeControl {
     /// `Solve`'s behaviour.
     pub(crate) solve: SolveBehaviour,
-    /// Refs of the solves received.
-    pub(crate) solves: Arc<Mutex<Vec<String>>>,
+    /// The solve requests received.
+    pub(crate) solves: Arc<Mutex<Vec<SolveRequest>>>,
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -53,7 +53,7 @@ impl Control for FakeControl {
         &self,
         request: Request<SolveRequest>,
     ) -> Result<Response<SolveResponse>, Status> {
-        self.solves.lock().unwrap().push(request.into_inner().r#ref);
+        self.solves.lock().unwrap().push(request.into_inner());
         match self.solve {
             SolveBehaviour::Succeed => Ok(Response::new(SolveResponse::default())),
             SolveBehaviour::Hang => std::future::pending().await,
@@ -120,8 +120,8 @@ impl Control for FakeControl {
 pub(crate) struct Server {
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
-    /// The fake's record of solves (fake servers only).
-    pub(crate) solves: Arc<Mutex<Vec<String>>>,
+    /// The fake's record of solve requests (fake servers only).
+    pub(crate) solves: Arc<Mutex<Vec<SolveRequest>>>,
 }
 
 impl Server {
@@ -161,7 +161,7 @@ trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Conn for T {}
 
 /// Accept connections and hand each to `serve` (spawned, tracked for `kill`).
-fn accept_loop<F, Fut>(listen: Listen, serve: F, solves: Arc<Mutex<Vec<String>>>) -> Server
+fn accept_loop<F, Fut>(listen: Listen, serve: F, solves: Arc<Mutex<Vec<SolveRequest>>>) -> Server
 where
     F: Fn(Box<dyn Conn>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -211,7 +211,7 @@ where
 
 /// Serve a fake Control API (HTTP/2 gRPC) on `listen`.
 pub(crate) fn fake_control(listen: Listen, solve: SolveBehaviour) -> Server {
-    let solves: Arc<Mutex<Vec<String>>> = Arc::default();
+    let solves: Arc<Mutex<Vec<SolveRequest>>> = Arc::default();
     let fake = FakeControl {
         solve,
         solves: Arc::clone(&solves),

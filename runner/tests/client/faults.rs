@@ -50,7 +50,7 @@ async fn fake_server_dropping_the_connection_mid_solve() {
         assert!(Instant::now() < deadline, "the fake never saw the solve");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(solves.lock().unwrap()[0], solve.solve_ref());
+    assert_eq!(solves.lock().unwrap()[0].r#ref, solve.solve_ref());
     server.kill();
     let started = Instant::now();
     let report = tokio::time::timeout(Duration::from_secs(10), solve.wait())
