@@ -15,6 +15,10 @@ use crate::report::{ResultsFile, junit};
 /// The exit code when the harness cannot start (bad configuration); test failures exit 101.
 pub const EXIT_SETUP: i32 = 2;
 
+/// The exit code after Ctrl-C (SIGINT) during a run: 128 + 2, as shells report it. The JUnit
+/// file (`BUILDTEST_JUNIT`) is written first, with the checks that had finished.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
 /// The whole `main` of a `harness = false` test target: `fn main() { buildtest::main() }`.
 ///
 /// Parses libtest's command line (filters, `--exact`, `--skip`, `--ignored`,
@@ -91,6 +95,11 @@ pub fn run(args: Arguments) -> i32 {
                 return EXIT_SETUP;
             }
         };
+        runtime.spawn(on_interrupt(
+            sink.clone(),
+            ctx.suite.clone(),
+            config.junit.clone(),
+        ));
         let backend = match runtime.block_on(Backend::connect(&config)) {
             Ok(backend) => {
                 eprintln!("buildtest: {}", backend.describe());
@@ -136,6 +145,35 @@ pub fn run(args: Arguments) -> i32 {
         session.runtime.shutdown_background();
     }
     if conclusion.has_failed() { 101 } else { 0 }
+}
+
+/// On Ctrl-C (SIGINT): write the JUnit file with the checks that had finished, say so, and exit
+/// [`EXIT_INTERRUPTED`]. Exiting closes the connection, so the builder cancels the open solves.
+async fn on_interrupt(sink: Sink, suite: String, junit_path: Option<std::path::PathBuf>) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No handler could be installed: SIGINT keeps its default action.
+        return;
+    }
+    sink.exit_with(EXIT_INTERRUPTED, |records| {
+        eprintln!(
+            "\nbuildtest: interrupted; {} checks had finished",
+            records.len()
+        );
+        if let Some(path) = &junit_path {
+            match junit::write([(suite.as_str(), records.as_slice())], path) {
+                Ok(()) => eprintln!(
+                    "buildtest: JUnit with the finished checks: {}",
+                    path.display()
+                ),
+                Err(err) => eprintln!("error: failed to {err}"),
+            }
+        }
+        if !records.is_empty() {
+            eprintln!("{}", summary(&records));
+        }
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+    })
 }
 
 fn trial(

@@ -28,6 +28,9 @@
 //! 5. **Report**: libtest's lines and summary on stdout, a check count (with how many were
 //!    cached) on stderr, one record per check appended to `BUILDTEST_RESULTS` (see
 //!    [`crate::report`]), JUnit XML to `BUILDTEST_JUNIT`.
+//! 6. **Ctrl-C** (SIGINT) during a run: the JUnit file is written with the checks that had
+//!    finished, stderr says so, and the binary exits [`EXIT_INTERRUPTED`] (130); closing the
+//!    connection makes the builder cancel the open solves.
 //!
 //! Outcomes per check: *pass* (the check exec succeeded; *cached* when BuildKit reported its
 //! vertex cached), *fail* (the check exec ran and failed: its exit code and the probe's
@@ -69,7 +72,7 @@ pub mod registry;
 mod run;
 mod test;
 
-pub use front::{EXIT_SETUP, main, run as run_with_args};
+pub use front::{EXIT_INTERRUPTED, EXIT_SETUP, main, run as run_with_args};
 pub use test::Test;
 
 /// What `#[buildtest::test]` expands to refers only to items here.

@@ -58,25 +58,39 @@ impl Sink {
         }
     }
 
+    /// Appends to the results file and to memory under one lock, so [`Sink::exit_with`] never
+    /// ends the process halfway through a line.
     pub(crate) fn push(&self, record: CheckRecord) {
+        let mut records = self.lock();
         if let Some(Err(err)) = self.file.as_ref().map(|file| file.append(&record)) {
             eprintln!("buildtest: warning: failed to {err}");
         }
-        match self.records.lock() {
-            Ok(mut records) => records.push(record),
-            Err(poisoned) => poisoned.into_inner().push(record),
-        }
+        records.push(record);
     }
 
     /// Every record pushed so far, sorted by test then check.
     pub(crate) fn records(&self) -> Vec<CheckRecord> {
-        let mut records = match self.records.lock() {
-            Ok(records) => records.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        records.sort_by(|a, b| (&a.test, a.check).cmp(&(&b.test, b.check)));
-        records
+        sorted(self.lock().clone())
     }
+
+    /// Hands every record pushed so far to `finish`, then exits with `code`, holding the lock
+    /// all along: no record arrives (or is half-written) in between.
+    pub(crate) fn exit_with(&self, code: i32, finish: impl FnOnce(Vec<CheckRecord>)) -> ! {
+        let records = self.lock();
+        finish(sorted(records.clone()));
+        std::process::exit(code)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<CheckRecord>> {
+        self.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn sorted(mut records: Vec<CheckRecord>) -> Vec<CheckRecord> {
+    records.sort_by(|a, b| (&a.test, a.check).cmp(&(&b.test, b.check)));
+    records
 }
 
 /// Calls a test fn, turning a panic into a message.

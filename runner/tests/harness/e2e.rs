@@ -1,6 +1,8 @@
 //! End-to-end runs of the fixture on the real Docker engines (see `scripts/builders.sh`).
 //! Each scenario runs on both engines. Missing engines are a failure, with what to run.
 
+use std::time::{Duration, Instant};
+
 use super::*;
 
 #[derive(Clone, Copy, Debug)]
@@ -455,6 +457,96 @@ fn discard_strategy_needs_nothing_from_the_image(engine: Engine) {
     );
 }
 
+/// Ctrl-C while a check still runs: the binary writes the JUnit file with the checks that had
+/// finished, says so, and exits 130 at once (the ten-minute check is abandoned, not awaited).
+fn ctrl_c_writes_junit_with_the_finished_checks_and_exits_130(engine: Engine) {
+    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let exe = EXE.get_or_init(|| build_target("harness_interrupt"));
+    let outputs = Outputs::new();
+    let mut cmd = Command::new(exe);
+    for name in CLEARED {
+        cmd.env_remove(name);
+    }
+    let mut child = cmd
+        .env("DOCKER_HOST", engine.host())
+        .env("BUILDTEST_RESULTS", outputs.results())
+        .env("BUILDTEST_JUNIT", outputs.junit())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let records = read_records(&outputs.results()).unwrap_or_default();
+        if records.iter().any(|r| r.test == "quick") {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "{engine:?}: ended with {status} before interrupting: {:?}",
+                child.wait_with_output()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{engine:?}: the quick check never finished"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let interrupted = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if interrupted.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!(
+                "{engine:?}: still running 20 s after SIGINT: {:?}",
+                child.wait_with_output()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{engine:?}: {stderr}");
+    assert!(
+        stderr.contains("buildtest: interrupted; 1 checks had finished"),
+        "{engine:?}: {stderr}"
+    );
+    assert!(
+        stderr.contains("buildtest: 1 checks: 1 ok"),
+        "{engine:?}: {stderr}"
+    );
+
+    // The JUnit file, read by a real XML parser: the finished check only, passed.
+    let script = r#"
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+for c in root.iter("testcase"):
+    kinds = [e.tag for e in c if e.tag in ("failure", "error", "skipped")]
+    print(c.get("classname"), c.get("name"), kinds[0] if kinds else "pass")
+"#;
+    let parsed = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(outputs.junit())
+        .output()
+        .unwrap();
+    assert!(
+        parsed.status.success(),
+        "{engine:?}: {}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&parsed.stdout),
+        "quick 1: cmd: echo interrupt-quick pass\n",
+        "{engine:?}"
+    );
+}
+
 macro_rules! on_both_engines {
     ($($scenario:ident),* $(,)?) => {
         mod docker20 {
@@ -476,4 +568,5 @@ on_both_engines!(
     json_format_for_ides,
     the_probe_travels_as_an_image_or_inline,
     discard_strategy_needs_nothing_from_the_image,
+    ctrl_c_writes_junit_with_the_finished_checks_and_exits_130,
 );
