@@ -155,10 +155,9 @@ async fn on_interrupt(sink: Sink, suite: String, junit_path: Option<std::path::P
         return;
     }
     sink.exit_with(EXIT_INTERRUPTED, |records| {
-        eprintln!(
-            "\nbuildtest: interrupted; {} checks had finished",
-            records.len()
-        );
+        let n = records.len();
+        let checks = if n == 1 { "check" } else { "checks" };
+        eprintln!("\nbuildtest: interrupted; {n} {checks} had finished");
         if let Some(path) = &junit_path {
             match junit::write([(suite.as_str(), records.as_slice())], path) {
                 Ok(()) => eprintln!(

@@ -513,7 +513,7 @@ fn ctrl_c_writes_junit_with_the_finished_checks_and_exits_130(engine: Engine) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{engine:?}: {stderr}");
     assert!(
-        stderr.contains("buildtest: interrupted; 1 checks had finished"),
+        stderr.contains("buildtest: interrupted; 1 check had finished"),
         "{engine:?}: {stderr}"
     );
     assert!(
