@@ -79,6 +79,16 @@ struct Run {
 }
 
 impl Run {
+    /// Runs `cmd` to the end, capturing its output.
+    fn of(mut cmd: Command) -> Run {
+        let out = cmd.output().unwrap();
+        Run {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            out,
+        }
+    }
+
     fn code(&self) -> Option<i32> {
         self.out.status.code()
     }
@@ -105,8 +115,9 @@ impl std::fmt::Debug for Run {
     }
 }
 
-fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(fixture());
+/// `exe ARGS` with the builder-related variables cleared, then `env` set.
+fn fixture_command(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(exe);
     cmd.args(args);
     for name in CLEARED {
         cmd.env_remove(name);
@@ -114,12 +125,11 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
     for (name, value) in env {
         cmd.env(name, value);
     }
-    let out = cmd.output().unwrap();
-    Run {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        out,
-    }
+    cmd
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
+    Run::of(fixture_command(fixture(), args, env))
 }
 
 const NO_BUILDER: (&str, &str) = ("BUILDKIT_HOST", "unix:///nonexistent/buildkitd.sock");

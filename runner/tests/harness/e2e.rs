@@ -67,8 +67,14 @@ impl Outputs {
     }
 }
 
-/// Runs the fixture against `engine`, writing records (and JUnit) into `outputs`.
-fn run_on(engine: Engine, outputs: &Outputs, args: &[&str], extra: &[(&str, &str)]) -> Run {
+/// `exe ARGS` against `engine`, writing records (and JUnit) into `outputs`, with `extra` set.
+fn engine_command(
+    exe: &Path,
+    engine: Engine,
+    outputs: &Outputs,
+    args: &[&str],
+    extra: &[(&str, &str)],
+) -> Command {
     let host = engine.host();
     let results = outputs.results();
     let junit = outputs.junit();
@@ -78,7 +84,13 @@ fn run_on(engine: Engine, outputs: &Outputs, args: &[&str], extra: &[(&str, &str
         ("BUILDTEST_JUNIT", junit.to_str().unwrap()),
     ];
     env.extend_from_slice(extra);
-    let run = run(args, &env);
+    fixture_command(exe, args, &env)
+}
+
+/// Runs the fixture against `engine`, writing records (and JUnit) into `outputs`.
+fn run_on(engine: Engine, outputs: &Outputs, args: &[&str], extra: &[(&str, &str)]) -> Run {
+    let host = engine.host();
+    let run = Run::of(engine_command(fixture(), engine, outputs, args, extra));
     assert!(
         !run.stderr.contains("failed to connect") && !run.stderr.contains("builder error"),
         "engine {engine:?} at {host} is not reachable; start it with `bash scripts/builders.sh up`\n{run:?}"
@@ -463,14 +475,7 @@ fn ctrl_c_writes_junit_with_the_finished_checks_and_exits_130(engine: Engine) {
     static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let exe = EXE.get_or_init(|| build_target("harness_interrupt"));
     let outputs = Outputs::new();
-    let mut cmd = Command::new(exe);
-    for name in CLEARED {
-        cmd.env_remove(name);
-    }
-    let mut child = cmd
-        .env("DOCKER_HOST", engine.host())
-        .env("BUILDTEST_RESULTS", outputs.results())
-        .env("BUILDTEST_JUNIT", outputs.junit())
+    let mut child = engine_command(exe, engine, &outputs, &[], &[])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
