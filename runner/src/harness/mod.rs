@@ -78,6 +78,9 @@ pub use test::Test;
 /// What `#[buildtest::test]` expands to refers only to items here.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::harness::registry::{TESTS, TestDef};
+    pub use crate::harness::registry::{
+        Build, Labels, TESTS, TestDef, each_instance as instance_build,
+        each_labels as instance_labels,
+    };
     pub use linkme;
 }
