@@ -62,11 +62,13 @@
 //! the input with a [`diff`] of the check, or a no-op exec mounting the check
 //! read-only).
 
+mod definition;
 mod diff;
 mod encode;
 mod error;
 mod exec;
 mod file;
+pub(crate) mod local;
 mod marshal;
 mod merge;
 mod passthrough;
@@ -79,6 +81,7 @@ pub use diff::diff;
 pub use error::LlbError;
 pub use exec::{CacheSharing, Exec, NetMode};
 pub use file::{FileAction, FileActionChain};
+pub use local::{LocalSource, local_sources};
 pub use marshal::{DecodedOp, Definition};
 pub use merge::merge;
 pub use source::{ImageOptions, LocalOptions, ResolveMode};
