@@ -253,7 +253,7 @@ fn build(
             }),
             local,
         };
-        built.insert(current, Vertex::new(OpKind::Raw(raw)));
+        built.insert(current, Vertex::new(OpKind::Raw(Box::new(raw))));
     }
     built
         .get(digest)

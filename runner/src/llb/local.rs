@@ -150,8 +150,10 @@ fn encode_dir_name(clean_path: &[u8]) -> String {
         if keeps(byte) {
             name.push(char::from(byte));
         } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
             name.push('%');
-            name.push_str(&format!("{byte:02X}"));
+            name.push(char::from(HEX[usize::from(byte >> 4)]));
+            name.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
     }
     name
@@ -245,8 +247,9 @@ impl State {
     /// (nor checked to exist) until the run. A relative `path` is relative to
     /// the current directory at run time, which cargo sets to the package
     /// root for tests. The path is normalized lexically, so `./tests/data/`
-    /// and `tests/data` are one source with one digest. See the
-    /// [module docs](self) for the naming scheme.
+    /// and `tests/data` are one source with one digest. The source's name
+    /// is `dir=` and the path, percent-encoded (see
+    /// [Local inputs](crate::llb#local-inputs-local_dir-cargo_bin-local_sources)).
     ///
     /// ```
     /// use buildtest::llb::{FileAction, Platform, State};
@@ -311,10 +314,10 @@ impl State {
                 OpKind::Raw(op) => op.local_source()?,
                 _ => None,
             };
-            if let Some(source) = found {
-                if !out.contains(&source) {
-                    out.push(source);
-                }
+            if let Some(source) = found
+                && !out.contains(&source)
+            {
+                out.push(source);
             }
         }
         Ok(out)
@@ -369,10 +372,10 @@ fn local_sources_of<'a>(ops: impl Iterator<Item = &'a [u8]>) -> Result<Vec<Local
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            if let Some(found) = LocalSource::from_source(&source.identifier, &attrs)? {
-                if !out.contains(&found) {
-                    out.push(found);
-                }
+            if let Some(found) = LocalSource::from_source(&source.identifier, &attrs)?
+                && !out.contains(&found)
+            {
+                out.push(found);
             }
         }
     }
@@ -443,7 +446,7 @@ mod tests {
             ("//a///b", "/a/b"),
         ] {
             assert_eq!(
-                String::from_utf8(clean(input.as_bytes())).unwrap(),
+                String::from_utf8(clean(input.as_bytes())).expect("utf-8"),
                 want,
                 "{input:?}"
             );
@@ -466,7 +469,7 @@ mod tests {
             assert_eq!(
                 dir_name_path(&name),
                 Some(PathBuf::from(
-                    String::from_utf8(clean(path.as_bytes())).unwrap()
+                    String::from_utf8(clean(path.as_bytes())).expect("utf-8")
                 )),
                 "{name}"
             );

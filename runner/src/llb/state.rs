@@ -158,7 +158,7 @@ pub(crate) enum OpKind {
     Diff(DiffOp),
     Passthrough(PassthroughOp),
     /// An op taken verbatim from a definition made elsewhere.
-    Raw(RawOp),
+    Raw(Box<RawOp>),
     /// A vertex that could not be built; marshalling it returns the error.
     Invalid(LlbError),
 }
