@@ -397,6 +397,23 @@ fn from_definition_keeps_the_heads_output_index_and_platform() {
     );
 }
 
+#[test]
+fn from_definition_finds_the_platform_along_first_inputs() {
+    let out = alpine_arm().file(FileAction::mkdir("/x", 0o755));
+    let bytes = marshal(&out).to_bytes();
+    let input = State::from_definition(&bytes).expect("from_definition");
+    let ops = ops(&check_on(&input));
+    assert_eq!(kinds(&ops), ["source", "file", "exec", "terminal"]);
+    assert_eq!(
+        ops[1].op.platform, None,
+        "the head (a file op) has no platform"
+    );
+    assert_eq!(
+        ops[2].op.platform.as_ref().map(|p| p.architecture.as_str()),
+        Some("arm64")
+    );
+}
+
 fn alpine_arm() -> State {
     State::image_with(
         "alpine",
