@@ -88,21 +88,17 @@ fn static_build_runs_everywhere(base: State) -> Test {
 fn glibc_binary_runs_on_busybox_with_its_libraries() -> Test {
     let debian = State::image(DEBIAN);
     let mut image = State::image(BUSYBOX);
-    for lib in [
-        "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
-        "/lib/x86_64-linux-gnu/libc.so.6",
-        "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+    for (from, to) in [
+        // The program interpreter, where the binary's ELF header looks for it.
+        (
+            "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+            "/lib64/ld-linux-x86-64.so.2",
+        ),
+        ("/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libc.so.6"),
+        ("/lib/x86_64-linux-gnu/libgcc_s.so.1", "/lib/x86_64-linux-gnu/libgcc_s.so.1"),
     ] {
-        image = image.file(
-            FileAction::copy(&debian, lib, lib)
-                .follow_symlinks(true)
-                .create_dest_path(true),
-        );
+        image = image.file(FileAction::copy(&debian, from, to).create_dest_path(true));
     }
-    let image = image.file(FileAction::symlink(
-        "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
-        "/lib64/ld-linux-x86-64.so.2",
-    ));
     Test::on(install(image, &greet()))
         .check(cmd(["/usr/local/bin/greet", "busybox"]).stdout_equals("hello, busybox!\n"))
 }
