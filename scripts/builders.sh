@@ -397,11 +397,13 @@ make_debian_tar() {
     # Its default clean-up removes the apt lists and downloaded .debs from the rootfs. The merged-usr
     # hook sets up merged /usr as debootstrap does (usr-is-merged) instead of installing usrmerge,
     # which would pull in the full perl (+70 MiB). Docs, man pages and locales are left out (like
-    # Debian's -slim images); copyright files stay.
+    # Debian's -slim images); copyright files stay. force-unsafe-io skips dpkg's fsyncs (Docker's
+    # official Debian images carry the same setting); these dpkg options stay in the image's
+    # /etc/dpkg/dpkg.cfg.d/99mmdebstrap.
     [[ -d $MMDEBSTRAP_HOOKS/merged-usr ]] || die "mmdebstrap's $MMDEBSTRAP_HOOKS/merged-usr hook is missing"
     run_logged "$logf" mmdebstrap --mode=root --variant=minbase --format=tar --verbose \
         --hook-dir="$MMDEBSTRAP_HOOKS/merged-usr" \
-        --aptopt='Acquire::Languages "none"' \
+        --aptopt='Acquire::Languages "none"' --dpkgopt=force-unsafe-io \
         --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
         --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
         --dpkgopt='path-exclude=/usr/share/info/*' \
