@@ -383,14 +383,18 @@ DEBIAN_TAR=$STATE_DIR/image/debian-$DEBIAN_SUITE-minbase.tar
 MMDEBSTRAP_HOOKS=/usr/share/mmdebstrap/hooks
 
 make_debian_tar() {
-    [[ -s $DEBIAN_TAR ]] && return
+    if [[ -s $DEBIAN_TAR ]]; then
+        return
+    fi
     command -v mmdebstrap >/dev/null || die "mmdebstrap is missing (apt-get install mmdebstrap)"
     local t0 mirror keyring opt='' logf=$LOG_DIR/debian-rootfs.log
     t0=$(now)
     : >"$logf"
     mirror=$(debian_mirror)
     keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-    [[ -r $keyring ]] && opt="[signed-by=$keyring] "
+    if [[ -r $keyring ]]; then
+        opt="[signed-by=$keyring] "
+    fi
     log "image: building the $DEBIAN_SUITE minbase rootfs with mmdebstrap (log: $logf)"
     rm -f "$DEBIAN_TAR.tmp"
     # --mode=root: we are root; mmdebstrap mounts /proc, /sys, /dev in its temporary chroot only.
@@ -416,13 +420,15 @@ make_debian_tar() {
 
 # import_one IMAGE TAR MAKER MESSAGE CHANGE...: import TAR (made first by the function MAKER) into
 # the engine as IMAGE with the given Dockerfile-style config CHANGEs, unless IMAGE is present.
-# Returns 0 when it imported, 1 when the image was already there.
+# Sets IMPORTED=1 when it imported, 0 when the image was already there. (Never call it as a condition:
+# bash would then ignore `set -e` inside it and in MAKER.)
 import_one() { # (uses E_*)
     local image=$1 tar=$2 maker=$3 message=$4 id change changes=()
     shift 4
+    IMPORTED=0
     if id=$(image_id "$E_SOCK" "$image") && [[ -n $id ]]; then
         log "$E_NAME: image $image present (${id:7:12})"
-        return 1
+        return 0
     fi
     "$maker"
     for change in "$@"; do changes+=(-c "$change"); done
@@ -430,15 +436,17 @@ import_one() { # (uses E_*)
         die "$E_NAME: docker import of $image failed" "$E_CLOG"
     id=$(image_id "$E_SOCK" "$image") || die "$E_NAME: $image missing right after import" "$E_LOG"
     log "$E_NAME: imported $image (${id:7:12})"
+    IMPORTED=1
 }
 
 import_images() { # (uses E_*)
     local bbver path=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
     bbver=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo unknown)
     import_one "$IMAGE" "$ROOTFS_TAR" make_rootfs_tar \
-        "cargo-buildtest offline base image (busybox-static $bbver)" "ENV $path" 'CMD ["/bin/sh"]' || true
-    if import_one "$DEBIAN_IMAGE" "$DEBIAN_TAR" make_debian_tar \
-        "cargo-buildtest offline Debian $DEBIAN_SUITE (mmdebstrap --variant=minbase)" "ENV $path" 'CMD ["bash"]'; then
+        "cargo-buildtest offline base image (busybox-static $bbver)" "ENV $path" 'CMD ["/bin/sh"]'
+    import_one "$DEBIAN_IMAGE" "$DEBIAN_TAR" make_debian_tar \
+        "cargo-buildtest offline Debian $DEBIAN_SUITE (mmdebstrap --variant=minbase)" "ENV $path" 'CMD ["bash"]'
+    if ((IMPORTED)); then
         debian_check || die "$E_NAME: '$DEBIAN_IMAGE cat /etc/debian_version' failed right after import" "$E_CLOG"
         log "$E_NAME: $DEBIAN_IMAGE runs (Debian $DEBIAN_VERSION)"
     fi
