@@ -52,6 +52,7 @@ on_both_engines!(
     include_and_exclude_patterns,
     rerun_sends_nothing_and_a_change_sends_only_that_file,
     errors_name_the_path,
+    unreadable_file_is_named,
     unknown_dir_name_is_refused,
     close_is_clean_and_bounded,
 );
@@ -471,7 +472,13 @@ async fn close_is_clean_and_bounded(engine: Engine) {
             .close()
             .await
             .unwrap_or_else(|e| panic!("{}: {tunnel}: {e}", engine.name));
-        assert!(started.elapsed() < Duration::from_secs(5));
+        let took = started.elapsed();
+        eprintln!("{}: {tunnel}: close took {took:?}", engine.name);
+        assert!(
+            took < Duration::from_secs(5),
+            "{}: {tunnel}: {took:?}",
+            engine.name
+        );
         assert_eq!(
             closed.await,
             SessionEnd::Closed,
@@ -479,4 +486,71 @@ async fn close_is_clean_and_bounded(engine: Engine) {
             engine.name
         );
     }
+}
+
+/// An unreadable file. The tests run as root, which reads anything, so the check runs in a child
+/// process of this test binary without `CAP_DAC_OVERRIDE`/`CAP_DAC_READ_SEARCH` (`setpriv`, from
+/// util-linux): there a mode-000 file is really unreadable, as it is for any non-root user.
+async fn unreadable_file_is_named(engine: Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "fine", b"fine", 0o644);
+    write(dir.path(), "locked", b"locked", 0o000);
+    let exe = std::env::current_exe().unwrap();
+    let output = tokio::process::Command::new("setpriv")
+        .args(["--bounding-set=-dac_override,-dac_read_search", "--"])
+        .arg(exe)
+        .args([
+            "--exact",
+            "unreadable_file_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("BUILDTEST_SESSION_CHILD_ENGINE", engine.name)
+        .env("BUILDTEST_SESSION_CHILD_DIR", dir.path())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("run setpriv (util-linux) for the unreadable-file test: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("unreadable-child-ok"),
+        "{}: the child failed ({}):\n{stdout}\n{stderr}",
+        engine.name,
+        output.status
+    );
+}
+
+/// The child of [`unreadable_file_is_named`]; fails when run any other way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by unreadable_file_is_named in a process without CAP_DAC_OVERRIDE"]
+async fn unreadable_file_child() {
+    let engine = match std::env::var("BUILDTEST_SESSION_CHILD_ENGINE").as_deref() {
+        Ok("docker20") => Engine::docker20(),
+        Ok("docker26") => Engine::docker26(),
+        other => panic!("run by unreadable_file_is_named only (engine: {other:?})"),
+    };
+    let dir = std::path::PathBuf::from(std::env::var_os("BUILDTEST_SESSION_CHILD_DIR").unwrap());
+    let locked = dir.join("locked");
+    assert!(
+        std::fs::read(&locked).is_err(),
+        "this process can still read a mode-000 file"
+    );
+    let client = engine.connect().await;
+    let dirs = LocalDirs::new();
+    dirs.insert("locked", &dir);
+    let session = start(&client, &dirs, &nonce(), TunnelKind::Auto).await;
+    let local = State::local_with("locked", LocalOptions::new().unique_id(nonce()));
+    let report = probe(&client, &session, local, "true").await;
+    let err = report
+        .result
+        .expect_err("an unreadable file must fail the solve")
+        .to_string();
+    let message = format!("read {}: Permission denied (os error 13)", locked.display());
+    assert!(err.contains(&message), "{}: got {err}", engine.name);
+    assert_eq!(
+        session.dir_error("locked").as_deref(),
+        Some(message.as_str())
+    );
+    session.close().await.unwrap();
+    println!("unreadable-child-ok: {err}");
 }

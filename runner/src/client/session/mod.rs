@@ -143,7 +143,10 @@ pub enum TunnelKind {
     /// against both engines). `/session` is chosen for Docker because it is what buildx's docker
     /// driver uses (so it is the path Docker keeps working), and because the Control.Session stream
     /// over `/grpc` nests the session's HTTP/2 inside a gRPC stream inside the `/grpc` HTTP/2
-    /// connection, which then shares flow control with every solve of the run.
+    /// connection, which then shares flow control with every solve of the run. Measured too: on
+    /// Docker 20.10 over `Control.Session` the HTTP/2 graceful shutdown never completes after
+    /// [`Session::close`]'s GOAWAY (the close then takes the full 2 s grace period), while over
+    /// `/session` it completes in under 1 ms on both engines (`close_is_clean_and_bounded`).
     #[default]
     Auto,
     /// `Control.Session` on the client's connection.
@@ -177,7 +180,8 @@ pub struct SessionOptions {
     pub tunnel: TunnelKind,
     /// Opening the stream (default 10 s).
     pub open_timeout: Duration,
-    /// [`Session::close`] waits this long for the daemon to finish (default 5 s).
+    /// [`Session::close`] waits at most this long (default 10 s; the session itself gives the daemon
+    /// 2 s to finish its open streams and 2 s to end the stream, then tears it down).
     pub close_timeout: Duration,
 }
 
@@ -189,7 +193,7 @@ impl Default for SessionOptions {
             name: "cargo-buildtest".to_owned(),
             tunnel: TunnelKind::Auto,
             open_timeout: Duration::from_secs(10),
-            close_timeout: Duration::from_secs(5),
+            close_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -513,6 +517,9 @@ impl Client {
     }
 }
 
+/// After a close, how long the HTTP/2 server waits for the daemon's open streams after GOAWAY.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 /// After a close, how long to wait for the daemon to end the half-closed `Control.Session` stream
 /// before cancelling it.
 const CLOSE_DRAIN: Duration = Duration::from_secs(2);
@@ -534,7 +541,10 @@ async fn serve(
         _ = shutdown => {
             closing = true;
             conn.as_mut().graceful_shutdown();
-            conn.as_mut().await
+            // GOAWAY, then wait for the daemon's open streams; past the grace period the connection
+            // is dropped (observed: Docker 20.10 over Control.Session never lets the graceful
+            // shutdown finish).
+            tokio::time::timeout(CLOSE_GRACE, conn.as_mut()).await.unwrap_or(Ok(()))
         }
     };
     // Dropping the connection closes the tunnel's local end, which ends the pumps.
