@@ -10,7 +10,10 @@
 //! 3. **Solve** ([`Client::solve`]): `Solve` + `Status` for one fresh ref → [`SolveEvent`]s and a
 //!    [`SolveReport`]; failures are classified into [`SolveError`] (the exec under test, an input, a
 //!    missing image, an unsupported op, or the builder). Dropping a [`Solve`] cancels it.
-//! 4. **Capabilities and strategy** ([`Client::caps`], [`resolve_strategy`], [`Strategy::wrap`]): probe
+//! 4. **Session** ([`Client::start_session`], [`session`]): the stream in which the client serves
+//!    local directories ([`LocalDirs`]), anonymous registry auth and health checks to the daemon; one
+//!    per run, its id in [`SolveOptions::session`] for solves with local sources.
+//! 5. **Capabilities and strategy** ([`Client::caps`], [`resolve_strategy`], [`Strategy::wrap`]): probe
 //!    once whether the builder accepts `passthroughop` (and merge/diff), and pick how checks attach to
 //!    their input.
 //!
@@ -40,6 +43,7 @@ mod errors;
 mod events;
 mod graph;
 mod resolve;
+pub mod session;
 mod solve;
 mod strategy;
 mod tls;
@@ -56,6 +60,9 @@ pub use errors::{
 pub use events::{LogStream, SolveEvent, Tracker, VertexReport, Warning};
 pub use graph::{Graph, OpInfo, OpKind, shell_words};
 pub use resolve::{ResolveOptions, Resolved, resolve};
+pub use session::{
+    LocalDirs, Session, SessionEnd, SessionError, SessionOptions, TransferStats, TunnelKind,
+};
 pub use solve::{Solve, SolveOptions, SolveReport, new_ref, sanitize};
 pub use strategy::{CHECK_MOUNT, ParseStrategyError, Strategy, StrategyError, resolve_strategy};
 pub use tls::TlsOptions;
