@@ -61,7 +61,8 @@ pub use events::{LogStream, SolveEvent, Tracker, VertexReport, Warning};
 pub use graph::{Graph, OpInfo, OpKind, shell_words};
 pub use resolve::{ResolveOptions, Resolved, resolve};
 pub use session::{
-    LocalDirs, Session, SessionEnd, SessionError, SessionOptions, TransferStats, TunnelKind,
+    LocalDirs, Session, SessionEnd, SessionError, SessionOptions, SessionStatus, TransferStats,
+    TunnelKind,
 };
 pub use solve::{Solve, SolveOptions, SolveReport, new_ref, sanitize};
 pub use strategy::{CHECK_MOUNT, ParseStrategyError, Strategy, StrategyError, resolve_strategy};

@@ -147,10 +147,22 @@ impl Backend {
         Ok(Prepared { definition, vertex })
     }
 
-    /// Solves one prepared check and fills `record` from the report.
-    pub(crate) async fn solve(&self, prepared: &Prepared, record: &mut CheckRecord) {
+    /// The connected client.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Solves one prepared check (with the run's session when its input reads local
+    /// directories) and fills `record` from the report.
+    pub(crate) async fn solve(
+        &self,
+        prepared: &Prepared,
+        session: Option<String>,
+        record: &mut CheckRecord,
+    ) {
         let options = SolveOptions {
             check_vertices: prepared.vertex.iter().cloned().collect(),
+            session,
             ..SolveOptions::default()
         };
         let report = self

@@ -68,6 +68,7 @@ mod backend;
 pub mod cargo_env;
 pub mod config;
 mod front;
+mod inputs;
 pub mod registry;
 mod run;
 mod test;

@@ -2,7 +2,7 @@
 //! shared tokio runtime and bounded by `BUILDTEST_JOBS`; each libtest trial only waits for
 //! its checks' records, so concurrency spans all checks of all tests, not one test at a time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -11,6 +11,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::harness::backend::{Backend, Prepared};
 use crate::harness::config::Config;
+use crate::harness::inputs::{Served, TestInputs, describe, transfer_error};
 use crate::harness::registry::{self, TestDef};
 use crate::report::{CheckRecord, ErrorKind, Outcome, ResultsFile};
 
@@ -137,11 +138,25 @@ impl TestHandle {
 pub(crate) struct Session {
     pub(crate) runtime: tokio::runtime::Runtime,
     pub(crate) handles: HashMap<String, TestHandle>,
+    /// The client session serving the run's local directories, if any test reads one.
+    pub(crate) served: Option<Served>,
+}
+
+/// A prepared check waiting for its solve to be started.
+struct Pending {
+    backend: Arc<Backend>,
+    prepared: Prepared,
+    record: CheckRecord,
+    timeout: std::time::Duration,
+    /// The local sources its input reads (names), for the session's transfer errors.
+    locals: Vec<String>,
+    tx: oneshot::Sender<CheckRecord>,
 }
 
 impl Session {
-    /// Prepares every check of `tests` and starts its solve on `backend` (or, when the
-    /// builder could not be reached, records the error for every check).
+    /// Prepares every check of `tests`, opens a client session if any of them reads a local
+    /// directory, and starts every solve on `backend` (or, when the builder could not be
+    /// reached, records the error for every check).
     pub(crate) fn start(
         runtime: tokio::runtime::Runtime,
         backend: Result<Arc<Backend>, String>,
@@ -150,8 +165,10 @@ impl Session {
         sink: &Sink,
         tests: &[(String, &'static TestDef)],
     ) -> Session {
-        let permits = Arc::new(Semaphore::new(config.jobs));
+        let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
         let mut handles = HashMap::with_capacity(tests.len());
+        let mut pending = Vec::new();
+        let mut dirs = BTreeMap::new();
         for (name, def) in tests {
             let mut checks = Vec::new();
             let test = match registry::build(def, name) {
@@ -172,6 +189,11 @@ impl Session {
                 checks.push(settled(sink, r));
             }
             let timeout = test.timeout.unwrap_or(config.timeout);
+            let inputs = if backend.is_ok() {
+                TestInputs::of(&test.input, &cwd)
+            } else {
+                TestInputs::default()
+            };
             for (i, check) in test.checks.iter().enumerate() {
                 let label = check.label();
                 let base = ctx.record(def, name, index(i), &label, Outcome::Error);
@@ -185,6 +207,13 @@ impl Session {
                         continue;
                     }
                 };
+                if let Some(problem) = &inputs.problem {
+                    let mut r = base;
+                    r.error_kind = Some(ErrorKind::Setup);
+                    r.message = Some(format!("failed to {problem}"));
+                    checks.push(settled(sink, r));
+                    continue;
+                }
                 let prepared = match backend.prepare(&test, name, i, config.no_cache) {
                     Ok(prepared) => prepared,
                     Err(msg) => {
@@ -197,20 +226,84 @@ impl Session {
                 };
                 let (tx, rx) = oneshot::channel();
                 checks.push(rx);
-                let permits = Arc::clone(&permits);
-                let sink = sink.clone();
-                runtime.spawn(async move {
-                    let record = match permits.acquire_owned().await {
-                        Ok(_permit) => solve(&backend, prepared, base, timeout).await,
-                        Err(_) => base,
-                    };
-                    sink.push(record.clone());
-                    let _ = tx.send(record);
+                pending.push(Pending {
+                    backend,
+                    prepared,
+                    record: base,
+                    timeout,
+                    locals: inputs.dirs.keys().cloned().collect(),
+                    tx,
                 });
             }
+            dirs.extend(inputs.dirs);
             handles.insert(name.clone(), TestHandle { checks });
         }
-        Session { runtime, handles }
+
+        // One session for the whole run, opened only when some check reads a local directory.
+        let mut served = None;
+        let mut session_error = None;
+        if let (false, Ok(backend)) = (dirs.is_empty(), &backend) {
+            match runtime.block_on(Served::open(backend.client(), &dirs, &cwd)) {
+                Ok(session) => served = Some(session),
+                Err(err) => session_error = Some(format!("failed to {err}")),
+            }
+        }
+        let session_id = served.as_ref().map(Served::id);
+        let status = served.as_ref().map(Served::status);
+
+        let permits = Arc::new(Semaphore::new(config.jobs));
+        for p in pending {
+            if let (false, Some(msg)) = (p.locals.is_empty(), &session_error) {
+                let mut r = p.record;
+                r.error_kind = Some(ErrorKind::Builder);
+                r.message = Some(msg.clone());
+                sink.push(r.clone());
+                let _ = p.tx.send(r);
+                continue;
+            }
+            let permits = Arc::clone(&permits);
+            let sink = sink.clone();
+            let session = if p.locals.is_empty() {
+                None
+            } else {
+                session_id.clone()
+            };
+            let status = status.clone();
+            runtime.spawn(async move {
+                let mut record = match permits.acquire_owned().await {
+                    Ok(_permit) => {
+                        solve(&p.backend, p.prepared, p.record, p.timeout, session).await
+                    }
+                    Err(_) => p.record,
+                };
+                if let (Outcome::Error, Some(status)) = (record.outcome, &status)
+                    && let Some(why) = transfer_error(status, &p.locals)
+                {
+                    record.message = Some(match record.message.take() {
+                        Some(msg) => format!("failed to send a local directory: {why}\n{msg}"),
+                        None => format!("failed to send a local directory: {why}"),
+                    });
+                }
+                sink.push(record.clone());
+                let _ = p.tx.send(record);
+            });
+        }
+        Session {
+            runtime,
+            handles,
+            served,
+        }
+    }
+
+    /// Closes the client session, if the run opened one, and says what it sent.
+    pub(crate) fn close_inputs(&mut self) {
+        if let Some(served) = self.served.take() {
+            let (stats, err) = self.runtime.block_on(served.close());
+            eprintln!("{}", describe(&stats));
+            if let Some(err) = err {
+                eprintln!("warning: {err}");
+            }
+        }
     }
 }
 
@@ -227,6 +320,7 @@ async fn solve(
     prepared: Prepared,
     mut record: CheckRecord,
     timeout: std::time::Duration,
+    session: Option<String>,
 ) -> CheckRecord {
     let started = Instant::now();
     record.started_at_ms = std::time::SystemTime::now()
@@ -234,7 +328,7 @@ async fn solve(
         .ok()
         .and_then(|d| u64::try_from(d.as_millis()).ok());
     record.vertex = prepared.vertex.clone();
-    let solved = tokio::time::timeout(timeout, backend.solve(&prepared, &mut record)).await;
+    let solved = tokio::time::timeout(timeout, backend.solve(&prepared, session, &mut record)).await;
     match solved {
         Ok(()) => {}
         Err(_) => {

@@ -237,6 +237,30 @@ impl std::fmt::Display for SessionEnd {
     }
 }
 
+/// A cloneable view of a [`Session`]'s counters and transfer errors ([`Session::status`]).
+#[derive(Debug, Clone)]
+pub struct SessionStatus {
+    shared: Arc<Shared>,
+}
+
+impl SessionStatus {
+    /// Why the last transfer of local directory `name` failed on the client's side, if it did
+    /// (see [`Session::dir_error`]).
+    pub fn dir_error(&self, name: &str) -> Option<String> {
+        self.shared.errors.lock().ok()?.get(name).cloned()
+    }
+
+    /// What was sent so far.
+    pub fn stats(&self) -> TransferStats {
+        let c = &self.shared.stats;
+        TransferStats {
+            file_bytes_sent: c.file_bytes_sent.load(Ordering::Relaxed),
+            files_sent: c.files_sent.load(Ordering::Relaxed),
+            transfers: c.transfers.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// A running session. See the module docs.
 #[derive(Debug)]
 pub struct Session {
@@ -281,18 +305,21 @@ impl Session {
 
     /// What was sent so far.
     pub fn stats(&self) -> TransferStats {
-        let c = &self.shared.stats;
-        TransferStats {
-            file_bytes_sent: c.file_bytes_sent.load(Ordering::Relaxed),
-            files_sent: c.files_sent.load(Ordering::Relaxed),
-            transfers: c.transfers.load(Ordering::Relaxed),
-        }
+        self.status().stats()
     }
 
     /// Why the last transfer of local directory `name` failed on the client's side (a missing
     /// directory, an unreadable file, …), if it did; cleared by a later successful transfer.
     pub fn dir_error(&self, name: &str) -> Option<String> {
-        self.shared.errors.lock().ok()?.get(name).cloned()
+        self.status().dir_error(name)
+    }
+
+    /// A cloneable handle to what the session sent and why transfers failed, for tasks that
+    /// outlive a borrow of the session (each solve keeps one).
+    pub fn status(&self) -> SessionStatus {
+        SessionStatus {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Every directory's last client-side failure, by name.

@@ -1,0 +1,209 @@
+//! Inputs from the host: the local directories a run's checks read ([`State::local_dir`],
+//! `cargo_bin!`), checked before anything is solved and served by one client session per run.
+//!
+//! The harness lists the local sources of every selected test's input (pure, from the LLB graph),
+//! resolves each to a host directory (relative paths against the current directory, which cargo
+//! sets to the package root), and reports a missing one as a setup error of exactly the checks
+//! that read it. If any directory is left, it opens one [`client::Session`] for the run, serving
+//! them all; every solve carries its id, and the session closes when the run ends, printing what
+//! it sent (`buildtest: local files sent: …`).
+//!
+//! [`State::local_dir`]: crate::llb::State::local_dir
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::client::{self, LocalDirs, SessionOptions, TransferStats};
+use crate::llb::{LocalSource, State};
+
+/// The local directories of one test's input, resolved against the current directory.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct TestInputs {
+    /// Source name → host directory.
+    pub(crate) dirs: BTreeMap<String, PathBuf>,
+    /// Why the input cannot be served (a missing directory, a source no directory stands for);
+    /// every check of the test is then a setup error with this message.
+    pub(crate) problem: Option<String>,
+}
+
+impl TestInputs {
+    /// Lists and checks the local sources of `input`.
+    pub(crate) fn of(input: &State, cwd: &Path) -> TestInputs {
+        let sources = match input.local_sources() {
+            Ok(sources) => sources,
+            // `marshal` reports the same error, with its context, when the check is prepared.
+            Err(_) => return TestInputs::default(),
+        };
+        let mut inputs = TestInputs::default();
+        for source in sources {
+            match resolve(&source, cwd) {
+                Ok(path) => {
+                    inputs.dirs.insert(source.name, path);
+                }
+                Err(problem) => {
+                    inputs.problem = Some(problem);
+                    break;
+                }
+            }
+        }
+        inputs
+    }
+}
+
+/// The host directory of a local source, checked to exist.
+fn resolve(source: &LocalSource, cwd: &Path) -> Result<PathBuf, String> {
+    let Some(path) = &source.path else {
+        return Err(format!(
+            "serve local source `{}`: no host directory stands for it (use `State::local_dir(path)`; \
+             `State::local(name)` names a directory another client must serve)",
+            source.name
+        ));
+    };
+    let full = cwd.join(path);
+    match std::fs::metadata(&full) {
+        Ok(md) if md.is_dir() => Ok(full),
+        Ok(_) => Err(format!(
+            "read local directory {}: it is not a directory (State::local_dir takes a directory; \
+             to send one file, give its directory and `include_patterns([file name])`)",
+            full.display()
+        )),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "read local directory {}: no such directory (relative paths are relative to {}, the \
+             package root under cargo)",
+            full.display(),
+            cwd.display()
+        )),
+        Err(err) => Err(format!("read local directory {}: {err}", full.display())),
+    }
+}
+
+/// The run's session, when some selected test reads local directories.
+pub(crate) struct Served {
+    session: client::Session,
+}
+
+impl Served {
+    /// Opens the run's session on `client`, serving `dirs`. The shared key is the current
+    /// directory, so the next run of the same package reuses the daemon's copy of each directory
+    /// and sends only what changed.
+    pub(crate) async fn open(
+        client: &client::Client,
+        dirs: &BTreeMap<String, PathBuf>,
+        cwd: &Path,
+    ) -> Result<Served, client::SessionError> {
+        let served = LocalDirs::new();
+        for (name, path) in dirs {
+            served.insert(name.clone(), path.clone());
+        }
+        let options = SessionOptions {
+            shared_key: cwd.display().to_string(),
+            dirs: served,
+            ..SessionOptions::default()
+        };
+        let session = client.start_session(options).await?;
+        Ok(Served { session })
+    }
+
+    /// The session id the solves carry.
+    pub(crate) fn id(&self) -> String {
+        self.session.id().to_owned()
+    }
+
+    /// A handle the solves keep, to explain a failed transfer.
+    pub(crate) fn status(&self) -> client::SessionStatus {
+        self.session.status()
+    }
+
+    /// Closes the session (after the last solve) and returns what it sent.
+    pub(crate) async fn close(self) -> (TransferStats, Option<String>) {
+        let stats = self.session.stats();
+        match self.session.close().await {
+            Ok(stats) => (stats, None),
+            Err(err) => (stats, Some(format!("failed to {err}"))),
+        }
+    }
+}
+
+/// The line printed after a run that served local directories.
+pub(crate) fn describe(stats: &TransferStats) -> String {
+    let files = if stats.files_sent == 1 { "file" } else { "files" };
+    let transfers = if stats.transfers == 1 {
+        "transfer"
+    } else {
+        "transfers"
+    };
+    format!(
+        "buildtest: local files sent: {} bytes in {} {files} ({} {transfers})",
+        stats.file_bytes_sent, stats.files_sent, stats.transfers
+    )
+}
+
+/// The client-side reason a transfer of one of `names` failed, if the session recorded one.
+pub(crate) fn transfer_error(status: &client::SessionStatus, names: &[String]) -> Option<String> {
+    names.iter().find_map(|name| status.dir_error(name))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_directory_is_named_with_the_directory_it_is_relative_to() {
+        let cwd = tempfile::tempdir().unwrap();
+        let inputs = TestInputs::of(&State::local_dir("no/such/dir"), cwd.path());
+        let problem = inputs.problem.unwrap();
+        assert_eq!(
+            problem,
+            format!(
+                "read local directory {}/no/such/dir: no such directory (relative paths are \
+                 relative to {}, the package root under cargo)",
+                cwd.path().display(),
+                cwd.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn existing_directories_are_listed_by_name() {
+        let cwd = tempfile::tempdir().unwrap();
+        std::fs::create_dir(cwd.path().join("data")).unwrap();
+        std::fs::write(cwd.path().join("file"), "x").unwrap();
+        let input = State::scratch().file(crate::llb::FileAction::copy(
+            &State::local_dir("data"),
+            "/",
+            "/data",
+        ));
+        let inputs = TestInputs::of(&input, cwd.path());
+        assert_eq!(inputs.problem, None);
+        assert_eq!(
+            inputs.dirs.into_iter().collect::<Vec<_>>(),
+            [("dir=data".to_owned(), cwd.path().join("data"))]
+        );
+        let file = TestInputs::of(&State::local_dir("file"), cwd.path());
+        assert!(
+            file.problem.unwrap().contains("it is not a directory"),
+            "a file is not a directory"
+        );
+        let named = TestInputs::of(&State::local("ctx"), cwd.path());
+        assert!(
+            named
+                .problem
+                .unwrap()
+                .contains("no host directory stands for it")
+        );
+    }
+
+    #[test]
+    fn the_summary_line_counts_bytes_files_and_transfers() {
+        let stats = TransferStats {
+            file_bytes_sent: 0,
+            files_sent: 1,
+            transfers: 2,
+        };
+        assert_eq!(
+            describe(&stats),
+            "buildtest: local files sent: 0 bytes in 1 file (2 transfers)"
+        );
+    }
+}
