@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::client::{self, LocalDirs, SessionOptions, TransferStats};
-use crate::llb::{LocalSource, State};
+use crate::llb::{FileAction, LocalSource, State};
 
 /// The local directories of one test's input, resolved against the current directory.
 #[derive(Debug, Default, Clone)]
@@ -47,6 +47,22 @@ impl TestInputs {
             }
         }
         inputs
+    }
+}
+
+/// The input checks run on: `input`, or, when `input` is itself a local directory, a copy of it
+/// on scratch.
+///
+/// A check exec's result is a snapshot on top of its rootfs. With the directory's transfer
+/// snapshot as the rootfs, that result holds the transfer snapshot forever, so BuildKit cannot
+/// reuse it for the next run's transfer and sends every file again (measured on BuildKit v0.8.3
+/// and v0.13.2: a rerun re-sent the whole directory; with the copy it sends nothing). The copy
+/// keeps every file's mode, owner and times.
+pub(crate) fn check_input(input: &State) -> State {
+    if input.is_local_source() {
+        State::scratch().file(FileAction::copy(input, "/", "/"))
+    } else {
+        input.clone()
     }
 }
 
@@ -126,7 +142,11 @@ impl Served {
 
 /// The line printed after a run that served local directories.
 pub(crate) fn describe(stats: &TransferStats) -> String {
-    let files = if stats.files_sent == 1 { "file" } else { "files" };
+    let files = if stats.files_sent == 1 {
+        "file"
+    } else {
+        "files"
+    };
     let transfers = if stats.transfers == 1 {
         "transfer"
     } else {

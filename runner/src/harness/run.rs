@@ -11,7 +11,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::harness::backend::{Backend, Prepared};
 use crate::harness::config::Config;
-use crate::harness::inputs::{Served, TestInputs, describe, transfer_error};
+use crate::harness::inputs::{Served, TestInputs, check_input, describe, transfer_error};
 use crate::harness::registry::{self, TestDef};
 use crate::report::{CheckRecord, ErrorKind, Outcome, ResultsFile};
 
@@ -172,7 +172,10 @@ impl Session {
         for (name, def) in tests {
             let mut checks = Vec::new();
             let test = match registry::build(def, name) {
-                Ok(test) => test,
+                Ok(mut test) => {
+                    test.input = check_input(&test.input);
+                    test
+                }
                 Err(msg) => {
                     let mut r = ctx.record(def, name, 1, "test", Outcome::Error);
                     r.error_kind = Some(ErrorKind::Setup);
@@ -328,7 +331,8 @@ async fn solve(
         .ok()
         .and_then(|d| u64::try_from(d.as_millis()).ok());
     record.vertex = prepared.vertex.clone();
-    let solved = tokio::time::timeout(timeout, backend.solve(&prepared, session, &mut record)).await;
+    let solved =
+        tokio::time::timeout(timeout, backend.solve(&prepared, session, &mut record)).await;
     match solved {
         Ok(()) => {}
         Err(_) => {

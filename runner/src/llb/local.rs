@@ -290,6 +290,21 @@ impl State {
     /// `marshal` emits them (ops made by [`State::from_definition`] included).
     /// Sources that carry an error are skipped: `marshal` reports them.
     pub fn local_sources(&self) -> Result<Vec<LocalSource>, LlbError> {
+        self.collect_local_sources()
+    }
+
+    /// Whether this state *is* a local source (its head op is `local://…`), rather than a graph
+    /// that reads one.
+    pub fn is_local_source(&self) -> bool {
+        self.output
+            .as_ref()
+            .is_some_and(|head| match &head.vertex.op {
+                OpKind::Source(op) => matches!(op.local_source(), Ok(Some(_))),
+                _ => false,
+            })
+    }
+
+    fn collect_local_sources(&self) -> Result<Vec<LocalSource>, LlbError> {
         let mut seen = std::collections::HashSet::new();
         let mut out: Vec<LocalSource> = Vec::new();
         let mut stack = Vec::new();
