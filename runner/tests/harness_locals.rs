@@ -100,6 +100,20 @@ mod special {
     }
 }
 
+/// The session's side of `tests/bench/context_bench.py`: the whole directory sent as the context
+/// and copied into busybox, as `docker buildx build` does with `COPY . /ctx`.
+mod bench {
+    use super::*;
+
+    #[buildtest::test]
+    fn context() -> Test {
+        Test::on(State::image(BUSYBOX).file(
+            FileAction::copy(&State::local_dir(fixture_dir()), "/", "/ctx").create_dest_path(true),
+        ))
+        .check(file("/ctx").is_dir())
+    }
+}
+
 fn main() {
     buildtest::main()
 }

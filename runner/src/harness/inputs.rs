@@ -153,8 +153,11 @@ pub(crate) fn describe(stats: &TransferStats) -> String {
         "transfers"
     };
     format!(
-        "buildtest: local files sent: {} bytes in {} {files} ({} {transfers})",
-        stats.file_bytes_sent, stats.files_sent, stats.transfers
+        "buildtest: local files sent: {} bytes in {} {files} ({} {transfers}, {:.3} s)",
+        stats.file_bytes_sent,
+        stats.files_sent,
+        stats.transfers,
+        stats.transfer_time.as_secs_f64()
     )
 }
 
@@ -220,10 +223,11 @@ mod tests {
             file_bytes_sent: 0,
             files_sent: 1,
             transfers: 2,
+            transfer_time: std::time::Duration::from_millis(1500),
         };
         assert_eq!(
             describe(&stats),
-            "buildtest: local files sent: 0 bytes in 1 file (2 transfers)"
+            "buildtest: local files sent: 0 bytes in 1 file (2 transfers, 1.500 s)"
         );
     }
 }

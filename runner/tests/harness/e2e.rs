@@ -641,9 +641,9 @@ fn local_directories_are_sent_once_and_cached(engine: Engine) {
     let second = Outputs::new();
     let run2 = run(&second);
     assert_eq!(run2.code(), Some(0), "{engine:?}: {run2:?}");
-    assert_eq!(
-        sent_line(&run2),
-        "buildtest: local files sent: 0 bytes in 0 files (2 transfers)",
+    assert!(
+        sent_line(&run2)
+            .starts_with("buildtest: local files sent: 0 bytes in 0 files (2 transfers, "),
         "{engine:?}: {run2:?}"
     );
     let records = second.records();
@@ -664,9 +664,9 @@ fn local_directories_are_sent_once_and_cached(engine: Engine) {
     let third = Outputs::new();
     let run3 = run(&third);
     assert_eq!(run3.code(), Some(0), "{engine:?}: {run3:?}");
-    assert_eq!(
-        sent_line(&run3),
-        "buildtest: local files sent: 15 bytes in 3 files (2 transfers)",
+    assert!(
+        sent_line(&run3)
+            .starts_with("buildtest: local files sent: 15 bytes in 3 files (2 transfers, "),
         "{engine:?}: {run3:?}"
     );
 }

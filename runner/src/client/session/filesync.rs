@@ -128,10 +128,16 @@ impl FileSync for FileSyncService {
         let (out, rx) = mpsc::channel(64);
         let shared = Arc::clone(&self.shared);
         tokio::spawn(async move {
+            let started = std::time::Instant::now();
             let result = transfer(&shared, root, include, exclude, follow, inbound, &out).await;
             match result {
                 Ok(()) => {
                     shared.stats.transfers.fetch_add(1, Ordering::Relaxed);
+                    let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    shared
+                        .stats
+                        .transfer_nanos
+                        .fetch_add(nanos, Ordering::Relaxed);
                     shared.clear_error(&name);
                 }
                 Err(Failure::Sender(err)) => {

@@ -101,6 +101,9 @@ pub struct TransferStats {
     pub files_sent: u64,
     /// `DiffCopy` transfers that completed.
     pub transfers: u64,
+    /// Time spent in completed transfers, summed (they may overlap), from the daemon's request to
+    /// its final `FIN`.
+    pub transfer_time: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -108,6 +111,7 @@ struct Counters {
     file_bytes_sent: AtomicU64,
     files_sent: AtomicU64,
     transfers: AtomicU64,
+    transfer_nanos: AtomicU64,
 }
 
 /// What the services of one session share.
@@ -257,6 +261,7 @@ impl SessionStatus {
             file_bytes_sent: c.file_bytes_sent.load(Ordering::Relaxed),
             files_sent: c.files_sent.load(Ordering::Relaxed),
             transfers: c.transfers.load(Ordering::Relaxed),
+            transfer_time: Duration::from_nanos(c.transfer_nanos.load(Ordering::Relaxed)),
         }
     }
 }
