@@ -100,6 +100,29 @@ mod special {
     }
 }
 
+/// An input given as LLB bytes made elsewhere (here: marshalled by this process, as another tool
+/// would hand them over), with more built on top of its terminal output.
+mod definition {
+    use super::*;
+    use buildtest::llb::Platform;
+
+    #[buildtest::test]
+    fn made_elsewhere() -> Test {
+        let elsewhere = State::image(BUSYBOX)
+            .file(FileAction::mkfile("/made-elsewhere", 0o640, "go\n"))
+            .marshal(&Platform::linux_amd64())
+            .map(|d| d.to_bytes())
+            .unwrap_or_default();
+        let input = State::from_definition(&elsewhere)
+            .unwrap_or_else(|e| panic!("failed to read the definition: {e}"))
+            .file(FileAction::mkdir("/on-top", 0o755));
+        Test::on(input)
+            .check(file("/made-elsewhere").mode(0o640).equals("go\n"))
+            .check(file("/on-top").is_dir())
+            .check(cmd(["cat", "/made-elsewhere"]).stdout_equals("go\n"))
+    }
+}
+
 /// The session's side of `tests/bench/context_bench.py`: the whole directory sent as the context
 /// and copied into busybox, as `docker buildx build` does with `COPY . /ctx`.
 mod bench {

@@ -673,7 +673,7 @@ fn local_directories_are_sent_once_and_cached(engine: Engine) {
 
 /// A missing directory is a setup error of the checks that read it, before anything is solved;
 /// a fifo inside a directory fails the transfer with a message naming it.
-fn local_directory_errors_name_the_path(engine: Engine) {
+fn local_directory_errors_and_definitions_from_elsewhere(engine: Engine) {
     static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let exe = EXE.get_or_init(|| build_target("harness_locals"));
     let dir = local_fixture();
@@ -704,6 +704,22 @@ fn local_directory_errors_name_the_path(engine: Engine) {
         ),
         "{missing:#?}"
     );
+
+    // Not a local directory, but an input from elsewhere: LLB bytes, with more built on top.
+    let outputs = Outputs::new();
+    let run = Run::of(engine_command(
+        exe,
+        engine,
+        &outputs,
+        &["definition::"],
+        &env,
+    ));
+    assert_eq!(run.code(), Some(0), "{engine:?}: {run:?}");
+    assert!(
+        run.stdout.contains("1 passed; 0 failed"),
+        "{engine:?}: {run:?}"
+    );
+    assert_eq!(outputs.records().len(), 3, "{engine:?}: {run:?}");
 
     let outputs = Outputs::new();
     let run = Run::of(engine_command(exe, engine, &outputs, &["special::"], &env));
@@ -748,5 +764,5 @@ on_both_engines!(
     discard_strategy_needs_nothing_from_the_image,
     ctrl_c_writes_junit_with_the_finished_checks_and_exits_130,
     local_directories_are_sent_once_and_cached,
-    local_directory_errors_name_the_path,
+    local_directory_errors_and_definitions_from_elsewhere,
 );
