@@ -26,8 +26,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::Shared;
 use super::walk::{Entry, Filter, WalkError, follow_paths, walk};
+use super::{Counters, Shared};
 use crate::proto::filesync::file_sync_server::FileSync;
 use crate::proto::fsutil::types::Packet;
 use crate::proto::fsutil::types::packet::PacketType;
@@ -129,15 +129,16 @@ impl FileSync for FileSyncService {
         let shared = Arc::clone(&self.shared);
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let result = transfer(&shared, root, include, exclude, follow, inbound, &out).await;
+            let dir = shared.dir_counters(&name);
+            let result =
+                transfer(&shared, &dir, root, include, exclude, follow, inbound, &out).await;
             match result {
                 Ok(()) => {
-                    shared.stats.transfers.fetch_add(1, Ordering::Relaxed);
                     let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                    shared
-                        .stats
-                        .transfer_nanos
-                        .fetch_add(nanos, Ordering::Relaxed);
+                    for c in [shared.stats.as_ref(), dir.as_ref()] {
+                        c.transfers.fetch_add(1, Ordering::Relaxed);
+                        c.transfer_nanos.fetch_add(nanos, Ordering::Relaxed);
+                    }
                     shared.clear_error(&name);
                 }
                 Err(Failure::Sender(err)) => {
@@ -174,8 +175,10 @@ impl FileSync for FileSyncService {
 
 type Out = mpsc::Sender<Result<Packet, Status>>;
 
+#[allow(clippy::too_many_arguments)]
 async fn transfer(
     shared: &Arc<Shared>,
+    dir: &Arc<Counters>,
     root: PathBuf,
     include: Vec<String>,
     exclude: Vec<String>,
@@ -230,13 +233,13 @@ async fn transfer(
                         };
                         let permits = Arc::clone(&permits);
                         let out = out.clone();
-                        let shared = Arc::clone(shared);
+                        let counters = [Arc::clone(&shared.stats), Arc::clone(dir)];
                         let id = p.id;
                         jobs.spawn(async move {
                             let Ok(_permit) = permits.acquire_owned().await else {
                                 return Ok(());
                             };
-                            tokio::task::spawn_blocking(move || send_file(&shared, id, &path, &out))
+                            tokio::task::spawn_blocking(move || send_file(&counters, id, &path, &out))
                                 .await
                                 .unwrap_or(Ok(()))
                         });
@@ -272,7 +275,12 @@ async fn transfer(
 }
 
 /// Read one requested file and send it as DATA chunks plus the empty end chunk (blocking).
-fn send_file(shared: &Shared, id: u32, path: &std::path::Path, out: &Out) -> Result<(), WalkError> {
+fn send_file(
+    counters: &[Arc<Counters>; 2],
+    id: u32,
+    path: &std::path::Path,
+    out: &Out,
+) -> Result<(), WalkError> {
     use std::io::Read;
     let unreadable = |e: std::io::Error| WalkError::Unreadable {
         path: path.to_path_buf(),
@@ -298,15 +306,16 @@ fn send_file(shared: &Shared, id: u32, path: &std::path::Path, out: &Out) -> Res
         if out.blocking_send(Ok(p)).is_err() {
             return Ok(());
         }
-        shared
-            .stats
-            .file_bytes_sent
-            .fetch_add(n as u64, Ordering::Relaxed);
+        for c in counters {
+            c.file_bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+        }
     }
     let mut end = packet(PacketType::PacketData);
     end.id = id;
     if out.blocking_send(Ok(end)).is_ok() {
-        shared.stats.files_sent.fetch_add(1, Ordering::Relaxed);
+        for c in counters {
+            c.files_sent.fetch_add(1, Ordering::Relaxed);
+        }
     }
     Ok(())
 }

@@ -107,22 +107,43 @@ pub struct TransferStats {
 }
 
 #[derive(Debug, Default)]
-struct Counters {
-    file_bytes_sent: AtomicU64,
-    files_sent: AtomicU64,
-    transfers: AtomicU64,
-    transfer_nanos: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) file_bytes_sent: AtomicU64,
+    pub(crate) files_sent: AtomicU64,
+    pub(crate) transfers: AtomicU64,
+    pub(crate) transfer_nanos: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> TransferStats {
+        TransferStats {
+            file_bytes_sent: self.file_bytes_sent.load(Ordering::Relaxed),
+            files_sent: self.files_sent.load(Ordering::Relaxed),
+            transfers: self.transfers.load(Ordering::Relaxed),
+            transfer_time: Duration::from_nanos(self.transfer_nanos.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 /// What the services of one session share.
 #[derive(Debug)]
 pub(crate) struct Shared {
     dirs: LocalDirs,
-    stats: Counters,
+    stats: Arc<Counters>,
+    /// The same counts per directory name.
+    per_dir: Mutex<BTreeMap<String, Arc<Counters>>>,
     errors: Mutex<BTreeMap<String, String>>,
 }
 
 impl Shared {
+    /// The counters of directory `name` (created on first use).
+    pub(crate) fn dir_counters(&self, name: &str) -> Arc<Counters> {
+        match self.per_dir.lock() {
+            Ok(mut per_dir) => Arc::clone(per_dir.entry(name.to_owned()).or_default()),
+            Err(_) => Arc::default(),
+        }
+    }
+
     fn record_error(&self, name: &str, message: String) {
         if let Ok(mut errors) = self.errors.lock() {
             errors.insert(name.to_owned(), message);
@@ -256,13 +277,17 @@ impl SessionStatus {
 
     /// What was sent so far.
     pub fn stats(&self) -> TransferStats {
-        let c = &self.shared.stats;
-        TransferStats {
-            file_bytes_sent: c.file_bytes_sent.load(Ordering::Relaxed),
-            files_sent: c.files_sent.load(Ordering::Relaxed),
-            transfers: c.transfers.load(Ordering::Relaxed),
-            transfer_time: Duration::from_nanos(c.transfer_nanos.load(Ordering::Relaxed)),
-        }
+        self.shared.stats.snapshot()
+    }
+
+    /// What was sent so far of directory `name` (zero when the daemon never asked for it).
+    pub fn dir_stats(&self, name: &str) -> TransferStats {
+        self.shared
+            .per_dir
+            .lock()
+            .ok()
+            .and_then(|per_dir| per_dir.get(name).map(|c| c.snapshot()))
+            .unwrap_or_default()
     }
 }
 
@@ -311,6 +336,11 @@ impl Session {
     /// What was sent so far.
     pub fn stats(&self) -> TransferStats {
         self.status().stats()
+    }
+
+    /// What was sent so far of directory `name`.
+    pub fn dir_stats(&self, name: &str) -> TransferStats {
+        self.status().dir_stats(name)
     }
 
     /// Why the last transfer of local directory `name` failed on the client's side (a missing
@@ -459,7 +489,8 @@ impl Client {
         };
         let shared = Arc::new(Shared {
             dirs: options.dirs,
-            stats: Counters::default(),
+            stats: Arc::default(),
+            per_dir: Mutex::default(),
             errors: Mutex::new(BTreeMap::new()),
         });
         let router = services::Router::new(filesync::FileSyncService {
