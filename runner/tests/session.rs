@@ -50,6 +50,7 @@ on_both_engines!(
     tree_properties_arrive_intact_control_session,
     tree_properties_arrive_intact_docker_session,
     include_and_exclude_patterns,
+    non_ascii_names_and_patterns,
     rerun_sends_nothing_and_a_change_sends_only_that_file,
     errors_name_the_path,
     unreadable_file_is_named,
@@ -255,6 +256,33 @@ async fn include_and_exclude_patterns(engine: Engine) {
         &format!("cd /src; got=\"$({listing})\"; [ \"$got\" = '{want}' ] || {{ echo \"got: $got\"; exit 1; }}"),
     )
     .await;
+    assert_passed(&engine, &report);
+    session.close().await.unwrap();
+}
+
+/// Non-ASCII names, and patterns the daemon sends escaped (`include-patterns-encoded: 1` on
+/// BuildKit v0.12+; observed on Docker 26: `caf%C3%A9%2A`, `a%2Bb+c.txt`) or as raw UTF-8 bytes
+/// (observed on Docker 20.10).
+async fn non_ascii_names_and_patterns(engine: Engine) {
+    let client = engine.connect().await;
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["café.txt", "naïve/ü.rs", "plain.txt", "a+b c.txt"] {
+        write(dir.path(), f, f.as_bytes(), 0o644);
+    }
+    let dirs = LocalDirs::new();
+    dirs.insert("utf", dir.path());
+    let session = start(&client, &dirs, &nonce(), TunnelKind::Auto).await;
+    let local = State::local_with(
+        "utf",
+        LocalOptions::new()
+            .include_patterns(["café*", "naïve", "a+b c.txt"])
+            .unique_id(nonce()),
+    );
+    let want = ". ./a+b c.txt ./café.txt ./naïve ./naïve/ü.rs ";
+    let script = format!(
+        "cd /src; got=\"$(find . | sort | tr '\\n' ' ')\"; [ \"$got\" = '{want}' ] || {{ echo \"got: $got\"; exit 1; }}"
+    );
+    let report = probe(&client, &session, local, &script).await;
     assert_passed(&engine, &report);
     session.close().await.unwrap();
 }
