@@ -697,3 +697,14 @@ async fn bench_send_200_mib() {
         }
     }
 }
+
+/// The session and its parts can be shared across tasks and threads (the harness holds one per run).
+#[test]
+fn session_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Session>();
+    send_sync::<LocalDirs>();
+    send_sync::<TransferStats>();
+    send_sync::<SessionEnd>();
+    send_sync::<buildtest::client::SessionError>();
+}
