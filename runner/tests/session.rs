@@ -50,11 +50,13 @@ on_both_engines!(
     tree_properties_arrive_intact_control_session,
     tree_properties_arrive_intact_docker_session,
     include_and_exclude_patterns,
+    non_ascii_names_and_patterns,
     rerun_sends_nothing_and_a_change_sends_only_that_file,
     errors_name_the_path,
     unreadable_file_is_named,
     unknown_dir_name_is_refused,
     close_is_clean_and_bounded,
+    solve_after_close_errors,
 );
 
 async fn start(client: &Client, dirs: &LocalDirs, key: &str, tunnel: TunnelKind) -> Session {
@@ -250,6 +252,33 @@ async fn include_and_exclude_patterns(engine: Engine) {
         &format!("cd /src; got=\"$({listing})\"; [ \"$got\" = '{want}' ] || {{ echo \"got: $got\"; exit 1; }}"),
     )
     .await;
+    assert_passed(&engine, &report);
+    session.close().await.unwrap();
+}
+
+/// Non-ASCII names, and patterns the daemon sends escaped (`include-patterns-encoded: 1` on
+/// BuildKit v0.12+; observed on Docker 26: `caf%C3%A9%2A`, `a%2Bb+c.txt`) or as raw UTF-8 bytes
+/// (observed on Docker 20.10).
+async fn non_ascii_names_and_patterns(engine: Engine) {
+    let client = engine.connect().await;
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["café.txt", "naïve/ü.rs", "plain.txt", "a+b c.txt"] {
+        write(dir.path(), f, f.as_bytes(), 0o644);
+    }
+    let dirs = LocalDirs::new();
+    dirs.insert("utf", dir.path());
+    let session = start(&client, &dirs, &nonce(), TunnelKind::Auto).await;
+    let local = State::local_with(
+        "utf",
+        LocalOptions::new()
+            .include_patterns(["café*", "naïve", "a+b c.txt"])
+            .unique_id(nonce()),
+    );
+    let want = ". ./a+b c.txt ./café.txt ./naïve ./naïve/ü.rs ";
+    let script = format!(
+        "cd /src; got=\"$(find . | sort | tr '\\n' ' ')\"; [ \"$got\" = '{want}' ] || {{ echo \"got: $got\"; exit 1; }}"
+    );
+    let report = probe(&client, &session, local, &script).await;
     assert_passed(&engine, &report);
     session.close().await.unwrap();
 }
@@ -484,6 +513,57 @@ async fn close_is_clean_and_bounded(engine: Engine) {
     }
 }
 
+/// A solve that needs a session which has ended fails (the daemon waits 5 s for it), never hangs.
+async fn solve_after_close_errors(engine: Engine) {
+    let client = engine.connect().await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "f", b"f", 0o644);
+    let dirs = LocalDirs::new();
+    dirs.insert("late", dir.path());
+    let session = start(&client, &dirs, &nonce(), TunnelKind::Auto).await;
+    let id = session.id().to_owned();
+    session.close().await.unwrap();
+    let state = busybox()
+        .run(["true"])
+        .network(NetMode::None)
+        .mount_readonly(
+            "/src",
+            State::local_with("late", LocalOptions::new().unique_id(nonce())),
+        )
+        .root();
+    let (def, _) = marshal(&state);
+    let options = SolveOptions {
+        timeout: Some(Duration::from_secs(60)),
+        session: Some(id.clone()),
+        ..SolveOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let report = client.solve_and_wait(def, options).await;
+    let err = report
+        .result
+        .expect_err("a closed session cannot serve")
+        .to_string();
+    // Right after the close the daemon has not yet dropped the session: its inner client tries to
+    // dial the tunnel again and fails ("only one connection allowed"); later it is "no active
+    // session". Either way the solve fails at once.
+    assert!(
+        err.contains("no active session") || err.contains("only one connection allowed"),
+        "{}: {err}",
+        engine.name
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{}: {:?}",
+        engine.name,
+        started.elapsed()
+    );
+    eprintln!(
+        "{}: after close: {err} ({:?})",
+        engine.name,
+        started.elapsed()
+    );
+}
+
 /// An unreadable file. The tests run as root, which reads anything, so the check runs in a child
 /// process of this test binary without `CAP_DAC_OVERRIDE`/`CAP_DAC_READ_SEARCH` (`setpriv`, from
 /// util-linux): there a mode-000 file is really unreadable, as it is for any non-root user.
@@ -549,4 +629,78 @@ async fn unreadable_file_child() {
     );
     session.close().await.unwrap();
     println!("unreadable-child-ok: {err}");
+}
+
+/// Benchmark (not a check): send a 200 MiB directory of 2 000 files, then a rerun with nothing
+/// changed and one with one file changed, through a new session each time (a new run) with the same
+/// shared key; prints MiB/s and bytes. Run with
+/// `cargo test -p buildtest --test session -- --ignored --nocapture bench_send_200_mib`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly with --ignored --nocapture"]
+async fn bench_send_200_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 200 * 1024 * 1024 / 2000;
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    for i in 0..2000 {
+        let mut data = vec![0u8; size];
+        for chunk in data.chunks_mut(8) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            chunk.copy_from_slice(&seed.to_le_bytes()[..chunk.len()]);
+        }
+        write(dir.path(), &format!("d{:02}/f{i:04}", i % 20), &data, 0o644);
+    }
+    let tunnels = [
+        TunnelKind::DockerSessionEndpoint,
+        TunnelKind::ControlSession,
+    ];
+    for (engine, tunnel) in Engine::both()
+        .into_iter()
+        .flat_map(|e| tunnels.map(|t| (e.clone(), t)))
+    {
+        let client = engine.connect().await;
+        let dirs = LocalDirs::new();
+        dirs.insert("bench", dir.path());
+        let key = format!("bench-{}", nonce());
+        let hint = format!("bench-{}", nonce());
+        for (round, change) in [("first", false), ("rerun", false), ("one changed", true)] {
+            if change {
+                let changed = vec![if tunnel == tunnels[0] { 7u8 } else { 8u8 }; size];
+                write(dir.path(), "d07/f0007", &changed, 0o644);
+            }
+            let session = start(&client, &dirs, &key, tunnel).await;
+            let local =
+                State::local_with("bench", LocalOptions::new().shared_key_hint(hint.clone()));
+            let started = std::time::Instant::now();
+            let report = probe(&client, &session, local, "true").await;
+            let took = started.elapsed();
+            if let Err(e) = &report.result {
+                // Reported, not asserted: the benchmark also measures the mechanism not chosen.
+                println!("{} ({tunnel}): {round}: FAILED: {e}", engine.name);
+                break;
+            }
+            let stats = session.close().await.unwrap();
+            let mib = stats.file_bytes_sent as f64 / (1024.0 * 1024.0);
+            println!(
+                "{} ({tunnel}): {round}: {} file bytes ({mib:.1} MiB) in {} files, solve {:.2} s, {:.1} MiB/s",
+                engine.name,
+                stats.file_bytes_sent,
+                stats.files_sent,
+                took.as_secs_f64(),
+                mib / took.as_secs_f64()
+            );
+        }
+    }
+}
+
+/// The session and its parts can be shared across tasks and threads (the harness holds one per run).
+#[test]
+fn session_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Session>();
+    send_sync::<LocalDirs>();
+    send_sync::<TransferStats>();
+    send_sync::<SessionEnd>();
+    send_sync::<buildtest::client::SessionError>();
 }

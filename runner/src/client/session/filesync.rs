@@ -321,8 +321,178 @@ fn send_file(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::client::session::services::{METHODS, Router};
+    use crate::client::session::{Counters, LocalDirs};
+    use crate::proto::filesync::auth_client::AuthClient;
+    use crate::proto::filesync::file_sync_client::FileSyncClient;
+    use crate::proto::filesync::{CredentialsRequest, GetTokenAuthorityRequest};
+    use crate::proto::grpc::health::v1::HealthCheckRequest;
+    use crate::proto::grpc::health::v1::health_client::HealthClient;
+    use std::sync::Mutex;
+    use tonic::transport::{Channel, Endpoint};
+
+    /// The session's services on one end of an in-memory pipe, a client channel on the other.
+    async fn serve_in_memory(dirs: LocalDirs) -> (Channel, Arc<Shared>) {
+        let shared = Arc::new(Shared {
+            dirs,
+            stats: Counters::default(),
+            errors: Mutex::default(),
+        });
+        let router = Router::new(FileSyncService {
+            shared: Arc::clone(&shared),
+        });
+        let (client_io, server_io) = tokio::io::duplex(1 << 20);
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(server_io),
+                    hyper_util::service::TowerToHyperService::new(router),
+                )
+                .await;
+        });
+        let io = Arc::new(Mutex::new(Some(client_io)));
+        let channel = Endpoint::from_static("http://localhost")
+            .connect_with_connector(tower::service_fn(move |_: http::Uri| {
+                let io = io.lock().unwrap().take();
+                async move {
+                    io.map(hyper_util::rt::TokioIo::new)
+                        .ok_or_else(|| std::io::Error::other("one connection only"))
+                }
+            }))
+            .await
+            .unwrap();
+        (channel, shared)
+    }
+
+    fn req(kind: PacketType, id: u32) -> Packet {
+        let mut p = packet(kind);
+        p.id = id;
+        p
+    }
+
+    #[tokio::test]
+    async fn health_and_anonymous_auth() {
+        let (channel, _) = serve_in_memory(LocalDirs::new()).await;
+        let health = HealthClient::new(channel.clone())
+            .check(HealthCheckRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(health.status, 1, "SERVING");
+        let mut auth = AuthClient::new(channel.clone());
+        let creds = auth
+            .credentials(CredentialsRequest {
+                host: "registry.invalid".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(creds.username.is_empty() && creds.secret.is_empty());
+        let err = auth
+            .get_token_authority(GetTokenAuthorityRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unimplemented);
+        assert!(
+            METHODS
+                .iter()
+                .all(|m| m.starts_with('/') && !m.contains(','))
+        );
+    }
+
+    #[tokio::test]
+    async fn diff_copy_protocol() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.path().join("d/big"), &big).unwrap();
+        std::fs::write(dir.path().join("small"), b"small").unwrap();
+        std::fs::write(dir.path().join("unasked"), b"never read").unwrap();
+        let dirs = LocalDirs::new();
+        dirs.insert("ctx", dir.path());
+        let (channel, shared) = serve_in_memory(dirs).await;
+        let mut client = FileSyncClient::new(channel);
+
+        // Unknown name.
+        let (_tx, rx) = mpsc::channel::<Packet>(8);
+        let mut request = Request::new(ReceiverStream::new(rx));
+        request
+            .metadata_mut()
+            .insert("dir-name", "nope".parse().unwrap());
+        let err = client.diff_copy(request).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::NotFound);
+        assert_eq!(err.message(), "no access allowed to dir \"nope\"");
+
+        let (tx, rx) = mpsc::channel::<Packet>(8);
+        let mut request = Request::new(ReceiverStream::new(rx));
+        request
+            .metadata_mut()
+            .insert("dir-name", "ctx".parse().unwrap());
+        let mut stream = client.diff_copy(request).await.unwrap().into_inner();
+        let mut stats = Vec::new();
+        loop {
+            let p = stream.message().await.unwrap().unwrap();
+            assert_eq!(p.r#type, PacketType::PacketStat as i32);
+            match p.stat {
+                Some(stat) => stats.push(stat),
+                None => break,
+            }
+        }
+        let paths: Vec<&str> = stats.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(paths, ["d", "d/big", "small", "unasked"]);
+        // Request "d/big" (id 1) and "small" (id 2), not "unasked".
+        tx.send(req(PacketType::PacketReq, 2)).await.unwrap();
+        tx.send(req(PacketType::PacketReq, 1)).await.unwrap();
+        let mut files: HashMap<u32, Vec<u8>> = HashMap::new();
+        let mut done = 0;
+        while done < 2 {
+            let p = stream.message().await.unwrap().unwrap();
+            assert_eq!(p.r#type, PacketType::PacketData as i32);
+            assert!(p.data.len() <= CHUNK);
+            if p.data.is_empty() {
+                done += 1;
+            } else {
+                files.entry(p.id).or_default().extend_from_slice(&p.data);
+            }
+        }
+        assert_eq!(files[&1], big);
+        assert_eq!(files[&2], b"small");
+        tx.send(req(PacketType::PacketFin, 0)).await.unwrap();
+        let fin = stream.message().await.unwrap().unwrap();
+        assert_eq!(fin.r#type, PacketType::PacketFin as i32);
+        drop(tx);
+        assert!(stream.message().await.unwrap().is_none());
+        let c = &shared.stats;
+        assert_eq!(c.file_bytes_sent.load(Ordering::Relaxed), 100_005);
+        assert_eq!(c.files_sent.load(Ordering::Relaxed), 2);
+        assert_eq!(c.transfers.load(Ordering::Relaxed), 1);
+
+        // Requesting a directory's id is a protocol error, sent as ERR and recorded.
+        let (tx, rx) = mpsc::channel::<Packet>(8);
+        let mut request = Request::new(ReceiverStream::new(rx));
+        request
+            .metadata_mut()
+            .insert("dir-name", "ctx".parse().unwrap());
+        request
+            .metadata_mut()
+            .append("include-patterns", "d".parse().unwrap());
+        let mut stream = client.diff_copy(request).await.unwrap().into_inner();
+        let mut seen = Vec::new();
+        while let Some(stat) = stream.message().await.unwrap().unwrap().stat {
+            seen.push(stat.path);
+        }
+        assert_eq!(seen, ["d", "d/big"]);
+        tx.send(req(PacketType::PacketReq, 0)).await.unwrap();
+        let err = stream.message().await.unwrap().unwrap();
+        assert_eq!(err.r#type, PacketType::PacketErr as i32);
+        let message = String::from_utf8_lossy(&err.data).into_owned();
+        assert_eq!(message, "local directory \"ctx\": invalid file id 0");
+        assert_eq!(shared.errors.lock().unwrap().get("ctx"), Some(&message));
+        assert!(stream.message().await.is_err());
+    }
 
     #[test]
     fn query_unescape_matches_go() {

@@ -71,7 +71,8 @@ impl LocalDirs {
         Self::default()
     }
 
-    /// Serve `path` under `name` (replacing an earlier path of that name).
+    /// Serve `path` under `name` (replacing an earlier path of that name). A relative path is
+    /// resolved against the current directory when the daemon asks for it.
     pub fn insert(&self, name: impl Into<String>, path: impl Into<PathBuf>) {
         if let Ok(mut map) = self.map.write() {
             map.insert(name.into(), path.into());

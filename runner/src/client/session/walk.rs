@@ -237,7 +237,6 @@ struct Pending {
 }
 
 struct Walker<'a> {
-    root: &'a Path,
     filter: &'a Filter,
     emit: &'a mut dyn FnMut(Entry) -> bool,
     parents: Vec<Pending>,
@@ -261,7 +260,6 @@ pub fn walk(
         Err(e) => return Err(unreadable(root, &e)),
     }
     let mut walker = Walker {
-        root,
         filter,
         emit,
         parents: Vec::new(),
@@ -454,8 +452,7 @@ impl Walker<'_> {
                 file: Some(host.to_path_buf()),
             });
         }
-        // Directories.
-        let _ = self.root;
+        // A directory.
         Ok(Entry { stat, file: None })
     }
 }
