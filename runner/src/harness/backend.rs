@@ -152,6 +152,16 @@ impl Backend {
         &self.client
     }
 
+    /// The local directories the probe itself is read from (its `session` delivery): name → path.
+    pub(crate) fn probe_dirs(&self) -> std::collections::BTreeMap<String, std::path::PathBuf> {
+        self.probe
+            .local_sources()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|s| Some((s.name, s.path?)))
+            .collect()
+    }
+
     /// Solves one prepared check (with the run's session when its input reads local
     /// directories) and fills `record` from the report.
     pub(crate) async fn solve(
@@ -188,11 +198,21 @@ async fn deliver_probe(
     delivery: ProbeDelivery,
 ) -> Result<(State, String), String> {
     let inline = || check::probe_state();
+    let session = |why: &str| {
+        let dir = check::probe_local_dir(&std::env::temp_dir())
+            .map_err(|e| format!("failed to {e}"))?;
+        Ok((
+            check::probe_local_state(&dir),
+            format!(
+                "session ({}; sent at most once per run{why})",
+                dir.display()
+            ),
+        ))
+    };
     match delivery {
         ProbeDelivery::Inline => return Ok((inline(), "inline (BUILDTEST_PROBE)".to_owned())),
-        ProbeDelivery::Auto if !client.is_docker_engine() => {
-            return Ok((inline(), "inline".to_owned()));
-        }
+        ProbeDelivery::Session => return session("; BUILDTEST_PROBE"),
+        ProbeDelivery::Auto if !client.is_docker_engine() => return session(""),
         ProbeDelivery::Image if !client.is_docker_engine() => {
             return Err(format!(
                 "failed to use BUILDTEST_PROBE=image: {} is not a Docker engine (only a Docker \

@@ -25,7 +25,7 @@ pub struct ConfigError {
 /// How the check probe reaches the builder (`BUILDTEST_PROBE`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ProbeDelivery {
-    /// `auto` (default): `image` on a Docker engine, else `inline`; when loading the image
+    /// `auto` (default): `image` on a Docker engine, else `session`; when loading the image
     /// fails, `inline` with the reason in the run's header.
     #[default]
     Auto,
@@ -34,6 +34,10 @@ pub enum ProbeDelivery {
     Image,
     /// `inline`: a `mkfile` op carrying the probe's bytes in every check's Definition.
     Inline,
+    /// `session`: a local directory served by the run's client session, so the probe's bytes
+    /// reach the builder at most once per run (and not again while the builder keeps them); the
+    /// default on builders that are not a Docker engine.
+    Session,
 }
 
 /// Settings read from the environment.
@@ -116,11 +120,12 @@ impl Config {
             None | Some("auto") => ProbeDelivery::Auto,
             Some("image") => ProbeDelivery::Image,
             Some("inline") => ProbeDelivery::Inline,
+            Some("session") => ProbeDelivery::Session,
             Some(other) => {
                 return Err(ConfigError {
                     name: "BUILDTEST_PROBE",
                     value: other.to_owned(),
-                    expected: "auto, image or inline",
+                    expected: "auto, image, inline or session",
                 });
             }
         };

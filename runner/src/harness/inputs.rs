@@ -130,18 +130,34 @@ impl Served {
         self.session.status()
     }
 
-    /// Closes the session (after the last solve) and returns what it sent.
-    pub(crate) async fn close(self) -> (TransferStats, Option<String>) {
+    /// Closes the session (after the last solve) and returns what it sent, what it sent of the
+    /// `probe` directories (when there are any), and why closing failed.
+    pub(crate) async fn close(
+        self,
+        probe: &[String],
+    ) -> (TransferStats, Option<TransferStats>, Option<String>) {
+        let probe_stats = (!probe.is_empty()).then(|| {
+            probe
+                .iter()
+                .map(|name| self.session.dir_stats(name))
+                .fold(TransferStats::default(), |a, b| TransferStats {
+                    file_bytes_sent: a.file_bytes_sent + b.file_bytes_sent,
+                    files_sent: a.files_sent + b.files_sent,
+                    transfers: a.transfers + b.transfers,
+                    transfer_time: a.transfer_time + b.transfer_time,
+                })
+        });
         let stats = self.session.stats();
         match self.session.close().await {
-            Ok(stats) => (stats, None),
-            Err(err) => (stats, Some(format!("failed to {err}"))),
+            Ok(stats) => (stats, probe_stats, None),
+            Err(err) => (stats, probe_stats, Some(format!("failed to {err}"))),
         }
     }
 }
 
-/// The line printed after a run that served local directories.
-pub(crate) fn describe(stats: &TransferStats) -> String {
+/// The line printed after a run that served local directories (with the probe's share when the
+/// probe travelled through the session).
+pub(crate) fn describe(stats: &TransferStats, probe: Option<&TransferStats>) -> String {
     let files = if stats.files_sent == 1 {
         "file"
     } else {
@@ -158,7 +174,9 @@ pub(crate) fn describe(stats: &TransferStats) -> String {
         stats.files_sent,
         stats.transfers,
         stats.transfer_time.as_secs_f64()
-    )
+    ) + &probe.map_or_else(String::new, |p| {
+        format!("; of which the probe: {} bytes", p.file_bytes_sent)
+    })
 }
 
 /// The client-side reason a transfer of one of `names` failed, if the session recorded one.
@@ -226,8 +244,17 @@ mod tests {
             transfer_time: std::time::Duration::from_millis(1500),
         };
         assert_eq!(
-            describe(&stats),
+            describe(&stats, None),
             "buildtest: local files sent: 0 bytes in 1 file (2 transfers, 1.500 s)"
+        );
+        let probe = TransferStats {
+            file_bytes_sent: 1_400_000,
+            ..TransferStats::default()
+        };
+        assert_eq!(
+            describe(&stats, Some(&probe)),
+            "buildtest: local files sent: 0 bytes in 1 file (2 transfers, 1.500 s); of which the \
+             probe: 1400000 bytes"
         );
     }
 }

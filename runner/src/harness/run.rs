@@ -140,6 +140,8 @@ pub(crate) struct Session {
     pub(crate) handles: HashMap<String, TestHandle>,
     /// The client session serving the run's local directories, if any test reads one.
     pub(crate) served: Option<Served>,
+    /// The names of the probe's directories among them.
+    probe_dirs: Vec<String>,
 }
 
 /// A prepared check waiting for its solve to be started.
@@ -168,6 +170,11 @@ impl Session {
         let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
         let mut handles = HashMap::with_capacity(tests.len());
         let mut pending = Vec::new();
+        // The probe's own directory when it travels through the session; every check reads it.
+        let probe_dirs = backend
+            .as_ref()
+            .map(|b| b.probe_dirs())
+            .unwrap_or_default();
         let mut dirs = BTreeMap::new();
         for (name, def) in tests {
             let mut checks = Vec::new();
@@ -234,7 +241,7 @@ impl Session {
                     prepared,
                     record: base,
                     timeout,
-                    locals: inputs.dirs.keys().cloned().collect(),
+                    locals: inputs.dirs.keys().chain(probe_dirs.keys()).cloned().collect(),
                     tx,
                 });
             }
@@ -243,6 +250,9 @@ impl Session {
         }
 
         // One session for the whole run, opened only when some check reads a local directory.
+        if !pending.is_empty() {
+            dirs.extend(probe_dirs.clone());
+        }
         let mut served = None;
         let mut session_error = None;
         if let (false, Ok(backend)) = (dirs.is_empty(), &backend) {
@@ -295,14 +305,15 @@ impl Session {
             runtime,
             handles,
             served,
+            probe_dirs: probe_dirs.into_keys().collect(),
         }
     }
 
     /// Closes the client session, if the run opened one, and says what it sent.
     pub(crate) fn close_inputs(&mut self) {
         if let Some(served) = self.served.take() {
-            let (stats, err) = self.runtime.block_on(served.close());
-            eprintln!("{}", describe(&stats));
+            let (stats, probe, err) = self.runtime.block_on(served.close(&self.probe_dirs));
+            eprintln!("{}", describe(&stats, probe.as_ref()));
             if let Some(err) = err {
                 eprintln!("warning: {err}");
             }
