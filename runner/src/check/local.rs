@@ -86,13 +86,20 @@ mod tests {
         let md = std::fs::metadata(&file).unwrap();
         assert_eq!(md.permissions().mode() & 0o7777, 0o755);
         assert_eq!(md.modified().unwrap(), SystemTime::UNIX_EPOCH + PROBE_MTIME);
-        assert_eq!(probe_local_dir(base.path()).unwrap(), dir, "the same path again");
+        assert_eq!(
+            probe_local_dir(base.path()).unwrap(),
+            dir,
+            "the same path again"
+        );
 
         std::fs::write(&file, b"not the probe").unwrap();
         probe_local_dir(base.path()).unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), probe_bytes().unwrap());
         assert!(intact(&file));
-        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["buildtest-probe"], "no temporary file is left");
     }
 }

@@ -199,8 +199,8 @@ async fn deliver_probe(
 ) -> Result<(State, String), String> {
     let inline = || check::probe_state();
     let session = |why: &str| {
-        let dir = check::probe_local_dir(&std::env::temp_dir())
-            .map_err(|e| format!("failed to {e}"))?;
+        let dir =
+            check::probe_local_dir(&std::env::temp_dir()).map_err(|e| format!("failed to {e}"))?;
         Ok((
             check::probe_local_state(&dir),
             format!(

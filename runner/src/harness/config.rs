@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(probe("inline").unwrap(), ProbeDelivery::Inline);
         assert_eq!(
             probe("registry").unwrap_err().to_string(),
-            "read BUILDTEST_PROBE=\"registry\": auto, image or inline"
+            "read BUILDTEST_PROBE=\"registry\": auto, image, inline or session"
         );
     }
 }

@@ -84,10 +84,9 @@ fn resolve(source: &LocalSource, cwd: &Path) -> Result<PathBuf, String> {
             full.display()
         )),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(format!(
-            "read local directory {}: no such directory (relative paths are relative to {}, the \
-             package root under cargo)",
+            "read local directory {}: no such directory (a relative path is relative to the \
+             current directory, which cargo sets to the package root)",
             full.display(),
-            cwd.display()
         )),
         Err(err) => Err(format!("read local directory {}: {err}", full.display())),
     }
@@ -137,15 +136,15 @@ impl Served {
         probe: &[String],
     ) -> (TransferStats, Option<TransferStats>, Option<String>) {
         let probe_stats = (!probe.is_empty()).then(|| {
-            probe
-                .iter()
-                .map(|name| self.session.dir_stats(name))
-                .fold(TransferStats::default(), |a, b| TransferStats {
+            probe.iter().map(|name| self.session.dir_stats(name)).fold(
+                TransferStats::default(),
+                |a, b| TransferStats {
                     file_bytes_sent: a.file_bytes_sent + b.file_bytes_sent,
                     files_sent: a.files_sent + b.files_sent,
                     transfers: a.transfers + b.transfers,
                     transfer_time: a.transfer_time + b.transfer_time,
-                })
+                },
+            )
         });
         let stats = self.session.stats();
         match self.session.close().await {
@@ -190,43 +189,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_missing_directory_is_named_with_the_directory_it_is_relative_to() {
-        let cwd = tempfile::tempdir().unwrap();
-        let inputs = TestInputs::of(&State::local_dir("no/such/dir"), cwd.path());
+    fn a_missing_directory_is_named() {
+        let base = tempfile::tempdir().unwrap();
+        let missing = base.path().join("no/such/dir");
+        let inputs = TestInputs::of(&State::local_dir(&missing), base.path());
         let problem = inputs.problem.unwrap();
         assert_eq!(
             problem,
             format!(
-                "read local directory {}/no/such/dir: no such directory (relative paths are \
-                 relative to {}, the package root under cargo)",
-                cwd.path().display(),
-                cwd.path().display()
+                "read local directory {}: no such directory (a relative path is relative to the \
+                 current directory, which cargo sets to the package root)",
+                missing.display(),
             )
         );
     }
 
     #[test]
     fn existing_directories_are_listed_by_name() {
-        let cwd = tempfile::tempdir().unwrap();
-        std::fs::create_dir(cwd.path().join("data")).unwrap();
-        std::fs::write(cwd.path().join("file"), "x").unwrap();
+        let base = tempfile::tempdir().unwrap();
+        let data = base.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(base.path().join("file"), "x").unwrap();
         let input = State::scratch().file(crate::llb::FileAction::copy(
-            &State::local_dir("data"),
+            &State::local_dir(&data),
             "/",
             "/data",
         ));
-        let inputs = TestInputs::of(&input, cwd.path());
+        let inputs = TestInputs::of(&input, base.path());
         assert_eq!(inputs.problem, None);
         assert_eq!(
             inputs.dirs.into_iter().collect::<Vec<_>>(),
-            [("dir=data".to_owned(), cwd.path().join("data"))]
+            [(format!("dir={}", data.display()), data)]
         );
-        let file = TestInputs::of(&State::local_dir("file"), cwd.path());
+        let file = TestInputs::of(&State::local_dir(base.path().join("file")), base.path());
         assert!(
             file.problem.unwrap().contains("it is not a directory"),
             "a file is not a directory"
         );
-        let named = TestInputs::of(&State::local("ctx"), cwd.path());
+        let named = TestInputs::of(&State::local("ctx"), base.path());
         assert!(
             named
                 .problem

@@ -171,10 +171,7 @@ impl Session {
         let mut handles = HashMap::with_capacity(tests.len());
         let mut pending = Vec::new();
         // The probe's own directory when it travels through the session; every check reads it.
-        let probe_dirs = backend
-            .as_ref()
-            .map(|b| b.probe_dirs())
-            .unwrap_or_default();
+        let probe_dirs = backend.as_ref().map(|b| b.probe_dirs()).unwrap_or_default();
         let mut dirs = BTreeMap::new();
         for (name, def) in tests {
             let mut checks = Vec::new();
@@ -241,7 +238,12 @@ impl Session {
                     prepared,
                     record: base,
                     timeout,
-                    locals: inputs.dirs.keys().chain(probe_dirs.keys()).cloned().collect(),
+                    locals: inputs
+                        .dirs
+                        .keys()
+                        .chain(probe_dirs.keys())
+                        .cloned()
+                        .collect(),
                     tx,
                 });
             }

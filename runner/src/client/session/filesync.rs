@@ -324,8 +324,8 @@ fn send_file(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::client::session::LocalDirs;
     use crate::client::session::services::{METHODS, Router};
-    use crate::client::session::{Counters, LocalDirs};
     use crate::proto::filesync::auth_client::AuthClient;
     use crate::proto::filesync::file_sync_client::FileSyncClient;
     use crate::proto::filesync::{CredentialsRequest, GetTokenAuthorityRequest};
@@ -338,7 +338,8 @@ mod tests {
     async fn serve_in_memory(dirs: LocalDirs) -> (Channel, Arc<Shared>) {
         let shared = Arc::new(Shared {
             dirs,
-            stats: Counters::default(),
+            stats: Arc::default(),
+            per_dir: Mutex::default(),
             errors: Mutex::default(),
         });
         let router = Router::new(FileSyncService {
