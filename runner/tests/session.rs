@@ -700,7 +700,7 @@ fn session_types_are_send_and_sync() {
     fn send_sync<T: Send + Sync + 'static>() {}
     send_sync::<Session>();
     send_sync::<LocalDirs>();
-    send_sync::<TransferStats>();
+    send_sync::<buildtest::client::TransferStats>();
     send_sync::<SessionEnd>();
     send_sync::<buildtest::client::SessionError>();
 }

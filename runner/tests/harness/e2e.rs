@@ -451,8 +451,47 @@ fn the_probe_travels_as_an_image_or_inline(engine: Engine) {
     assert_ne!(run.code(), Some(0), "{run:?}");
     assert!(
         run.stderr
-            .contains("BUILDTEST_PROBE=\"pull\": auto, image or inline"),
+            .contains("BUILDTEST_PROBE=\"pull\": auto, image, inline or session"),
         "{run:?}"
+    );
+}
+
+/// `BUILDTEST_PROBE=session`: the probe is a local directory the run's session serves. Every check
+/// passes; a rerun is all cached and sends no probe bytes (the builder kept them).
+fn the_probe_travels_through_the_session(engine: Engine) {
+    let run = |outputs: &Outputs| {
+        run_on(
+            engine,
+            outputs,
+            &["passes::"],
+            &[("BUILDTEST_PROBE", "session")],
+        )
+    };
+    let first = Outputs::new();
+    let run1 = run(&first);
+    assert_eq!(run1.code(), Some(0), "{engine:?}: {run1:?}");
+    assert!(run1.stderr.contains("; probe session (/"), "{run1:?}");
+    assert_eq!(first.records().len(), 9, "{run1:?}");
+
+    let second = Outputs::new();
+    let run2 = run(&second);
+    assert_eq!(run2.code(), Some(0), "{engine:?}: {run2:?}");
+    let sent = run2
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("buildtest: local files sent: "))
+        .unwrap_or_else(|| panic!("no `local files sent` line: {run2:?}"));
+    assert!(
+        sent.starts_with("buildtest: local files sent: 0 bytes in 0 files (")
+            && sent.ends_with("; of which the probe: 0 bytes"),
+        "{engine:?}: {sent}"
+    );
+    let records = second.records();
+    assert!(
+        records
+            .iter()
+            .all(|r| r.outcome == Outcome::Pass && r.cached),
+        "{engine:?}: every check is cached on a rerun: {records:#?}"
     );
 }
 
@@ -760,6 +799,7 @@ on_both_engines!(
     the_ide_lens_runs_exactly_one_test,
     json_format_for_ides,
     the_probe_travels_as_an_image_or_inline,
+    the_probe_travels_through_the_session,
     discard_strategy_needs_nothing_from_the_image,
     ctrl_c_writes_junit_with_the_finished_checks_and_exits_130,
     local_directories_are_sent_once_and_cached,
