@@ -241,6 +241,9 @@ pub struct State {
     /// Platform inherited from an image with an explicit platform; `None`
     /// means "the platform given to `marshal`".
     pub(crate) platform: Option<Platform>,
+    /// The image config execs on this state start from (`image_config.rs`); `None` for most
+    /// states, and then execs marshal exactly as without this field.
+    pub(crate) config: Option<Arc<super::image_config::ImageConfig>>,
 }
 
 impl State {
@@ -250,6 +253,7 @@ impl State {
         Self {
             output: None,
             platform: None,
+            config: None,
         }
     }
 
@@ -262,6 +266,7 @@ impl State {
         Self {
             output: Some(Output::new(vertex, index)),
             platform,
+            config: None,
         }
     }
 
@@ -294,7 +299,9 @@ impl State {
         };
         let mut vertex = Vertex::clone(&out.vertex);
         f(&mut vertex.meta);
-        Self::from_vertex(Arc::new(vertex), out.index, self.platform.clone())
+        let mut state = Self::from_vertex(Arc::new(vertex), out.index, self.platform.clone());
+        state.config = self.config.clone();
+        state
     }
 }
 
