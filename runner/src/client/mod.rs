@@ -10,7 +10,10 @@
 //! 3. **Solve** ([`Client::solve`]): `Solve` + `Status` for one fresh ref → [`SolveEvent`]s and a
 //!    [`SolveReport`]; failures are classified into [`SolveError`] (the exec under test, an input, a
 //!    missing image, an unsupported op, or the builder). Dropping a [`Solve`] cancels it.
-//! 4. **Capabilities and strategy** ([`Client::caps`], [`resolve_strategy`], [`Strategy::wrap`]): probe
+//! 4. **Gateway** ([`gateway`]): `LLBBridge` on the same connection — image configs
+//!    ([`Client::resolve_image_config`]) and frontend solves such as `dockerfile.v0`
+//!    ([`gateway::GatewayBuild::frontend_solve`]).
+//! 5. **Capabilities and strategy** ([`Client::caps`], [`resolve_strategy`], [`Strategy::wrap`]): probe
 //!    once whether the builder accepts `passthroughop` (and merge/diff), and pick how checks attach to
 //!    their input.
 //!
@@ -38,6 +41,7 @@ pub mod docker_context;
 mod env;
 mod errors;
 mod events;
+pub mod gateway;
 mod graph;
 mod resolve;
 mod solve;
@@ -48,7 +52,10 @@ pub mod transport;
 pub use addr::{BuilderSpec, CommandSpec, Reason, Socket, TransportSpec};
 pub use caps::{Caps, merge_diff_probe, passthrough_probe};
 pub use control::{Client, ConnectOptions, PruneSummary};
-pub use details::{ErrorDetails, classify, decode_details, exit_code_in, unsupported_cap};
+pub use details::{
+    ErrorDetails, classify, decode_details, exit_code_in, missing_network_hint,
+    missing_network_hint_dockerfile, unsupported_cap,
+};
 pub use env::{Env, RESOLUTION_VARS};
 pub use errors::{
     AttemptError, BuilderError, ClientError, ConnectError, ResolveError, SolveError, TlsError,

@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::error::LlbError;
 use super::state::State;
 
 /// The runtime part of an image's config (the OCI image config's `config` object; the same field
@@ -126,6 +127,15 @@ impl ImageConfig {
             format!("/{}", self.working_dir)
         }
     }
+}
+
+/// `reference` normalized as [`State::image`] does (`alpine:3.20` →
+/// `docker.io/library/alpine:3.20`), e.g. to key resolved configs by image.
+pub fn normalize_reference(reference: &str) -> Result<String, LlbError> {
+    super::reference::normalize(reference).map_err(|reason| LlbError::InvalidImageReference {
+        reference: reference.to_owned(),
+        reason,
+    })
 }
 
 impl State {

@@ -80,7 +80,7 @@ pub use diff::diff;
 pub use error::LlbError;
 pub use exec::{CacheSharing, Exec, NetMode};
 pub use file::{FileAction, FileActionChain};
-pub use image_config::ImageConfig;
+pub use image_config::{ImageConfig, normalize_reference};
 pub use marshal::{DecodedOp, Definition};
 pub use merge::merge;
 pub use source::{ImageOptions, LocalOptions, ResolveMode};
