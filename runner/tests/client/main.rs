@@ -17,6 +17,7 @@ mod caps;
 mod concurrency;
 mod connect;
 mod faults;
+mod gateway;
 mod solve;
 
 /// Generate one `#[tokio::test]` per engine for each listed `async fn(Engine)` of the calling module.

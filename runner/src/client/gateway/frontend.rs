@@ -17,7 +17,7 @@ use super::errors::GatewayError;
 use crate::client::details::{decode_details, missing_network_hint_dockerfile};
 use crate::client::errors::is_connection_lost;
 use crate::llb::{ImageConfig, Platform};
-use crate::proto::frontend::{SolveRequest, result};
+use crate::proto::frontend::{ReadFileRequest, SolveRequest, result};
 use crate::proto::{errdefs, google, pb};
 
 /// The Dockerfile frontend's name.
@@ -111,6 +111,13 @@ impl FrontendRequest {
     pub fn evaluate(mut self, evaluate: bool) -> Self {
         self.evaluate = evaluate;
         self
+    }
+
+    /// Runs `RUN` steps without network (`force-network-mode=none`), for builders without a
+    /// bridge network (such as this project's engines) and for hermetic builds.
+    #[must_use]
+    pub fn without_network(self) -> Self {
+        self.opt("force-network-mode", "none")
     }
 
     /// The frontend.
@@ -241,6 +248,21 @@ impl GatewayBuild {
             config,
             metadata: result.metadata.into_iter().collect(),
         })
+    }
+
+    /// `LLBBridge.ReadFile`: the contents of `path` in the result `ref_id` (a
+    /// [`FrontendResult::ref_id`] of this build). Needs the capability `readfile`.
+    pub async fn read_file(&self, ref_id: &str, path: &str) -> Result<Vec<u8>, GatewayError> {
+        self.require("read a file of a result", "readfile")?;
+        let call = self.request(ReadFileRequest {
+            r#ref: ref_id.to_owned(),
+            file_path: path.to_owned(),
+            range: None,
+        })?;
+        match self.bridge.clone().read_file(call).await {
+            Ok(answer) => Ok(answer.into_inner().data),
+            Err(status) => Err(self.call_error("ReadFile", &status)),
+        }
     }
 
     /// Digests of the vertices that have failed so far in this build.

@@ -155,21 +155,8 @@ impl Client {
         match via_gateway {
             Ok(resolved) => Ok(resolved),
             Err(e) if !self.is_docker_engine() => Err(e),
-            Err(gateway_error) => match self.docker_image_inspect(&normalized).await {
-                Ok(Some(json)) => {
-                    let config = docker_config(&json).map_err(|message| {
-                        GatewayError::InvalidImageConfig {
-                            image: normalized.clone(),
-                            message,
-                        }
-                    })?;
-                    Ok(ResolvedImage {
-                        reference: normalized,
-                        digest: None,
-                        config,
-                        source: ConfigSource::DockerEngine,
-                    })
-                }
+            Err(gateway_error) => match self.docker_image_config(&normalized).await {
+                Ok(Some(resolved)) => Ok(resolved),
                 Ok(None) => match gateway_error {
                     e @ GatewayError::ImageNotFound { .. } => Err(e),
                     other => Err(GatewayError::ImageNotFound {
@@ -184,6 +171,33 @@ impl Client {
                 ))),
             },
         }
+    }
+
+    /// The config of image `reference` from a Docker engine's `GET /images/{name}/json` (no
+    /// digest); `Ok(None)` when the engine has no such image. Fails with
+    /// [`GatewayError::DockerApi`] when this builder is not a Docker engine.
+    pub async fn docker_image_config(
+        &self,
+        reference: &str,
+    ) -> Result<Option<ResolvedImage>, GatewayError> {
+        let normalized = normalize(reference)?;
+        let Some(json) = self
+            .docker_image_inspect(&normalized)
+            .await
+            .map_err(|e| GatewayError::DockerApi(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let config = docker_config(&json).map_err(|message| GatewayError::InvalidImageConfig {
+            image: normalized.clone(),
+            message,
+        })?;
+        Ok(Some(ResolvedImage {
+            reference: normalized,
+            digest: None,
+            config,
+            source: ConfigSource::DockerEngine,
+        }))
     }
 }
 
