@@ -589,16 +589,11 @@ async fn broken_dockerfiles_name_the_instruction(engine: Engine) {
         .input("dockerfile", input.clone())
         .input("context", input);
     let e = build.frontend_solve(request).await.unwrap_err();
-    let GatewayError::Frontend {
-        instruction,
-        log_tail,
-        message,
-        ..
-    } = &e
-    else {
+    let GatewayError::Frontend(failure) = &e else {
         panic!("{}: {e:?}", engine.name);
     };
-    let instruction = instruction.as_deref().unwrap_or_default();
+    let instruction = failure.instruction.as_deref().unwrap_or_default();
+    let (message, log_tail) = (&failure.message, &failure.log_tail);
     assert!(
         instruction.contains(&format!("RUN echo {n} to-stdout")),
         "{}: {e:?}",
@@ -620,7 +615,7 @@ async fn broken_dockerfiles_name_the_instruction(engine: Engine) {
         .input("context", input);
     let e = build.frontend_solve(request).await.unwrap_err();
     assert!(
-        matches!(&e, GatewayError::Frontend { .. }) && e.to_string().contains("FOO"),
+        matches!(&e, GatewayError::Frontend(_)) && e.to_string().contains("FOO"),
         "{}: {e:?}",
         engine.name
     );

@@ -12,6 +12,8 @@
 //! | [`GatewayError::Rpc`] | any other failure of an LLBBridge call |
 //! | [`GatewayError::DockerApi`] | the Docker engine's image-inspect fallback failed |
 
+use std::fmt;
+
 use thiserror::Error;
 
 use crate::client::BuilderError;
@@ -55,22 +57,8 @@ pub enum GatewayError {
         message: String,
     },
     /// A frontend solve failed (for `dockerfile.v0`: a step failed or the Dockerfile is invalid).
-    #[error("{}", frontend_message(frontend, instruction.as_deref(), location.as_deref(), message, log_tail))]
-    Frontend {
-        /// The frontend (`dockerfile.v0`).
-        frontend: String,
-        /// The failing instruction as the user wrote it (e.g. `RUN exit 3`) or, when the source
-        /// was not attached, the failing vertex's name (e.g. `[a 2/2] RUN exit 3`).
-        instruction: Option<String>,
-        /// Where it is (`Dockerfile:4`), when BuildKit attached the source.
-        location: Option<String>,
-        /// The failing vertex's digest, when known.
-        vertex: Option<String>,
-        /// BuildKit's message.
-        message: String,
-        /// The last lines the failing step wrote (stdout and stderr interleaved as received).
-        log_tail: String,
-    },
+    #[error("{0}")]
+    Frontend(Box<FrontendFailure>),
     /// A frontend input is an empty definition (scratch). BuildKit cannot take one: v0.13.2 fails
     /// with "invalid nil input definition to definition op", and **v0.8.3 (Docker 20.10) crashes**
     /// (nil pointer in `llb.NewDefinitionOp`), so it is refused before anything is sent.
@@ -109,36 +97,49 @@ pub enum GatewayError {
     DockerApi(String),
 }
 
+/// Why a frontend solve failed: [`GatewayError::Frontend`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FrontendFailure {
+    /// The frontend (`dockerfile.v0`).
+    pub frontend: String,
+    /// The failing instruction as the user wrote it (e.g. `RUN exit 3`, when BuildKit attached
+    /// the source: v0.13.2) or else the failing vertex's name (e.g. `[2/3] RUN exit 3`: v0.8.3).
+    pub instruction: Option<String>,
+    /// Where it is (`Dockerfile:4`), when BuildKit attached the source.
+    pub location: Option<String>,
+    /// The failing vertex's digest, when known.
+    pub vertex: Option<String>,
+    /// BuildKit's message (with what to do appended for a missing bridge network).
+    pub message: String,
+    /// The last lines the failing step wrote: its stdout, then its stderr.
+    pub log_tail: String,
+}
+
+impl fmt::Display for FrontendFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "solve with frontend {}", self.frontend)?;
+        match (&self.instruction, &self.location) {
+            (Some(i), Some(l)) => write!(f, ": `{i}` ({l})")?,
+            (Some(i), None) => write!(f, ": `{i}`")?,
+            (None, Some(l)) => write!(f, ": at {l}")?,
+            (None, None) => {}
+        }
+        write!(f, ": {}", self.message)?;
+        let tail = self.log_tail.trim_end();
+        if !tail.is_empty() {
+            write!(f, "\n--- last output of the failing step ---\n{tail}")?;
+        }
+        Ok(())
+    }
+}
+
 fn reason_suffix(reason: &str) -> String {
     if reason.is_empty() {
         String::new()
     } else {
         format!(" ({reason})")
     }
-}
-
-fn frontend_message(
-    frontend: &str,
-    instruction: Option<&str>,
-    location: Option<&str>,
-    message: &str,
-    log_tail: &str,
-) -> String {
-    let mut out = format!("solve with frontend {frontend}");
-    match (instruction, location) {
-        (Some(i), Some(l)) => out.push_str(&format!(": `{i}` ({l})")),
-        (Some(i), None) => out.push_str(&format!(": `{i}`")),
-        (None, Some(l)) => out.push_str(&format!(": at {l}")),
-        (None, None) => {}
-    }
-    out.push_str(": ");
-    out.push_str(message);
-    let tail = log_tail.trim_end();
-    if !tail.is_empty() {
-        out.push_str("\n--- last output of the failing step ---\n");
-        out.push_str(tail);
-    }
-    out
 }
 
 impl GatewayError {

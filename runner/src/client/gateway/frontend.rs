@@ -13,7 +13,7 @@ use std::time::Duration;
 use prost::Message;
 
 use super::build::GatewayBuild;
-use super::errors::GatewayError;
+use super::errors::{FrontendFailure, GatewayError};
 use crate::client::details::{decode_details, missing_network_hint_dockerfile};
 use crate::client::errors::is_connection_lost;
 use crate::llb::{ImageConfig, Platform};
@@ -337,14 +337,14 @@ impl GatewayBuild {
         if let Some(hint) = missing_network_hint_dockerfile(&message) {
             message = format!("{message} ({hint})");
         }
-        GatewayError::Frontend {
+        GatewayError::Frontend(Box::new(FrontendFailure {
             frontend: frontend.to_owned(),
             instruction,
             location,
             vertex: details.vertex.clone().or_else(|| vertex.map(|v| v.digest)),
             message,
             log_tail,
-        }
+        }))
     }
 }
 

@@ -43,6 +43,6 @@ mod frontend;
 mod image;
 
 pub use build::{BUILD_ID_METADATA, GatewayBuild, GatewayCaps, GatewayOptions};
-pub use errors::GatewayError;
+pub use errors::{FrontendFailure, GatewayError};
 pub use frontend::{DOCKERFILE_FRONTEND, FrontendRequest, FrontendResult, IMAGE_CONFIG_KEY};
 pub use image::{ConfigSource, ResolvedImage};
