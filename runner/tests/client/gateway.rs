@@ -672,6 +672,125 @@ async fn missing_network_says_what_to_do(engine: Engine) {
     );
 }
 
+/// `n` distinct passing command checks on busybox (distinct env values, so each is one new exec).
+fn many_checks(n: usize, run: &str) -> Vec<(pb::Definition, String)> {
+    (0..n)
+        .map(|i| {
+            let check = Check::from(
+                cmd(["sh", "-c", "echo $I"])
+                    .env("I", i.to_string())
+                    .env("RUN", run)
+                    .stdout_equals(format!("{i}\n")),
+            );
+            let exec = check
+                .to_exec(&State::image(BUSYBOX), &probe_state())
+                .unwrap();
+            let def = exec.marshal(&linux()).unwrap();
+            let digest = def.head().unwrap().to_owned();
+            (def.into_proto(), digest)
+        })
+        .collect()
+}
+
+/// Checks as `LLBBridge.Solve{Evaluate}` inside one gateway build versus one `Control.Solve` each
+/// (both concurrent, 16 at a time), two rounds of new checks, each run twice (first run, then
+/// cached); every check must pass, and its probe report must be readable from the build's Status
+/// stream. Prints the timings (no speed is asserted: a debug build on a shared machine).
+async fn checks_inside_one_gateway_build(engine: Engine) {
+    const N: usize = 50;
+    let client = engine.connect().await;
+    let build = std::sync::Arc::new(client.gateway_build().await.unwrap());
+
+    // A failing check is classified like a Control.Solve failure.
+    let failing = Check::from(cmd(["sh", "-c", "exit 4"]).env("RUN", nonce()));
+    let exec = failing
+        .to_exec(&State::image(BUSYBOX), &probe_state())
+        .unwrap();
+    let def = exec.marshal(&linux()).unwrap();
+    let digest = def.head().unwrap().to_owned();
+    let e = build
+        .evaluate(def.into_proto(), std::slice::from_ref(&digest))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, SolveError::ExecFailed { vertex, .. } if *vertex == digest),
+        "{}: {e:?}",
+        engine.name
+    );
+
+    for round in ["round 1", "round 2"] {
+        let run = format!("{}-{}", nonce(), round.len());
+        let checks = many_checks(N, &run);
+        // The same checks again for the Control.Solve path, distinct from the gateway's.
+        let solo = many_checks(N, &format!("{run}-solo"));
+
+        for pass in 0..2 {
+            let started = Instant::now();
+            let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+            let mut set = tokio::task::JoinSet::new();
+            for (def, digest) in checks.clone() {
+                let build = std::sync::Arc::clone(&build);
+                let permits = std::sync::Arc::clone(&permits);
+                set.spawn(async move {
+                    let _permit = permits.acquire_owned().await.unwrap();
+                    build
+                        .evaluate(def, std::slice::from_ref(&digest))
+                        .await
+                        .map(|()| digest)
+                });
+            }
+            let mut digests = Vec::new();
+            while let Some(done) = set.join_next().await {
+                digests.push(done.unwrap().unwrap());
+            }
+            let gateway = started.elapsed();
+            for digest in &digests {
+                let vertex = build
+                    .vertex_done(digest, Duration::from_secs(10))
+                    .await
+                    .unwrap_or_else(|| panic!("{}: vertex {digest} never done", engine.name));
+                if pass == 0 {
+                    let report = CheckReport::parse(&vertex.stderr).unwrap_or_else(|| {
+                        panic!("{}: no probe report for {digest}: {vertex:?}", engine.name)
+                    });
+                    assert_eq!(report.verdict, Verdict::Pass, "{}", engine.name);
+                }
+            }
+
+            let started = Instant::now();
+            let mut set = tokio::task::JoinSet::new();
+            for (def, digest) in solo.clone() {
+                let client = client.clone();
+                set.spawn(async move { solve(&client, def, vec![digest]).await });
+            }
+            while let Some(done) = set.join_next().await {
+                let report = done.unwrap();
+                assert!(
+                    report.result.is_ok(),
+                    "{}: {:?}",
+                    engine.name,
+                    report.result
+                );
+            }
+            let control = started.elapsed();
+            eprintln!(
+                "{}: {N} checks, {round}, {}: gateway evaluate {gateway:?}, Control.Solve each {control:?}",
+                engine.name,
+                if pass == 0 {
+                    "first run"
+                } else {
+                    "rerun (cached)"
+                }
+            );
+        }
+    }
+    std::sync::Arc::into_inner(build)
+        .unwrap()
+        .finish()
+        .await
+        .unwrap();
+}
+
 crate::on_both_engines!(
     caps_and_finish,
     dropped_build_is_forgotten,
@@ -681,4 +800,5 @@ crate::on_both_engines!(
     dockerfile_stages_and_checks_on_top,
     broken_dockerfiles_name_the_instruction,
     missing_network_says_what_to_do,
+    checks_inside_one_gateway_build,
 );

@@ -17,7 +17,7 @@ use tonic::transport::Channel;
 use super::errors::GatewayError;
 use crate::client::control::{Client, control_client};
 use crate::client::errors::BuilderError;
-use crate::client::events::Tracker;
+use crate::client::events::{Tracker, VertexReport};
 use crate::client::solve::new_ref;
 use crate::client::transport::MAX_MESSAGE_SIZE;
 use crate::proto::control::{SolveRequest as ControlSolveRequest, StatusRequest};
@@ -185,7 +185,7 @@ async fn run_solve(
     };
     let status_ref = build_ref.clone();
     let status_shared = Arc::clone(&shared);
-    let status = tokio::spawn(async move {
+    let mut status = AbortOnDrop(tokio::spawn(async move {
         let request = StatusRequest { r#ref: status_ref };
         let Ok(response) = status_control.status(request).await else {
             return;
@@ -198,7 +198,7 @@ async fn run_solve(
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             tracker.apply(message);
         }
-    });
+    }));
     let result = solve_control.solve(request).await;
     let outcome = match result {
         Ok(_) => Ok(()),
@@ -206,7 +206,16 @@ async fn run_solve(
     };
     let _ = ended.send(Some(outcome));
     // The daemon closes Status right after Solve; give the last messages a moment.
-    let _ = tokio::time::timeout(Duration::from_secs(2), status).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), &mut status.0).await;
+}
+
+/// Aborts the task when dropped (so cancelling a build also stops reading its Status).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl GatewayBuild {
@@ -223,6 +232,17 @@ impl GatewayBuild {
     /// The client this build runs on.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Every vertex the build's `Status` stream reported so far (all its solves), in first-seen
+    /// order, with cache hits, errors and logs.
+    pub fn vertices(&self) -> Vec<VertexReport> {
+        let tracker = self
+            .shared
+            .tracker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tracker.snapshot()
     }
 
     /// A request carrying this build's id.

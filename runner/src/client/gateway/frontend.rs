@@ -183,7 +183,7 @@ impl GatewayBuild {
             evaluate,
             ..SolveRequest::default()
         })?;
-        let failed_before = self.failed_vertices();
+        let failed_before = self.failed_digests();
         let answer = match self.bridge.clone().solve(call).await {
             Ok(answer) => answer.into_inner(),
             Err(status) => {
@@ -263,16 +263,6 @@ impl GatewayBuild {
             Ok(answer) => Ok(answer.into_inner().data),
             Err(status) => Err(self.call_error("ReadFile", &status)),
         }
-    }
-
-    /// Digests of the vertices that have failed so far in this build.
-    fn failed_vertices(&self) -> Vec<String> {
-        let tracker = self
-            .shared
-            .tracker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        tracker.failed().map(|v| v.digest.clone()).collect()
     }
 
     async fn frontend_error(

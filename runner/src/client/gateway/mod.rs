@@ -12,6 +12,8 @@
 //! - Frontend solves ([`GatewayBuild::frontend_solve`] with a [`FrontendRequest`], e.g.
 //!   `dockerfile.v0` with the Dockerfile and its context as LLB inputs): the result's definition,
 //!   ops verbatim, to build checks on, and its image config.
+//! - Plain definitions solved inside the build ([`GatewayBuild::evaluate`]): many solves in one
+//!   job, with one Status stream ([`GatewayBuild::vertices`]).
 //!
 //! ```no_run
 //! # async fn demo(client: buildtest::client::Client) -> Result<(), Box<dyn std::error::Error>> {
@@ -39,6 +41,7 @@
 
 mod build;
 mod errors;
+mod evaluate;
 mod frontend;
 mod image;
 
