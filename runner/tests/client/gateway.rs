@@ -545,6 +545,28 @@ async fn dockerfile_stages_and_checks_on_top(engine: Engine) {
     );
     build.finish().await.unwrap();
 
+    // The same Dockerfile and context again, in a new build: the same definition, every step
+    // answered from the cache.
+    let build = client.gateway_build().await.unwrap();
+    let again = build.frontend_solve(request(None)).await.unwrap();
+    assert_eq!(again.definition.def, b.definition.def, "{}", engine.name);
+    // The build's Status stream may trail the answer (Docker 20.10): wait for both steps.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let steps = loop {
+        let steps: Vec<_> = build
+            .vertices()
+            .into_iter()
+            .filter(|v| v.name.contains("RUN ") && (v.cached || v.completed.is_some()))
+            .collect();
+        if steps.len() >= 2 || Instant::now() > deadline {
+            break steps;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(steps.len(), 2, "{}: {steps:?}", engine.name);
+    assert!(steps.iter().all(|v| v.cached), "{}: {steps:?}", engine.name);
+    build.finish().await.unwrap();
+
     // Execs on top of the returned definitions, in separate Control.Solves: target `a` has
     // stage a's file and not stage b's; the final stage has both.
     let n = nonce();
