@@ -3,8 +3,10 @@
 //! `Control.Solve` with no definition and no frontend makes the daemon register a bridge
 //! forwarder under the solve's ref and block until `LLBBridge.Return`. Every LLBBridge call
 //! names the build in the gRPC metadata `buildkit-controlapi-buildid`; the daemon waits up to 3 s
-//! for the build to register, so the first call needs no retry (see [`START_RETRY`] for the one
-//! case that does). `Control.Status` for the same ref reports every vertex the build's solves run.
+//! for the build to register, so the first call (`Ping`) needs no retry in practice; it still
+//! retries "no such job" for a while in case the `Solve` request arrives later than that. A
+//! `Solve` that fails before registering (e.g. "job ID … exists") ends the wait at once, with its
+//! reason. `Control.Status` for the same ref reports every vertex the build's solves run.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -104,8 +106,10 @@ type Ended = Option<Result<(), String>>;
 /// [`GatewayBuild::frontend_solve`], [`GatewayBuild::read_file`]), then [`GatewayBuild::finish`].
 ///
 /// **Dropping it without `finish` cancels the build**: the `Control.Solve` call is dropped, so the
-/// daemon sees its request context cancelled, stops waiting for `Return` and forgets the build
-/// (later calls with its id fail with "no such job"). Nothing is left waiting on the daemon.
+/// daemon sees its request context cancelled, stops waiting for `Return` and unregisters the
+/// build. Observed on v0.8.3 and v0.13.2: a later call with its id fails with "no such job" after
+/// the daemon's 3 s registration wait, and the id itself is released about 10 s later. Nothing is
+/// left waiting on the daemon.
 #[derive(Debug)]
 pub struct GatewayBuild {
     pub(crate) client: Client,

@@ -2,10 +2,10 @@
 //! connection — whatever the transport (a buildkitd socket, or a Docker engine's `/grpc` upgrade),
 //! it is the same tonic `Channel` as Control.
 //!
-//! - [`GatewayBuild`] ([`Client::gateway_build`]): one gateway build — `Control.Solve` with no
+//! - [`GatewayBuild`] ([`Client::gateway_build`](super::Client::gateway_build)): one gateway build — `Control.Solve` with no
 //!   definition and no frontend, which the daemon keeps open until `LLBBridge.Return`; `Ping`
 //!   gives its [`GatewayCaps`]. Several calls, then [`GatewayBuild::finish`]; dropping it cancels.
-//! - Image configs ([`Client::resolve_image_config`], [`GatewayBuild::resolve_image_config`]):
+//! - Image configs ([`Client::resolve_image_config`](super::Client::resolve_image_config), [`GatewayBuild::resolve_image_config`]):
 //!   `ResolveImageConfig` with the local-store preference, with the Docker engine's image-inspect
 //!   API as the fallback; the config is an [`crate::llb::ImageConfig`] that
 //!   [`crate::llb::State::with_image_config`] applies.
