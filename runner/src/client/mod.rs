@@ -13,7 +13,10 @@
 //! 4. **Session** ([`Client::start_session`], [`session`]): the stream in which the client serves
 //!    local directories ([`LocalDirs`]), anonymous registry auth and health checks to the daemon; one
 //!    per run, its id in [`SolveOptions::session`] for solves with local sources.
-//! 5. **Capabilities and strategy** ([`Client::caps`], [`resolve_strategy`], [`Strategy::wrap`]): probe
+//! 5. **Gateway** ([`gateway`]): `LLBBridge` on the same connection — image configs
+//!    ([`Client::resolve_image_config`]) and frontend solves such as `dockerfile.v0`
+//!    ([`gateway::GatewayBuild::frontend_solve`]).
+//! 6. **Capabilities and strategy** ([`Client::caps`], [`resolve_strategy`], [`Strategy::wrap`]): probe
 //!    once whether the builder accepts `passthroughop` (and merge/diff), and pick how checks attach to
 //!    their input.
 //!
@@ -41,6 +44,7 @@ pub mod docker_context;
 mod env;
 mod errors;
 mod events;
+pub mod gateway;
 mod graph;
 mod resolve;
 pub mod session;
@@ -52,7 +56,10 @@ pub mod transport;
 pub use addr::{BuilderSpec, CommandSpec, Reason, Socket, TransportSpec};
 pub use caps::{Caps, merge_diff_probe, passthrough_probe};
 pub use control::{Client, ConnectOptions, PruneSummary};
-pub use details::{ErrorDetails, classify, decode_details, exit_code_in, unsupported_cap};
+pub use details::{
+    ErrorDetails, classify, decode_details, exit_code_in, missing_network_hint,
+    missing_network_hint_dockerfile, unsupported_cap,
+};
 pub use env::{Env, RESOLUTION_VARS};
 pub use errors::{
     AttemptError, BuilderError, ClientError, ConnectError, ResolveError, SolveError, TlsError,

@@ -17,6 +17,7 @@ mod caps;
 mod concurrency;
 mod connect;
 mod faults;
+mod gateway;
 mod session_lost;
 mod solve;
 
