@@ -20,7 +20,7 @@ const PROTOS: &[&str] = &[
 /// Packages whose server side is generated only with the runner's `test-server` feature (the
 /// runner serves them in-process only in tests). Every other package's server side (the session
 /// services the client serves to the daemon) is always generated.
-const TEST_ONLY_SERVER_PACKAGES: &[&str] = &["moby.buildkit.v1"];
+const TEST_ONLY_SERVER_PACKAGES: &[&str] = &["moby.buildkit.v1", "moby.buildkit.v1.frontend"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
