@@ -134,7 +134,17 @@ impl Workspace {
 
     /// The suites of the selected packages, sorted by package and target.
     pub fn suites(&self, opts: &CargoOpts) -> Result<Vec<SuiteTarget>, ExpectedError> {
+        Ok(self.test_targets(opts)?.0)
+    }
+
+    /// The suites of the selected packages, and the other test targets of those packages
+    /// (`<package>::<target>`): libtest's own, which `cargo buildtest` does not run.
+    pub fn test_targets(
+        &self,
+        opts: &CargoOpts,
+    ) -> Result<(Vec<SuiteTarget>, Vec<String>), ExpectedError> {
         let mut out = Vec::new();
+        let mut skipped = Vec::new();
         for package in self.selected_packages(opts)? {
             if !package.dependencies.iter().any(|d| d.name == LIBRARY) {
                 continue;
@@ -150,11 +160,14 @@ impl Workspace {
                         target: target.name.clone(),
                         manifest_dir: manifest_dir.clone(),
                     });
+                } else if target.is_test() {
+                    skipped.push(format!("{}::{}", package.name, target.name));
                 }
             }
         }
         out.sort();
-        Ok(out)
+        skipped.sort();
+        Ok((out, skipped))
     }
 }
 

@@ -14,6 +14,8 @@ pub mod client;
 pub mod harness;
 pub mod llb;
 pub mod proto;
+#[doc(hidden)]
+pub mod protocol;
 pub mod report;
 
 pub use buildtest_macros::test;

@@ -43,23 +43,25 @@ pub enum ResolveError {
         scheme: String,
     },
     /// A configuration file could not be read.
-    #[error("read {what} {}: {source}", path.display())]
+    #[error("read {what} {}", path.display())]
     Read {
         /// What the file is.
         what: &'static str,
         /// Its path.
         path: PathBuf,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
     /// A configuration file is not the JSON we expect.
-    #[error("parse {what} {}: {source}", path.display())]
+    #[error("parse {what} {}", path.display())]
     Json {
         /// What the file is.
         what: &'static str,
         /// Its path.
         path: PathBuf,
         /// The JSON error.
+        #[source]
         source: serde_json::Error,
     },
     /// No buildx builder (and no docker context) has this name.
@@ -101,13 +103,14 @@ pub enum ResolveError {
 #[non_exhaustive]
 pub enum TlsError {
     /// A file could not be read.
-    #[error("read tls {what} {}: {source}", path.display())]
+    #[error("read tls {what} {}", path.display())]
     Read {
         /// Which file (ca certificate, client certificate, client key).
         what: &'static str,
         /// Its path.
         path: PathBuf,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
     /// A file holds no PEM item of the expected kind.
@@ -307,6 +310,22 @@ pub(crate) fn is_connection_lost(status: &tonic::Status) -> bool {
         .any(|needle| text.contains(needle));
     }
     false
+}
+
+/// `err` and its sources on one line, `: `-separated — for the places that keep an error as text
+/// or print it on one line (a cause that an outer message already contains is not repeated).
+pub fn one_line_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
 }
 
 /// The status message followed by its source chain (tonic puts the transport cause there).

@@ -39,6 +39,7 @@ mod env;
 mod errors;
 mod events;
 mod graph;
+mod probed;
 mod resolve;
 mod solve;
 mod strategy;
@@ -52,9 +53,11 @@ pub use details::{ErrorDetails, classify, decode_details, exit_code_in, unsuppor
 pub use env::{Env, RESOLUTION_VARS};
 pub use errors::{
     AttemptError, BuilderError, ClientError, ConnectError, ResolveError, SolveError, TlsError,
+    one_line_chain,
 };
 pub use events::{LogStream, SolveEvent, Tracker, VertexReport, Warning};
 pub use graph::{Graph, OpInfo, OpKind, shell_words};
+pub use probed::{ProbeError, ProbeRequest, Probed, StrategyReason, connect_and_probe};
 pub use resolve::{ResolveOptions, Resolved, resolve};
 pub use solve::{Solve, SolveOptions, SolveReport, new_ref, sanitize};
 pub use strategy::{CHECK_MOUNT, ParseStrategyError, Strategy, StrategyError, resolve_strategy};

@@ -66,7 +66,7 @@
 
 mod backend;
 pub mod cargo_env;
-pub mod config;
+pub mod errors;
 mod front;
 pub mod registry;
 mod run;

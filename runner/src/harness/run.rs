@@ -10,10 +10,12 @@ use std::time::Instant;
 
 use tokio::sync::{Semaphore, oneshot};
 
+use crate::client::one_line_chain;
 use crate::harness::Test;
 use crate::harness::backend::{Backend, Prepared};
-use crate::harness::config::Config;
+use crate::harness::errors::BackendError;
 use crate::harness::registry::TestDef;
+use crate::protocol::{Counts, SuiteSettings, sort_records};
 use crate::report::{CheckRecord, ErrorKind, Outcome, ResultsFile};
 
 /// What every record of this process shares.
@@ -89,7 +91,7 @@ impl Sink {
 }
 
 fn sorted(mut records: Vec<CheckRecord>) -> Vec<CheckRecord> {
-    records.sort_by(|a, b| (&a.test, a.check).cmp(&(&b.test, b.check)));
+    sort_records(&mut records);
     records
 }
 
@@ -158,13 +160,14 @@ impl Session {
     /// builder could not be reached, records the error for every check).
     pub(crate) fn start(
         runtime: tokio::runtime::Runtime,
-        backend: Result<Arc<Backend>, String>,
-        config: &Config,
+        backend: Result<Arc<Backend>, BackendError>,
+        config: &SuiteSettings,
         ctx: &RecordContext,
         sink: &Sink,
         tests: &[(String, &'static TestDef)],
     ) -> Session {
         let permits = Arc::new(Semaphore::new(config.jobs));
+        let backend = backend.map_err(|err| format!("failed to {}", one_line_chain(&err)));
         let mut handles = HashMap::with_capacity(tests.len());
         for (name, def) in tests {
             let mut checks = Vec::new();
@@ -199,12 +202,12 @@ impl Session {
                         continue;
                     }
                 };
-                let prepared = match backend.prepare(&test, name, i, config.no_cache) {
+                let prepared = match backend.prepare(&test, name, i, config.no_cache, check) {
                     Ok(prepared) => prepared,
-                    Err(msg) => {
+                    Err(err) => {
                         let mut r = base;
                         r.error_kind = Some(ErrorKind::Setup);
-                        r.message = Some(msg);
+                        r.message = Some(format!("failed to {}", one_line_chain(&err)));
                         checks.push(settled(sink, r));
                         continue;
                     }
@@ -297,10 +300,7 @@ pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
             Outcome::Pass if r.cached => "passed (cached)".to_owned(),
             Outcome::Pass => "passed".to_owned(),
             Outcome::Ignored => "ignored".to_owned(),
-            Outcome::Fail => match r.exit_code {
-                Some(code) => format!("FAILED (exit code {code})"),
-                None => "FAILED".to_owned(),
-            },
+            Outcome::Fail => format!("FAILED ({})", r.failure_detail()),
             Outcome::Error => {
                 let kind = r.error_kind.map_or("error", ErrorKind::describe);
                 format!("ERROR ({kind})")
@@ -324,21 +324,9 @@ pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
     Err(text)
 }
 
-/// One line counting checks by outcome, and the cached passes.
+/// One line counting checks by outcome (the counts `cargo buildtest`'s summary uses).
 pub(crate) fn summary(records: &[CheckRecord]) -> String {
-    let count = |o| records.iter().filter(|r| r.outcome == o).count();
-    let cached = records
-        .iter()
-        .filter(|r| r.outcome == Outcome::Pass && r.cached)
-        .count();
-    format!(
-        "buildtest: {} checks: {} ok ({cached} cached); {} failed; {} errors; {} ignored",
-        records.len(),
-        count(Outcome::Pass),
-        count(Outcome::Fail),
-        count(Outcome::Error),
-        count(Outcome::Ignored),
-    )
+    format!("buildtest: {}", Counts::of(records).line())
 }
 
 #[cfg(test)]
@@ -356,6 +344,7 @@ mod tests {
         assert!(verdict(&[]).is_err());
         let mut fail = rec(2, "cmd: false", Outcome::Fail);
         fail.exit_code = Some(1);
+        fail.command_exit_code = Some(1);
         fail.report = Some("exit code: expected 0, got 1".into());
         let mut cached = rec(3, "file: /x", Outcome::Pass);
         cached.cached = true;
@@ -364,7 +353,7 @@ mod tests {
             text,
             "1 of 3 checks failed\n\
              \ncheck 1/3 `cmd: true`: passed\n\
-             \ncheck 2/3 `cmd: false`: FAILED (exit code 1)\n    exit code: expected 0, got 1\n\
+             \ncheck 2/3 `cmd: false`: FAILED (the command exited 1; probe: an assertion did not hold)\n    exit code: expected 0, got 1\n\
              \ncheck 3/3 `file: /x`: passed (cached)\n"
         );
     }
