@@ -2,10 +2,12 @@
 # scripts/builders.sh — install, start and prepare the real Docker engines (with their
 # embedded BuildKit) that cargo-buildtest's tests and CI talk to.
 #
-#   scripts/builders.sh [up]   install what is missing, start both engines, import the base image
+#   scripts/builders.sh [up]   install what is missing, start both engines, import the offline images
 #   scripts/builders.sh down   stop both engines (by the pid in their pid files)
 #   scripts/builders.sh status health of both engines, incl. a real BuildKit build (exit 1 if unhealthy)
 #   scripts/builders.sh env    print `export` lines; use: eval "$(scripts/builders.sh env)"
+#   scripts/builders.sh buildx unpack trixie's docker-buildx as a private CLI plugin (benchmarks only,
+#                              not part of `up`); prints `export BUILDTEST_BUILDX_DOCKER_CONFIG=...`
 #
 # Engines:
 #   docker20  Docker 20.10.24 from this machine's Debian (bookworm) — embedded BuildKit v0.8.3
@@ -13,7 +15,8 @@
 #   docker26  Docker 26.1.5 from Debian trixie, unpacked into a private prefix (never installed with
 #             dpkg), run with bookworm's runc — embedded BuildKit v0.13.2
 #             socket unix:///run/buildtest/docker26.sock
-# Both get the offline base image buildtest/busybox:latest (made from busybox-static).
+# Both get the offline images buildtest/busybox:latest (made from busybox-static) and
+# buildtest/debian:bookworm (a minbase rootfs made with mmdebstrap, cached as a tar in the state dir).
 #
 # Progress goes to stderr (prefixed "builders:"); `up` and `env` print the export lines on stdout.
 # See docs/builders.md. Runs as root on Debian bookworm; needs no internet beyond the Debian mirror
@@ -24,9 +27,12 @@ set -Eeuo pipefail
 STATE_DIR=${BUILDTEST_BUILDERS_STATE:-/var/lib/buildtest-builders} # data roots, logs, apt state, rootfs
 RUN_DIR=${BUILDTEST_BUILDERS_RUN:-/run/buildtest}                  # sockets, pid files, exec roots
 PREFIX26=${BUILDTEST_DOCKER26_PREFIX:-/opt/buildtest/docker26}     # unpacked trixie packages
+PREFIX_BUILDX=${BUILDTEST_BUILDX_PREFIX:-/opt/buildtest/buildx}   # unpacked trixie docker-buildx
 TIMEOUT=${BUILDTEST_BUILDERS_TIMEOUT:-60}                          # seconds to wait for an engine
 
 IMAGE=buildtest/busybox:latest
+DEBIAN_IMAGE=buildtest/debian:bookworm
+DEBIAN_SUITE=bookworm
 DOCKER=/usr/bin/docker # bookworm's 20.10 client: its classic builder speaks BuildKit without buildx
 SOCK20=/var/run/docker.sock
 SOCK26=$RUN_DIR/docker26.sock
@@ -171,10 +177,10 @@ engine_version() {
         "$(sed -n 's/.*"ApiVersion":"\([^"]*\)".*/\1/p' <<<"$json")"
 }
 
-# image_id SOCK: print the id of $IMAGE if the engine has it.
+# image_id SOCK [IMAGE]: print the id of IMAGE (default $IMAGE) if the engine has it.
 image_id() {
     local json
-    json=$(curl -sf --max-time 10 --unix-socket "$1" "http://localhost/images/$IMAGE/json") || return 1
+    json=$(curl -sf --max-time 10 --unix-socket "$1" "http://localhost/images/${2:-$IMAGE}/json") || return 1
     sed -n 's/^{"Id":"\([^"]*\)".*/\1/p' <<<"$json"
 }
 
@@ -202,10 +208,10 @@ pkg_installed() {
 }
 
 apt_install_bookworm() {
-    local pkgs=(docker.io runc busybox-static curl) missing=() p
+    local pkgs=(docker.io runc busybox-static curl mmdebstrap) missing=() p
     for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
     if ((${#missing[@]} == 0)) && [[ -x /usr/sbin/dockerd && -x $DOCKER && -x /bin/busybox ]]; then
-        log "packages: docker.io, runc, busybox-static already installed"
+        log "packages: ${pkgs[*]} already installed"
         return
     fi
     local t0 logf=$LOG_DIR/apt-install.log
@@ -261,26 +267,20 @@ debian_mirror() {
     echo "$uri"
 }
 
-install_docker26() {
-    local marker=$PREFIX26/.buildtest-installed
-    if [[ -x $PREFIX26/usr/sbin/dockerd && -f $marker ]]; then
-        log "docker26: already unpacked in $PREFIX26 ($(tr '\n' ' ' <"$marker"))"
-        return
-    fi
-    local t0 mirror keyring apt_dir=$STATE_DIR/apt-$SUITE26 logf=$LOG_DIR/apt-$SUITE26.log
-    t0=$(now)
-    : >"$logf"
+# trixie_apt LOGFILE: point TRIXIE_APT (apt options) at a private sources list for $SUITE26 on the
+# machine's own mirror, with private lists and caches under $STATE_DIR/apt-$SUITE26 (the system's
+# sources, lists and caches are untouched), and update its lists.
+trixie_apt() {
+    local logf=$1 mirror keyring apt_dir=$STATE_DIR/apt-$SUITE26
     mirror=$(debian_mirror)
-    log "docker26: fetching ${PKGS26[*]} from $SUITE26 (private apt state in $apt_dir, log: $logf)"
-    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs"
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
     keyring=/usr/share/keyrings/debian-archive-keyring.gpg
     if [[ -r $keyring ]]; then
         echo "deb [signed-by=$keyring] $mirror $SUITE26 main" >"$apt_dir/sources.list"
     else
         echo "deb $mirror $SUITE26 main" >"$apt_dir/sources.list"
     fi
-    # Everything apt keeps goes to $apt_dir; the system's sources, lists and caches are untouched.
-    local o=(
+    TRIXIE_APT=(
         -o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o Dir::Etc::sourceparts=-
         -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache"
         -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
@@ -291,35 +291,61 @@ install_docker26() {
         -o Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled=false
         -o Acquire::IndexTargets::deb::CNF::DefaultEnabled=false
     )
-    run_logged "$logf" apt-get -q "${o[@]}" update
-    local ver
-    ver=$(apt-cache "${o[@]}" show --no-all-versions docker.io 2>>"$logf" | awk '/^Version:/ { print $2; exit }')
+    run_logged "$logf" apt-get -q "${TRIXIE_APT[@]}" update
+}
+
+# trixie_version PACKAGE LOGFILE: the candidate version of PACKAGE in $SUITE26 (after trixie_apt).
+trixie_version() {
+    apt-cache "${TRIXIE_APT[@]}" show --no-all-versions "$1" 2>>"$2" | awk '/^Version:/ { print $2; exit }'
+}
+
+# trixie_unpack DEST LOGFILE PACKAGE...: download the packages (after trixie_apt) and unpack them
+# with `dpkg-deb -x` into DEST (created fresh; never installed with dpkg). DEST/.buildtest-installed
+# lists the unpacked package versions.
+trixie_unpack() {
+    local dest=$1 logf=$2 debs deb
+    shift 2
+    debs=$(mktemp -d "$STATE_DIR/apt-$SUITE26/debs.XXXXXX")
+    (
+        cd "$debs"
+        run_logged "$logf" apt-get -q "${TRIXIE_APT[@]}" download "$@"
+    )
+    rm -rf "$dest"
+    mkdir -p "$dest"
+    for deb in "$debs"/*.deb; do
+        run_logged "$logf" dpkg-deb -x "$deb" "$dest"
+    done
+    for deb in "$debs"/*.deb; do
+        # shellcheck disable=SC2016  # dpkg-deb's own ${field} syntax
+        dpkg-deb --showformat='${Package}=${Version}\n' -W "$deb"
+    done >"$dest/.buildtest-installed"
+    rm -rf "$debs"
+}
+
+install_docker26() {
+    local marker=$PREFIX26/.buildtest-installed
+    if [[ -x $PREFIX26/usr/sbin/dockerd && -f $marker ]]; then
+        log "docker26: already unpacked in $PREFIX26 ($(tr '\n' ' ' <"$marker"))"
+        return
+    fi
+    local t0 ver logf=$LOG_DIR/apt-$SUITE26.log
+    t0=$(now)
+    : >"$logf"
+    log "docker26: fetching ${PKGS26[*]} from $SUITE26 (private apt state in $STATE_DIR/apt-$SUITE26, log: $logf)"
+    trixie_apt "$logf"
+    ver=$(trixie_version docker.io "$logf")
     [[ $ver == "$WANT26"* ]] ||
         die "docker26: $SUITE26 offers docker.io '${ver:-nothing}', expected ${WANT26}x" "$logf"
-    (
-        cd "$apt_dir/debs"
-        rm -f ./*.deb
-        run_logged "$logf" apt-get -q "${o[@]}" download "${PKGS26[@]}"
-    )
-    local tmp=$PREFIX26.tmp.$$ deb
-    rm -rf "$tmp"
-    mkdir -p "$tmp"
-    for deb in "$apt_dir"/debs/*.deb; do
-        run_logged "$logf" dpkg-deb -x "$deb" "$tmp"
-    done
-    for deb in usr/sbin/dockerd usr/bin/containerd usr/bin/containerd-shim-runc-v2 usr/bin/docker; do
-        [[ -x $tmp/$deb ]] || die "docker26: $deb missing after unpacking ${PKGS26[*]}" "$logf"
+    local tmp=$PREFIX26.tmp.$$ f
+    trixie_unpack "$tmp" "$logf" "${PKGS26[@]}"
+    for f in usr/sbin/dockerd usr/bin/containerd usr/bin/containerd-shim-runc-v2 usr/bin/docker; do
+        [[ -x $tmp/$f ]] || die "docker26: $f missing after unpacking ${PKGS26[*]}" "$logf"
     done
     [[ ! -e $tmp/usr/sbin/runc && ! -e $tmp/usr/bin/runc ]] ||
         die "docker26: a runc was unpacked into the prefix; it must come from bookworm"
-    for deb in "$apt_dir"/debs/*.deb; do
-        # shellcheck disable=SC2016  # dpkg-deb's own ${field} syntax
-        dpkg-deb --showformat='${Package}=${Version}\n' -W "$deb"
-    done >"$tmp/.buildtest-installed"
     rm -rf "$PREFIX26"
     mkdir -p "$(dirname "$PREFIX26")"
     mv "$tmp" "$PREFIX26"
-    rm -f "$apt_dir"/debs/*.deb
     log "docker26: unpacked $ver into $PREFIX26 in $(elapsed "$t0") s"
 }
 
@@ -351,27 +377,94 @@ make_rootfs_tar() {
     rm -rf "$root"
 }
 
-import_image() { # (uses E_*)
-    local id
-    if id=$(image_id "$E_SOCK") && [[ -n $id ]]; then
-        log "$E_NAME: image $IMAGE present (${id:7:12})"
+# Debian rootfs: `mmdebstrap --variant=minbase` of $DEBIAN_SUITE (+ -updates) from the machine's own
+# mirror, cached as a tar (delete it to rebuild). The image's config mirrors Debian's official one.
+DEBIAN_TAR=$STATE_DIR/image/debian-$DEBIAN_SUITE-minbase.tar
+MMDEBSTRAP_HOOKS=/usr/share/mmdebstrap/hooks
+
+make_debian_tar() {
+    if [[ -s $DEBIAN_TAR ]]; then
         return
     fi
-    make_rootfs_tar
-    local bbver
+    command -v mmdebstrap >/dev/null || die "mmdebstrap is missing (apt-get install mmdebstrap)"
+    local t0 mirror keyring opt='' logf=$LOG_DIR/debian-rootfs.log
+    t0=$(now)
+    : >"$logf"
+    mirror=$(debian_mirror)
+    keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    if [[ -r $keyring ]]; then
+        opt="[signed-by=$keyring] "
+    fi
+    log "image: building the $DEBIAN_SUITE minbase rootfs with mmdebstrap (log: $logf)"
+    rm -f "$DEBIAN_TAR.tmp"
+    # --mode=root: we are root; mmdebstrap mounts /proc, /sys, /dev in its temporary chroot only.
+    # Its default clean-up removes the apt lists and downloaded .debs from the rootfs. The merged-usr
+    # hook sets up merged /usr as debootstrap does (usr-is-merged) instead of installing usrmerge,
+    # which would pull in the full perl (+70 MiB). Docs, man pages and locales are left out (like
+    # Debian's -slim images); copyright files stay. force-unsafe-io skips dpkg's fsyncs (Docker's
+    # official Debian images carry the same setting); these dpkg options stay in the image's
+    # /etc/dpkg/dpkg.cfg.d/99mmdebstrap.
+    [[ -d $MMDEBSTRAP_HOOKS/merged-usr ]] || die "mmdebstrap's $MMDEBSTRAP_HOOKS/merged-usr hook is missing"
+    run_logged "$logf" mmdebstrap --mode=root --variant=minbase --format=tar --verbose \
+        --hook-dir="$MMDEBSTRAP_HOOKS/merged-usr" \
+        --aptopt='Acquire::Languages "none"' --dpkgopt=force-unsafe-io \
+        --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+        --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+        --dpkgopt='path-exclude=/usr/share/info/*' \
+        "$DEBIAN_SUITE" "$DEBIAN_TAR.tmp" \
+        "deb $opt$mirror $DEBIAN_SUITE main" "deb $opt$mirror $DEBIAN_SUITE-updates main"
+    [[ -s $DEBIAN_TAR.tmp ]] || die "mmdebstrap wrote no $DEBIAN_TAR.tmp" "$logf"
+    mv "$DEBIAN_TAR.tmp" "$DEBIAN_TAR"
+    log "image: $DEBIAN_TAR ($(du -m "$DEBIAN_TAR" | cut -f1) MiB) built in $(elapsed "$t0") s"
+}
+
+# import_one IMAGE TAR MAKER MESSAGE CHANGE...: import TAR (made first by the function MAKER) into
+# the engine as IMAGE with the given Dockerfile-style config CHANGEs, unless IMAGE is present.
+# Sets IMPORTED=1 when it imported, 0 when the image was already there. (Never call it as a condition:
+# bash would then ignore `set -e` inside it and in MAKER.)
+import_one() { # (uses E_*)
+    local image=$1 tar=$2 maker=$3 message=$4 id change changes=()
+    shift 4
+    IMPORTED=0
+    if id=$(image_id "$E_SOCK" "$image") && [[ -n $id ]]; then
+        log "$E_NAME: image $image present (${id:7:12})"
+        return 0
+    fi
+    "$maker"
+    for change in "$@"; do changes+=(-c "$change"); done
+    dcli "$E_SOCK" import -m "$message" "${changes[@]}" "$tar" "$image" >>"$E_CLOG" 2>&1 ||
+        die "$E_NAME: docker import of $image failed" "$E_CLOG"
+    id=$(image_id "$E_SOCK" "$image") || die "$E_NAME: $image missing right after import" "$E_LOG"
+    log "$E_NAME: imported $image (${id:7:12})"
+    IMPORTED=1
+}
+
+import_images() { # (uses E_*)
+    local bbver path=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
     bbver=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo unknown)
-    dcli "$E_SOCK" import \
-        -m "cargo-buildtest offline base image (busybox-static $bbver)" \
-        -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        -c 'CMD ["/bin/sh"]' \
-        "$ROOTFS_TAR" "$IMAGE" >>"$E_CLOG" 2>&1 ||
-        die "$E_NAME: docker import of $IMAGE failed" "$E_CLOG"
-    id=$(image_id "$E_SOCK") || die "$E_NAME: $IMAGE missing right after import" "$E_LOG"
-    log "$E_NAME: imported $IMAGE (${id:7:12})"
+    import_one "$IMAGE" "$ROOTFS_TAR" make_rootfs_tar \
+        "cargo-buildtest offline base image (busybox-static $bbver)" "ENV $path" 'CMD ["/bin/sh"]'
+    import_one "$DEBIAN_IMAGE" "$DEBIAN_TAR" make_debian_tar \
+        "cargo-buildtest offline Debian $DEBIAN_SUITE (mmdebstrap --variant=minbase)" "ENV $path" 'CMD ["bash"]'
+    if ((IMPORTED)); then
+        debian_check || die "$E_NAME: '$DEBIAN_IMAGE cat /etc/debian_version' failed right after import" "$E_CLOG"
+        log "$E_NAME: $DEBIAN_IMAGE runs (Debian $DEBIAN_VERSION)"
+    fi
 }
 
 run_check() { # (uses E_*)
     dcli "$E_SOCK" run --rm --network none "$IMAGE" true >>"$E_CLOG" 2>&1
+}
+
+# debian_check: the Debian image starts and is what it says; sets DEBIAN_VERSION.
+debian_check() { # (uses E_*)
+    DEBIAN_VERSION=''
+    if DEBIAN_VERSION=$(dcli "$E_SOCK" run --rm --network none "$DEBIAN_IMAGE" cat /etc/debian_version 2>>"$E_CLOG") &&
+        [[ $DEBIAN_VERSION == 12.* ]]; then
+        return 0
+    fi
+    echo "$DEBIAN_IMAGE: unexpected /etc/debian_version: '$DEBIAN_VERSION'" >>"$E_CLOG"
+    return 1
 }
 
 # build_smoke: a real BuildKit solve through the engine's embedded BuildKit (classic client with
@@ -472,6 +565,7 @@ stop_engine() { # (uses E_*)
 print_env() { # ENGINE...: export lines on stdout; returns 1 if an engine does not answer
     local name up=0 v upper
     echo "export BUILDTEST_BASE_IMAGE=$IMAGE"
+    echo "export BUILDTEST_DEBIAN_IMAGE=$DEBIAN_IMAGE"
     for name in "${ENGINES[@]}"; do
         select_engine "$name"
         upper=$(tr '[:lower:]' '[:upper:]' <<<"$name")
@@ -510,7 +604,7 @@ cmd_up() {
         select_engine "$name"
         start_engine
         check_version
-        import_image
+        import_images
         run_check || die "$name: 'docker run --rm --network none $IMAGE true' failed" "$E_CLOG"
         log "$name: run check ok"
     done
@@ -567,6 +661,16 @@ cmd_status() {
             tail_log "$E_CLOG" 15
             bad=1
         fi
+        if ! id=$(image_id "$E_SOCK" "$DEBIAN_IMAGE") || [[ -z $id ]]; then
+            log "$name: image $DEBIAN_IMAGE MISSING"
+            bad=1
+        elif debian_check; then
+            log "$name: image $DEBIAN_IMAGE present (${id:7:12}), runs (Debian $DEBIAN_VERSION)"
+        else
+            log "$name: image $DEBIAN_IMAGE present but 'cat /etc/debian_version' FAILED"
+            tail_log "$E_CLOG" 15
+            bad=1
+        fi
         t0=$(now)
         if build_smoke; then
             log "$name: BuildKit build smoke ok ($(elapsed "$t0") s)"
@@ -583,14 +687,50 @@ cmd_status() {
     log "status: all healthy"
 }
 
+# buildx: trixie's docker-buildx unpacked into $PREFIX_BUILDX and exposed as a CLI plugin through a
+# private DOCKER_CONFIG ($PREFIX_BUILDX/config), so nothing system-wide changes. For benchmarks only.
+cmd_buildx() {
+    need_root
+    lock
+    mkdir -p "$STATE_DIR" "$LOG_DIR"
+    local plugin=$PREFIX_BUILDX/usr/libexec/docker/cli-plugins/docker-buildx cfg=$PREFIX_BUILDX/config
+    local logf=$LOG_DIR/apt-$SUITE26-buildx.log t0 ver
+    [[ -x $DOCKER ]] || die "$DOCKER is missing (run scripts/builders.sh up first)"
+    if [[ -x $plugin && -f $PREFIX_BUILDX/.buildtest-installed ]]; then
+        log "buildx: already unpacked in $PREFIX_BUILDX ($(tr '\n' ' ' <"$PREFIX_BUILDX/.buildtest-installed"))"
+    else
+        t0=$(now)
+        : >"$logf"
+        log "buildx: fetching docker-buildx from $SUITE26 (log: $logf)"
+        trixie_apt "$logf"
+        ver=$(trixie_version docker-buildx "$logf")
+        [[ -n $ver ]] || die "buildx: $SUITE26 offers no docker-buildx" "$logf"
+        trixie_unpack "$PREFIX_BUILDX.tmp.$$" "$logf" docker-buildx
+        [[ -x $PREFIX_BUILDX.tmp.$$/usr/libexec/docker/cli-plugins/docker-buildx ]] ||
+            die "buildx: usr/libexec/docker/cli-plugins/docker-buildx missing after unpacking docker-buildx" "$logf"
+        rm -rf "$PREFIX_BUILDX"
+        mkdir -p "$(dirname "$PREFIX_BUILDX")"
+        mv "$PREFIX_BUILDX.tmp.$$" "$PREFIX_BUILDX"
+        log "buildx: unpacked docker-buildx $ver into $PREFIX_BUILDX in $(elapsed "$t0") s"
+    fi
+    mkdir -p "$cfg/cli-plugins"
+    ln -sfn "$plugin" "$cfg/cli-plugins/docker-buildx"
+    local out
+    out=$(env -u DOCKER_HOST -u DOCKER_CONTEXT DOCKER_CONFIG="$cfg" "$DOCKER" buildx version 2>&1) ||
+        die "buildx: 'DOCKER_CONFIG=$cfg docker buildx version' failed: $out"
+    log "buildx: $out (DOCKER_CONFIG=$cfg $DOCKER buildx ...)"
+    echo "export BUILDTEST_BUILDX_DOCKER_CONFIG=$cfg"
+}
+
 case ${1:-up} in
 up) cmd_up ;;
+buildx) cmd_buildx ;;
 down) cmd_down ;;
 status) cmd_status || exit 1 ;;
 env) print_env || exit 1 ;;
--h | --help | help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' ;;
+-h | --help | help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' ;;
 *)
-    echo "usage: $0 [up|down|status|env]" >&2
+    echo "usage: $0 [up|down|status|env|buildx]" >&2
     exit 2
     ;;
 esac

@@ -24,11 +24,60 @@ pub use harness::{Test, main};
 #[doc(hidden)]
 pub use harness::__private;
 
+/// The binary cargo built for this package's `[[bin]]` target `name`, as a
+/// state holding just that file at `/name` (its mode kept: an executable
+/// stays executable).
+///
+/// `name` is a string literal; the path comes from `CARGO_BIN_EXE_<name>`,
+/// which cargo sets when it compiles integration tests and benchmarks of a
+/// package with that binary (and builds the binary first). A name with no
+/// such binary is a compile error naming the variable. At run time the
+/// runner sends the file from cargo's target directory (the state is a
+/// [`State::local_dir_with`](llb::State::local_dir_with) of the binary's
+/// directory whose only include pattern matches exactly the binary's file
+/// name), so a rebuilt binary is picked up by the next run and an unchanged
+/// one is not sent again.
+///
+/// ```ignore
+/// use buildtest::prelude::*;
+///
+/// #[buildtest::test]
+/// fn greet_runs_on_debian() -> Test {
+///     let input = State::image("debian:bookworm")
+///         .file(FileAction::copy(&cargo_bin!("greet"), "/greet", "/usr/local/bin/greet"));
+///     Test::on(input).check(cmd(["greet", "world"]).stdout_equals("hello, world\n"))
+/// }
+/// ```
+///
+/// (Marked `ignore`: doctests are not integration tests, so cargo sets no
+/// `CARGO_BIN_EXE_*` for them.)
+#[macro_export]
+macro_rules! cargo_bin {
+    ($name:literal $(,)?) => {
+        $crate::__private::cargo_bin(
+            $name,
+            ::core::env!(
+                ::core::concat!("CARGO_BIN_EXE_", $name),
+                ::core::concat!(
+                    "cargo_bin!(\"",
+                    $name,
+                    "\"): cargo sets no CARGO_BIN_EXE_",
+                    $name,
+                    ": this package has no [[bin]] target named `",
+                    $name,
+                    "`, or this is not an integration test or benchmark"
+                )
+            ),
+        )
+    };
+}
+
 /// Everything a test file needs: `use buildtest::prelude::*;`, then `#[buildtest::test]`.
 ///
 /// The attribute is deliberately not in the prelude: a glob-imported `test` makes every
 /// built-in `#[test]` in that module ambiguous (E0659).
 pub mod prelude {
+    pub use crate::cargo_bin;
     pub use crate::check::{cmd, file};
     pub use crate::harness::Test;
     pub use crate::llb::{FileAction, State};

@@ -141,6 +141,7 @@ mod list {
 concurrent::a: test
 concurrent::b: test
 concurrent::c: test
+errors::duplicate_labels: test
 errors::input_fails_to_build: test
 errors::missing_image: test
 errors::panics: test
@@ -149,6 +150,8 @@ fails::file_mode: test
 fails::middle_check: test
 ignored::after_with_reason: test
 ignored::before: test
+instances::marker::busybox: test
+instances::marker::scratch: test
 passes::argv_is_verbatim: test
 passes::checks_are_isolated: test
 passes::cmd_and_file: test
@@ -216,6 +219,49 @@ top_level: test
         assert_eq!(
             names(&["passes::", "--skip", "passes::c", "--skip", "nested"]),
             "passes::argv_is_verbatim: test\npasses::scratch_image: test\n"
+        );
+    }
+
+    /// An IDE's "Run Test" on a fn with instances passes `--exact <fn path>`: every instance
+    /// runs. An instance's own name selects that instance alone; `--skip` still applies.
+    #[test]
+    fn an_exact_filter_on_a_fn_with_instances_runs_every_instance() {
+        let outcomes = |args: &[&str]| {
+            let run = run(args, &[NO_BUILDER]);
+            ["busybox", "scratch"].map(|l| {
+                run.outcome(&format!("instances::marker::{l}"))
+                    .map(str::to_owned)
+            })
+        };
+        let failed = Some("FAILED".to_owned()); // no builder: selected tests error
+        assert_eq!(
+            outcomes(&["--exact", "instances::marker"]),
+            [failed.clone(), failed.clone()]
+        );
+        assert_eq!(
+            outcomes(&["--exact", "instances::marker::scratch"]),
+            [None, failed.clone()]
+        );
+        assert_eq!(
+            outcomes(&["--exact", "instances::marker", "--skip", "busybox"]),
+            [None, failed.clone()]
+        );
+        assert_eq!(outcomes(&["marker::busy"]), [failed, None]);
+    }
+
+    #[test]
+    fn instances_with_a_repeated_label_are_one_erroring_test() {
+        let run = run(&["--exact", "errors::duplicate_labels"], &[NO_BUILDER]);
+        assert_eq!(run.code(), Some(101), "{run:?}");
+        assert_eq!(
+            run.outcome("errors::duplicate_labels"),
+            Some("FAILED"),
+            "{run:?}"
+        );
+        assert!(
+            run.stdout
+                .contains("failed to list the instances: label \"same\" appears twice"),
+            "{run:?}"
         );
     }
 

@@ -79,6 +79,22 @@ mod passes {
     }
 }
 
+/// One test fn, one test per input (`#[buildtest::test(each = …)]`): `instances::marker::busybox`
+/// and `instances::marker::scratch`.
+mod instances {
+    use super::*;
+
+    fn inputs() -> Vec<(&'static str, State)> {
+        vec![("busybox", busybox()), ("scratch", State::scratch())]
+    }
+
+    #[buildtest::test(each = inputs())]
+    fn marker(input: State) -> Test {
+        Test::on(input.file(FileAction::mkfile("/marker", 0o600, "instances")))
+            .check(file("/marker").mode(0o600).equals("instances"))
+    }
+}
+
 /// Three tests with one slow check each: their solves run at the same time, even when
 /// libtest runs one trial at a time (`--test-threads 1`).
 mod concurrent {
@@ -152,6 +168,12 @@ mod errors {
     #[buildtest::test]
     fn panics() -> Test {
         panic!("the test fn itself panicked")
+    }
+
+    /// Two instances with one label: listed under the fn's own name, and an error when run.
+    #[buildtest::test(each = [("same", 1), ("same", 2)])]
+    fn duplicate_labels(n: u32) -> Test {
+        Test::on(busybox()).check(cmd(["true"]).env("N", n.to_string()))
     }
 }
 

@@ -24,14 +24,59 @@
 //! The registered test's name is `module_path!()` without the crate name, then `::` and the
 //! fn's name (`images::debian::curl_is_installed`), computed by the runtime.
 //!
-//! Misuse — arguments on the attribute, parameters, `async`, generics, a return type other
-//! than `Test`, anything that is not a fn — is a compile error pointing at the offending part.
+//! With `each = EXPR` the fn takes one parameter and becomes one test per instance:
+//!
+//! ```ignore
+//! #[buildtest::test(each = [("debian", debian()), ("busybox", busybox())])]
+//! fn greet_runs(base: State) -> Test { Test::on(base).check(cmd(["/greet"])) }
+//! ```
+//!
+//! `EXPR` is any `IntoIterator` of `(label, value)` pairs; it is evaluated when tests are listed
+//! (for the labels) and again when an instance runs (to take its value), so it must be pure.
+//! The registration then holds two generated fns instead of the test fn: one returning the
+//! labels, one building the instance with a given label (both through
+//! `::buildtest::__private`). Each instance is named `<fn path>::<label>`.
+//!
+//! Misuse — unknown arguments on the attribute, parameters without `each` (or not exactly one
+//! with it), `async`, generics, a return type other than `Test`, anything that is not a fn — is
+//! a compile error pointing at the offending part.
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{ToTokens, quote, quote_spanned};
+use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{Attribute, Expr, ExprLit, ItemFn, Lit, Meta, ReturnType, Type};
+use syn::{Attribute, Expr, ExprLit, Ident, ItemFn, Lit, Meta, ReturnType, Token, Type};
+
+/// The attribute's arguments: nothing, or `each = EXPR`.
+struct Args {
+    each: Option<Expr>,
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.is_empty() {
+            return Ok(Args { each: None });
+        }
+        let key: Ident = input.parse()?;
+        if key != "each" {
+            return Err(syn::Error::new_spanned(
+                &key,
+                "#[buildtest::test] takes only `each = <(label, input) pairs>`; use `#[ignore]` \
+                 to ignore a test and `Test::timeout` for a per-test timeout",
+            ));
+        }
+        input.parse::<Token![=]>()?;
+        let each: Expr = input.parse()?;
+        if !input.is_empty() {
+            let _ = input.parse::<Token![,]>()?;
+            if !input.is_empty() {
+                return Err(input.error("unexpected tokens after `each = …`"));
+            }
+        }
+        Ok(Args { each: Some(each) })
+    }
+}
 
 /// Registers `fn name() -> Test` as a buildtest test (see the crate docs).
 ///
@@ -54,14 +99,14 @@ fn expand(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
         }
     };
     let mut errors = Vec::new();
-    if !args.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            &args,
-            "#[buildtest::test] takes no arguments; use `#[ignore]` to ignore a test \
-             and `Test::timeout` for a per-test timeout",
-        ));
-    }
-    check_signature(&func, &mut errors);
+    let each = match syn::parse2::<Args>(args) {
+        Ok(args) => args.each,
+        Err(err) => {
+            errors.push(err);
+            None
+        }
+    };
+    check_signature(&func, each.is_some(), &mut errors);
     let ignore = match take_ignore(&mut func.attrs) {
         Ok(ignore) => ignore,
         Err(err) => {
@@ -83,9 +128,30 @@ fn expand(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
         Some(Some(reason)) => (true, quote!(::core::option::Option::Some(#reason))),
     };
     let span = ident.span();
+    let (helpers, build) = match &each {
+        None => (
+            quote!(),
+            quote_spanned!(span=> ::buildtest::__private::Build::Single(#ident)),
+        ),
+        Some(each) => {
+            let each_span = each.span();
+            (
+                quote_spanned! {each_span=>
+                    fn labels() -> ::buildtest::__private::Labels {
+                        ::buildtest::__private::instance_labels(#each)
+                    }
+                    fn instance(label: &str) -> ::core::option::Option<::buildtest::Test> {
+                        ::buildtest::__private::instance_build(#each, label, #ident)
+                    }
+                },
+                quote_spanned!(span=> ::buildtest::__private::Build::Each { labels, instance }),
+            )
+        }
+    };
     let registration = quote_spanned! {span=>
         #[doc(hidden)]
         const _: () = {
+            #helpers
             #[::buildtest::__private::linkme::distributed_slice(::buildtest::__private::TESTS)]
             #[linkme(crate = ::buildtest::__private::linkme)]
             static TEST: ::buildtest::__private::TestDef = ::buildtest::__private::TestDef {
@@ -95,7 +161,7 @@ fn expand(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 ignore_reason: #reason,
                 file: ::core::file!(),
                 line: ::core::line!(),
-                build: #ident,
+                build: #build,
             };
         };
     };
@@ -124,7 +190,7 @@ fn first_span(item: &TokenStream2) -> Span {
     Span::call_site()
 }
 
-fn check_signature(func: &ItemFn, errors: &mut Vec<syn::Error>) {
+fn check_signature(func: &ItemFn, each: bool, errors: &mut Vec<syn::Error>) {
     let sig = &func.sig;
     if let Some(token) = &sig.asyncness {
         errors.push(syn::Error::new_spanned(
@@ -157,10 +223,27 @@ fn check_signature(func: &ItemFn, errors: &mut Vec<syn::Error>) {
             "#[buildtest::test] functions cannot be generic",
         ));
     }
-    if !sig.inputs.is_empty() || sig.variadic.is_some() {
+    if let Some(variadic) = &sig.variadic {
+        errors.push(syn::Error::new_spanned(
+            variadic,
+            "#[buildtest::test] functions cannot be variadic",
+        ));
+    } else if each {
+        if sig.inputs.len() != 1 || matches!(sig.inputs.first(), Some(syn::FnArg::Receiver(_))) {
+            let message = "#[buildtest::test(each = …)] functions take exactly one parameter, \
+                           the instance's input: `fn name(input: T) -> Test`";
+            errors.push(if sig.inputs.is_empty() {
+                syn::Error::new(sig.paren_token.span.join(), message)
+            } else {
+                syn::Error::new_spanned(&sig.inputs, message)
+            });
+        }
+    } else if !sig.inputs.is_empty() {
         errors.push(syn::Error::new_spanned(
             &sig.inputs,
-            "#[buildtest::test] functions take no parameters: `fn name() -> Test`",
+            "#[buildtest::test] functions take no parameters: `fn name() -> Test`; to run the \
+             same checks on several inputs, use `#[buildtest::test(each = [(\"label\", input), …])]` \
+             and `fn name(input: T) -> Test`",
         ));
     }
     match &sig.output {

@@ -9,7 +9,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use crate::client::one_line_chain;
 use crate::harness::backend::Backend;
 use crate::harness::errors::SetupError;
-use crate::harness::registry::{TestDef, registered};
+use crate::harness::registry::{self, TestDef, registered};
 use crate::harness::run::{RecordContext, Session, Sink, record_ignored, summary, verdict};
 use crate::protocol::{SuiteSettings, exit};
 use crate::report::{ResultsFile, junit};
@@ -49,7 +49,22 @@ pub fn run(args: Arguments) -> i32 {
         return 0;
     }
 
-    // Which tests run and which are reported ignored, exactly as libtest-mimic decides.
+    // Which tests run and which are reported ignored, exactly as libtest-mimic decides, except
+    // that an exact filter naming a test with instances (an IDE's "Run Test" on the fn) selects
+    // every instance of it.
+    let mut args = args;
+    let mut tests = tests;
+    let by_fn = selected_by_fn_name(&args, &tests);
+    if !by_fn.is_empty() {
+        tests.retain(|(name, def)| {
+            by_fn.contains(name)
+                || !args.is_filtered_out(
+                    &Trial::test(name.clone(), || Ok(())).with_ignored_flag(def.ignored),
+                )
+        });
+        args.filter = None;
+        args.exact = false;
+    }
     let mut to_run = Vec::new();
     let mut ignored = Vec::new();
     for (name, def) in &tests {
@@ -157,6 +172,27 @@ fn setup() -> Result<(SuiteSettings, Option<ResultsFile>), SetupError> {
         .map(ResultsFile::open)
         .transpose()?;
     Ok((settings, results))
+}
+
+/// The instances selected because an `--exact` filter names their fn (`path::fn` selects
+/// `path::fn::debian`, `path::fn::busybox`, …) while not naming them; `--skip` still applies.
+fn selected_by_fn_name(args: &Arguments, tests: &[(String, &'static TestDef)]) -> Vec<String> {
+    if !args.exact || args.filter.is_none() {
+        return Vec::new();
+    }
+    tests
+        .iter()
+        .filter(|(name, def)| {
+            let Some(label) = registry::instance_label(def, name) else {
+                return false;
+            };
+            let instance = Trial::test(name.clone(), || Ok(()));
+            let fn_name = &name[..name.len() - label.len() - 2];
+            let by_fn = Trial::test(fn_name.to_owned(), || Ok(()));
+            args.is_filtered_out(&instance) && !args.is_filtered_out(&by_fn)
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// On Ctrl-C (SIGINT): write the JUnit file with the checks that had finished, say so, and exit

@@ -75,9 +75,13 @@ mod test;
 pub use front::{EXIT_INTERRUPTED, EXIT_SETUP, main, run as run_with_args};
 pub use test::Test;
 
-/// What `#[buildtest::test]` expands to refers only to items here.
+/// What `#[buildtest::test]` and `cargo_bin!` expand to refers only to items here.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::harness::registry::{TESTS, TestDef};
+    pub use crate::harness::registry::{
+        Build, Labels, TESTS, TestDef, each_instance as instance_build,
+        each_labels as instance_labels,
+    };
+    pub use crate::llb::local::cargo_bin;
     pub use linkme;
 }

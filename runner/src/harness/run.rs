@@ -4,17 +4,15 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::client::one_line_chain;
-use crate::harness::Test;
 use crate::harness::backend::{Backend, Prepared};
 use crate::harness::errors::BackendError;
-use crate::harness::registry::TestDef;
+use crate::harness::registry::{self, TestDef};
 use crate::protocol::{Counts, SuiteSettings, sort_records};
 use crate::report::{CheckRecord, ErrorKind, Outcome, ResultsFile};
 
@@ -95,22 +93,10 @@ fn sorted(mut records: Vec<CheckRecord>) -> Vec<CheckRecord> {
     records
 }
 
-/// Calls a test fn, turning a panic into a message.
-pub(crate) fn build_test(def: &TestDef) -> Result<Test, String> {
-    catch_unwind(AssertUnwindSafe(def.build)).map_err(|payload| {
-        let msg = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("(no message)");
-        format!("the test fn panicked: {msg}")
-    })
-}
-
 /// Records `ignored` for every check of a test that is not run.
 pub(crate) fn record_ignored(ctx: &RecordContext, sink: &Sink, name: &str, def: &TestDef) {
     let reason = def.ignore_reason.map(str::to_owned);
-    let labels: Vec<String> = match build_test(def) {
+    let labels: Vec<String> = match registry::build(def, name) {
         Ok(test) => test.checks.iter().map(crate::check::Check::label).collect(),
         Err(_) => vec!["test".to_owned()],
     };
@@ -171,7 +157,7 @@ impl Session {
         let mut handles = HashMap::with_capacity(tests.len());
         for (name, def) in tests {
             let mut checks = Vec::new();
-            let test = match build_test(def) {
+            let test = match registry::build(def, name) {
                 Ok(test) => test,
                 Err(msg) => {
                     let mut r = ctx.record(def, name, 1, "test", Outcome::Error);

@@ -113,6 +113,39 @@ pub enum LlbError {
         action: &'static str,
     },
 
+    /// `State::local_dir` was given a path that is not UTF-8 on a platform
+    /// where paths are not byte strings (on Unix any path works).
+    #[error("build local source for `{path}`: the path is not valid UTF-8")]
+    NonUtf8LocalPath {
+        /// The path, lossily converted.
+        path: String,
+    },
+
+    /// A local source attr that should hold a JSON array of strings does not.
+    #[error("read local source `{name}`: attr `{key}` is not a JSON array of strings")]
+    InvalidLocalAttr {
+        /// The source's name.
+        name: String,
+        /// The attr's key.
+        key: String,
+    },
+
+    /// `cargo_bin!` got a `CARGO_BIN_EXE_<name>` that is not a UTF-8 file path.
+    #[error("use cargo binary `{name}`: `{path}` is not a UTF-8 file path")]
+    InvalidCargoBin {
+        /// The `[[bin]]` name.
+        name: String,
+        /// The value of `CARGO_BIN_EXE_<name>`.
+        path: String,
+    },
+
+    /// Bytes given to `State::from_definition` are not a usable definition.
+    #[error("read llb definition: {reason}")]
+    InvalidDefinition {
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// Bytes given to `Definition::decode` are not a valid `pb.Definition`.
     #[error("decode llb definition: {reason}")]
     Decode {

@@ -16,7 +16,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::encode::{BodyTag, encode_definition, encode_op};
 use super::error::LlbError;
-use super::state::{EncodedOp, Output, Platform, State, Vertex};
+use super::state::{EncodedOp, OpKind, Output, Platform, State, Vertex};
 use crate::proto::pb;
 
 /// What an op contributes to its `pb.Op`, computed during the walk.
@@ -102,6 +102,24 @@ impl State {
                         stack.push((&input.vertex, false));
                     }
                 }
+                continue;
+            }
+            if let OpKind::Raw(raw) = &vertex.op {
+                // Taken verbatim from a foreign definition: its bytes, digest and metadata.
+                let mut md = raw.metadata.clone();
+                merge_metadata(
+                    &mut md,
+                    pb::OpMetadata {
+                        ignore_cache: vertex.meta.ignore_cache,
+                        description: vertex.meta.description.clone(),
+                        ..Default::default()
+                    },
+                );
+                merge_metadata(metadata.entry(raw.digest.clone()).or_default(), md);
+                if emitted.insert(raw.digest.clone()) {
+                    ops.push((raw.digest.clone(), raw.bytes.clone()));
+                }
+                digests.insert(key, raw.digest.clone());
                 continue;
             }
             let encoded = match vertex.encoded.get(platform) {

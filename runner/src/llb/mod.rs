@@ -11,8 +11,9 @@
 //!
 //! - [`State`] is an immutable handle on one output of an op (or scratch).
 //!   Cloning it is cheap; every method returns a new state.
-//! - Ops, one file each: sources ([`State::image`], [`State::local`],
-//!   [`State::scratch`]), exec ([`State::run`] → [`Exec`] → [`Exec::root`]),
+//! - Ops, one file each: sources ([`State::image`], [`State::local_dir`],
+//!   [`State::local`], [`State::scratch`]), definitions made elsewhere
+//!   ([`State::from_definition`]), exec ([`State::run`] → [`Exec`] → [`Exec::root`]),
 //!   file ([`State::file`] with [`FileAction`]), [`merge`], [`diff`], and
 //!   passthrough ([`State::requires`]).
 //! - [`State::marshal`] walks the graph depth-first in input order (each op
@@ -57,16 +58,62 @@
 //! # Ok::<(), buildtest::llb::LlbError>(())
 //! ```
 //!
+//! # Local inputs: `local_dir`, `cargo_bin!`, `local_sources`
+//!
+//! [`State::local_dir`] is a host directory; `buildtest::cargo_bin!("name")`
+//! is the one file cargo built for `[[bin]] name`. Both are `local://NAME`
+//! sources that the runner's session serves when a solve asks for them; this
+//! layer only names them, deterministically, so that the runner needs no
+//! side table and the op digest is the same in every run:
+//!
+//! - NAME is `dir=` + the path as given, lexically cleaned like Go's
+//!   `filepath.Clean`, with every byte other than ASCII letters, digits and
+//!   `-._~/` written `%XX`. Different paths never share a NAME; NAME is
+//!   printable ASCII (it travels as the `dir-name` gRPC header) and never
+//!   contains `:`. A relative path stays relative: the runner resolves it
+//!   against its current directory (the package root under cargo).
+//! - `local.sharedkeyhint` is `buildtest`, or `buildtest-<16 hex>` derived
+//!   from the include / exclude / follow lists, so each filter set of a
+//!   directory keeps its own incremental-transfer snapshot in the daemon.
+//! - No `local.session` / `local.unique`: the solve's session serves it.
+//!
+//! [`local_sources`] (also [`State::local_sources`] and
+//! [`Definition::local_sources`]) lists a graph's local sources as
+//! [`LocalSource`]s — name, host path (`None` for a name not made by
+//! `local_dir`), filters — for the runner to check the directories exist and
+//! register them with its session before it solves.
+//!
+//! ```
+//! use buildtest::llb::{FileAction, LocalOptions, Platform, State};
+//!
+//! let site = State::local_dir_with("site", LocalOptions::new().exclude_patterns(["*.tmp"]));
+//! let input = State::image("nginx:1.27").file(FileAction::copy(&site, "/", "/usr/share/nginx/html"));
+//! let def = input.marshal(&Platform::linux_amd64())?;
+//! let sources = def.local_sources()?;
+//! assert_eq!(sources[0].name, "dir=site");
+//! assert_eq!(sources[0].path.as_deref(), Some(std::path::Path::new("site")));
+//! # Ok::<(), buildtest::llb::LlbError>(())
+//! ```
+//!
+//! # Definitions made elsewhere: `from_definition`
+//!
+//! [`State::from_definition`] takes an encoded `pb.Definition` from any
+//! producer (BuildKit's Go client, the `buildkit-llb` crate, a frontend) and
+//! makes its terminal op's input a state. Its ops keep their exact bytes, so
+//! their digests (and the daemon's cache for them) are unchanged.
+//!
 //! Passthrough needs BuildKit v0.31 or later (cap `passthroughop`); older
 //! daemons need another way to depend on a check (for example [`merge`] of
 //! the input with a [`diff`] of the check, or a no-op exec mounting the check
 //! read-only).
 
+mod definition;
 mod diff;
 mod encode;
 mod error;
 mod exec;
 mod file;
+pub(crate) mod local;
 mod marshal;
 mod merge;
 mod passthrough;
@@ -79,6 +126,7 @@ pub use diff::diff;
 pub use error::LlbError;
 pub use exec::{CacheSharing, Exec, NetMode};
 pub use file::{FileAction, FileActionChain};
+pub use local::{LocalSource, local_sources};
 pub use marshal::{DecodedOp, Definition};
 pub use merge::merge;
 pub use source::{ImageOptions, LocalOptions, ResolveMode};

@@ -14,7 +14,7 @@ use super::state::{OpKind, Platform, State, Vertex};
 #[derive(Debug, Clone)]
 pub(crate) struct SourceOp {
     pub(crate) identifier: String,
-    attrs: BTreeMap<String, String>,
+    pub(crate) attrs: BTreeMap<String, String>,
     caps: Vec<&'static str>,
     /// `Some` for platform-specific sources (images): the explicit platform, if any.
     platform: Option<Option<Platform>>,
@@ -75,13 +75,18 @@ impl ImageOptions {
     }
 }
 
-/// Options of [`State::local_with`].
+/// Options of [`State::local_with`] and [`State::local_dir_with`].
+///
+/// Patterns use `.dockerignore` syntax (`*`, `?`, `[…]`, `**`, `\` escapes,
+/// a leading `!` negates), matched against paths relative to the
+/// directory's root.
 #[derive(Debug, Clone, Default)]
 pub struct LocalOptions {
     session_id: Option<String>,
     unique_id: Option<String>,
     include_patterns: Vec<String>,
     exclude_patterns: Vec<String>,
+    follow_paths: Vec<String>,
     shared_key_hint: Option<String>,
 }
 
@@ -127,11 +132,33 @@ impl LocalOptions {
         self
     }
 
-    /// A key shared by transfers of the same directory (`local.sharedkeyhint`).
+    /// Only transfer these paths, following symlinks among them
+    /// (`local.followpaths`).
+    #[must_use]
+    pub fn follow_paths(mut self, paths: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.follow_paths = paths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A key shared by transfers of the same directory (`local.sharedkeyhint`):
+    /// the daemon keeps one incremental-transfer snapshot per name and hint.
     #[must_use]
     pub fn shared_key_hint(mut self, hint: impl Into<String>) -> Self {
         self.shared_key_hint = Some(hint.into());
         self
+    }
+
+    /// Include patterns, exclude patterns and follow paths.
+    pub(crate) fn filters(&self) -> (&[String], &[String], &[String]) {
+        (
+            &self.include_patterns,
+            &self.exclude_patterns,
+            &self.follow_paths,
+        )
+    }
+
+    pub(crate) fn has_shared_key_hint(&self) -> bool {
+        self.shared_key_hint.is_some()
     }
 }
 
@@ -203,7 +230,8 @@ impl State {
     }
 
     /// A directory the client sends to the builder (`local://name`), served by
-    /// the client's session under that name.
+    /// the client's session under that name. The runner serves names made by
+    /// [`State::local_dir`]; use that for a host directory.
     pub fn local(name: &str) -> State {
         Self::local_with(name, LocalOptions::default())
     }
@@ -235,6 +263,13 @@ impl State {
                 json_string_array(&options.exclude_patterns),
             );
             caps.push("source.local.excludepatterns");
+        }
+        if !options.follow_paths.is_empty() {
+            attrs.insert(
+                "local.followpaths".to_owned(),
+                json_string_array(&options.follow_paths),
+            );
+            caps.push("source.local.followpaths");
         }
         if let Some(hint) = options.shared_key_hint {
             attrs.insert("local.sharedkeyhint".to_owned(), hint);

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use super::definition::RawOp;
 use super::diff::DiffOp;
 use super::error::LlbError;
 use super::exec::ExecOp;
@@ -156,6 +157,8 @@ pub(crate) enum OpKind {
     Merge(MergeOp),
     Diff(DiffOp),
     Passthrough(PassthroughOp),
+    /// An op taken verbatim from a definition made elsewhere.
+    Raw(Box<RawOp>),
     /// A vertex that could not be built; marshalling it returns the error.
     Invalid(LlbError),
 }
@@ -178,6 +181,7 @@ impl Vertex {
             OpKind::Merge(op) => op.inputs.iter().collect(),
             OpKind::Diff(op) => op.walk_inputs(),
             OpKind::Passthrough(op) => op.inputs.iter().collect(),
+            OpKind::Raw(op) => op.inputs.iter().collect(),
         }
     }
 
@@ -190,6 +194,10 @@ impl Vertex {
             OpKind::Merge(op) => Ok(op.marshal(cx)),
             OpKind::Diff(op) => Ok(op.marshal(cx)),
             OpKind::Passthrough(op) => op.marshal(cx),
+            // `marshal` takes a raw op's bytes as they are and never asks for a body.
+            OpKind::Raw(op) => Err(LlbError::InvalidDefinition {
+                reason: format!("op {} cannot be re-encoded", op.digest),
+            }),
             OpKind::Invalid(err) => Err(err.clone()),
         }
     }
@@ -202,6 +210,7 @@ impl Vertex {
             OpKind::Merge(_) => "merge",
             OpKind::Diff(_) => "diff",
             OpKind::Passthrough(_) => "passthrough",
+            OpKind::Raw(op) => op.kind,
             OpKind::Invalid(_) => "invalid",
         }
     }

@@ -232,7 +232,7 @@ fn errors_are_not_check_failures(engine: Engine) {
     let outputs = Outputs::new();
     let run = run_on(engine, &outputs, &["errors::"], &[]);
     assert_eq!(run.code(), Some(101), "{run:?}");
-    assert!(run.stdout.contains("0 passed; 4 failed"), "{run:?}");
+    assert!(run.stdout.contains("0 passed; 5 failed"), "{run:?}");
     let records = outputs.records();
 
     let input = find(&records, "errors::input_fails_to_build", 1);
@@ -274,8 +274,21 @@ fn full_run_writes_junit(engine: Engine) {
     let run = run_on(engine, &outputs, &[], &[]);
     assert_eq!(run.code(), Some(101), "{run:?}");
     assert!(
-        run.stdout.contains("9 passed; 6 failed; 2 ignored"),
+        run.stdout.contains("11 passed; 7 failed; 2 ignored"),
         "{run:?}"
+    );
+    // One test per instance of `#[buildtest::test(each = …)]`, each with its own records.
+    for label in ["busybox", "scratch"] {
+        let name = format!("instances::marker::{label}");
+        let instance = find(&outputs.records(), &name, 1).clone();
+        assert_eq!(instance.outcome, Outcome::Pass, "{instance:#?}");
+        assert_eq!(run.outcome(&name), Some("ok"), "{run:?}");
+    }
+    let duplicate = find(&outputs.records(), "errors::duplicate_labels", 1).clone();
+    assert_eq!(
+        duplicate.error_kind,
+        Some(ErrorKind::Setup),
+        "{duplicate:#?}"
     );
     let ignored = find(&outputs.records(), "ignored::after_with_reason", 1).clone();
     assert_eq!(ignored.outcome, Outcome::Ignored);
@@ -307,11 +320,11 @@ print(mid.find("failure").get("message"))
         String::from_utf8_lossy(&out.stderr)
     );
     let mut lines = text.lines();
-    // Checks: 15 pass (top_level 1, passes:: 9, concurrent:: 3, middle_check 2), 2 fail (middle_check 1,
-    // file_mode 1), 4 error (errors:: 4), 2 skipped (ignored:: 2).
+    // Checks: 17 pass (top_level 1, passes:: 9, concurrent:: 3, middle_check 2, instances:: 2),
+    // 2 fail (middle_check 1, file_mode 1), 5 error (errors:: 5), 2 skipped (ignored:: 2).
     assert_eq!(
         lines.next(),
-        Some("1 buildtest::harness_fixture 15 2 4 2"),
+        Some("1 buildtest::harness_fixture 17 2 5 2"),
         "{text}"
     );
     let message = lines.next().unwrap_or_default();
@@ -360,7 +373,7 @@ fn the_ide_lens_runs_exactly_one_test(engine: Engine) {
     assert!(run.stdout.contains("running 1 test\n"), "{run:?}");
     assert!(
         run.stdout
-            .contains("1 passed; 0 failed; 0 ignored; 0 measured; 16 filtered out"),
+            .contains("1 passed; 0 failed; 0 ignored; 0 measured; 19 filtered out"),
         "{run:?}"
     );
     assert!(

@@ -114,6 +114,16 @@ fn error_messages_read_after_failed_to() {
         LlbError::EmptyPassthroughId.to_string(),
         err(&State::image("Alpine")).to_string(),
         LlbError::EmptyExecArgs.to_string(),
+        State::from_definition(b"\xff")
+            .expect_err("not a definition")
+            .to_string(),
+        err(&buildtest::__private::cargo_bin("x", "/")).to_string(),
+        LlbError::NonUtf8LocalPath { path: "p".into() }.to_string(),
+        LlbError::InvalidLocalAttr {
+            name: "n".into(),
+            key: "local.includepattern".into(),
+        }
+        .to_string(),
     ];
     for message in messages {
         let first = message.chars().next().expect("non-empty");

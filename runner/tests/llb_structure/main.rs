@@ -6,6 +6,7 @@ mod errors;
 mod exec;
 mod file_ops;
 mod graph;
+mod inputs;
 mod sources;
 
 use buildtest::llb::{
