@@ -17,7 +17,14 @@ fn main() {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
     let status = Command::new(rustc)
-        .args(["--edition", "2024", "-C", "opt-level=s", "-C", "target-feature=+crt-static"])
+        .args([
+            "--edition",
+            "2024",
+            "-C",
+            "opt-level=s",
+            "-C",
+            "target-feature=+crt-static",
+        ])
         .arg("--crate-name")
         .arg("greet")
         .arg("-o")

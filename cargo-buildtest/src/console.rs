@@ -186,22 +186,32 @@ impl Console {
         )
     }
 
-    /// Failure details: for every failed or errored check, its report and log tails.
+    /// Failure details: for every failed check, and once for every error shared by several checks
+    /// of a suite (one broken input, an unreachable builder), its report and log tails.
     pub fn failure_details(&self, records: &[&CheckRecord]) {
         if self.is_json() || records.is_empty() {
             return;
         }
         let mut text = String::new();
-        for r in records {
+        for group in group_errors(records) {
+            let r = group[0];
             let word = if r.outcome == Outcome::Fail {
                 "FAIL"
             } else {
                 "ERROR"
             };
-            let head = self.paint(
-                &format!("--- {word}: {} {}", r.suite, check_name(r)),
-                "1;31",
-            );
+            let who = if group.len() == 1 {
+                format!("{} {}", r.suite, check_name(r))
+            } else {
+                let names: Vec<String> = group.iter().map(|r| check_name(r)).collect();
+                format!(
+                    "{} {} sharing one error: {}",
+                    r.suite,
+                    count(group.len(), "check"),
+                    names.join(", ")
+                )
+            };
+            let head = self.paint(&format!("--- {word}: {who}"), "1;31");
             text.push('\n');
             text.push_str(&head);
             match (r.outcome, r.error_kind) {
@@ -296,6 +306,28 @@ impl Console {
     }
 }
 
+/// Failed checks one by one; errors grouped (in order of first appearance) when several checks of
+/// a suite have the same kind and report — one broken input shown once, with every check it hit.
+pub fn group_errors<'a>(records: &[&'a CheckRecord]) -> Vec<Vec<&'a CheckRecord>> {
+    let mut groups: Vec<Vec<&CheckRecord>> = Vec::new();
+    for r in records {
+        let same = |g: &&mut Vec<&CheckRecord>| {
+            let first = g[0];
+            r.outcome == Outcome::Error
+                && first.outcome == Outcome::Error
+                && first.suite == r.suite
+                && first.error_kind == r.error_kind
+                && first.report == r.report
+                && first.message == r.message
+        };
+        match groups.iter_mut().find(same) {
+            Some(group) => group.push(r),
+            None => groups.push(vec![r]),
+        }
+    }
+    groups
+}
+
 /// `test #n label`: how a check is named on the console.
 pub fn check_name(r: &CheckRecord) -> String {
     if r.check == 0 {
@@ -387,6 +419,26 @@ mod tests {
             console().check_line(&r),
             "     IGNORED             pkg::suite a::t #2 cmd: true: slow"
         );
+    }
+
+    #[test]
+    fn one_error_shared_by_several_checks_is_one_group() {
+        let mut a = CheckRecord::new("s", "t", 1, "cmd: a", Outcome::Error);
+        a.error_kind = Some(buildtest::report::ErrorKind::Input);
+        a.report = Some("failed to pull image `x`".into());
+        let mut b = a.clone();
+        b.check = 2;
+        let mut c = a.clone();
+        c.test = "u".into();
+        let mut other = a.clone();
+        other.report = Some("another input".into());
+        let fail = CheckRecord::new("s", "t", 3, "cmd: c", Outcome::Fail);
+        let fail2 = CheckRecord::new("s", "t", 4, "cmd: d", Outcome::Fail);
+        let records = [&a, &fail, &b, &other, &c, &fail2];
+        let groups = group_errors(&records);
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [3, 1, 1, 1], "failures are never grouped");
+        assert_eq!(groups[0][2].test, "u");
     }
 
     #[test]

@@ -194,7 +194,7 @@ pub fn harness_false_tests(manifest: &Path) -> Result<BTreeSet<String>, Expected
     Ok(out)
 }
 
-pub use buildtest::harness::cargo_env::{crate_env_names, inherited_crate_env, is_crate_env};
+pub use buildtest::protocol::cargo_env::{crate_env_names, inherited_crate_env, is_crate_env};
 
 /// The `cargo test --no-run` command line that builds `suites`.
 pub fn build_command(opts: &CargoOpts, suites: &[SuiteTarget]) -> Vec<String> {

@@ -47,8 +47,7 @@ fn bases() -> Vec<(&'static str, State)> {
 /// The copy is exact: the executable bit survives the trip from `target/` into the image.
 #[buildtest::test(each = bases())]
 fn is_installed_executable(base: State) -> Test {
-    Test::on(install(base, &greet()))
-        .check(file("/usr/local/bin/greet").exists().mode(0o755))
+    Test::on(install(base, &greet())).check(file("/usr/local/bin/greet").exists().mode(0o755))
 }
 
 /// On Debian the glibc-linked binary just works: the dynamic loader and libc are there.
@@ -94,8 +93,14 @@ fn glibc_binary_runs_on_busybox_with_its_libraries() -> Test {
             "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
             "/lib64/ld-linux-x86-64.so.2",
         ),
-        ("/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libc.so.6"),
-        ("/lib/x86_64-linux-gnu/libgcc_s.so.1", "/lib/x86_64-linux-gnu/libgcc_s.so.1"),
+        (
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "/lib/x86_64-linux-gnu/libc.so.6",
+        ),
+        (
+            "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+            "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+        ),
     ] {
         image = image.file(FileAction::copy(&debian, from, to).create_dest_path(true));
     }

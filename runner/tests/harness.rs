@@ -31,7 +31,7 @@ fn build_target(target: &str) -> PathBuf {
         // package. Build scripts (ring's) watch some of them, so leaking them into the nested
         // cargo rebuilds ring, rustls, tonic and buildtest here, and again on the next plain
         // `cargo test`. User settings (CARGO_TARGET_DIR, RUSTFLAGS, CARGO_BUILD_*) stay.
-        for name in buildtest::harness::cargo_env::inherited_crate_env() {
+        for name in buildtest::protocol::cargo_env::inherited_crate_env() {
             cmd.env_remove(name);
         }
         let out = cmd

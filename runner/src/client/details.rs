@@ -40,7 +40,7 @@ pub struct ErrorDetails {
 }
 
 /// Decode the details of a gRPC status (empty when there are none or they do not decode).
-pub fn decode_details(status: &tonic::Status) -> ErrorDetails {
+pub(crate) fn decode_details(status: &tonic::Status) -> ErrorDetails {
     let mut out = ErrorDetails::default();
     let Ok(rpc) = google::rpc::Status::decode(status.details()) else {
         return out;
@@ -92,7 +92,7 @@ pub fn decode_details(status: &tonic::Status) -> ErrorDetails {
 }
 
 /// The exit code in a BuildKit exec error message (`…: exit code: 3`).
-pub fn exit_code_in(message: &str) -> Option<i32> {
+pub(crate) fn exit_code_in(message: &str) -> Option<i32> {
     let idx = message.rfind("exit code: ")?;
     let digits: String = message[idx + "exit code: ".len()..]
         .chars()
@@ -123,7 +123,7 @@ const PULL_FAILURE: &[&str] = &[
 const TRANSIENT: &[&str] = &["flightcontrol: exceeded retry timeout", "invalid request {"];
 
 /// The capability named in a BuildKit capability error, if `message` is one.
-pub fn unsupported_cap(message: &str) -> Option<String> {
+pub(crate) fn unsupported_cap(message: &str) -> Option<String> {
     const MARKERS: &[&str] = &[
         "unknown API capability ",
         "requested experimental feature ",
@@ -162,7 +162,7 @@ pub fn unsupported_cap(message: &str) -> Option<String> {
 /// `checks` are the digests of the vertices under test (the root when empty): a failure there is
 /// [`SolveError::ExecFailed`]; anywhere else it is [`SolveError::InputFailed`] or, for an image
 /// source, [`SolveError::ImageNotFound`].
-pub fn classify(
+pub(crate) fn classify(
     status: &tonic::Status,
     graph: &Graph,
     tracker: &Tracker,

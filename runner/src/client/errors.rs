@@ -316,7 +316,13 @@ pub(crate) fn is_connection_lost(status: &tonic::Status) -> bool {
 /// or print it on one line (a cause that an outer message already contains is not repeated).
 pub fn one_line_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
-    let mut source = err.source();
+    append_sources(&mut out, err.source());
+    out
+}
+
+/// Appends `: cause` for `first` and each of its sources that `out` does not already contain.
+fn append_sources(out: &mut String, first: Option<&dyn std::error::Error>) {
+    let mut source = first;
     while let Some(cause) = source {
         let text = cause.to_string();
         if !out.contains(&text) {
@@ -325,21 +331,12 @@ pub fn one_line_chain(err: &dyn std::error::Error) -> String {
         }
         source = cause.source();
     }
-    out
 }
 
 /// The status message followed by its source chain (tonic puts the transport cause there).
 pub(crate) fn transport_message(status: &tonic::Status) -> String {
     let mut out = status.message().to_owned();
-    let mut source = std::error::Error::source(status);
-    while let Some(err) = source {
-        let text = err.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = err.source();
-    }
+    append_sources(&mut out, std::error::Error::source(status));
     out
 }
 

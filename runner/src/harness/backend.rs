@@ -132,7 +132,89 @@ impl Backend {
             .solve_and_wait(prepared.definition.clone(), options)
             .await;
         fill(&report, prepared.vertex.as_deref(), record);
+        if let Some(text) = record.message.as_deref()
+            && let Some(explained) = oversized(&prepared.definition, text)
+        {
+            record.error_kind = Some(ErrorKind::Input);
+            record.message = Some(one_line(&explained));
+            record.report = Some(explained);
+        }
     }
+}
+
+/// The message-size limit of a builder that has not raised it (buildkitd's and the Docker
+/// engine's gRPC default): a check's whole Definition travels in one Solve request.
+const DAEMON_MESSAGE_LIMIT: usize = 4 << 20;
+
+/// When the builder refused the Solve request as too large (`grpc: received message larger than
+/// max`): which part of the check's graph is that large, the limit, and what to do instead.
+fn oversized(definition: &pb::Definition, error: &str) -> Option<String> {
+    use prost::Message as _;
+    if !error.contains("received message larger than max") {
+        return None;
+    }
+    let total = definition.encoded_len();
+    let largest = definition
+        .def
+        .iter()
+        .max_by_key(|op| op.len())
+        .map(|op| (op.len(), describe_op(op)))?;
+    Some(format!(
+        "send the check's graph to the builder: it is {total} bytes, over the builder's gRPC \
+         message limit ({DAEMON_MESSAGE_LIMIT} bytes, 4 MiB, unless the daemon raised it); its \
+         largest op is {} ({} bytes). Data written inline into the graph (`FileAction::mkfile` \
+         contents, `State::from_definition`) travels with every check's Solve: build large files \
+         into the input image instead (an image or a Dockerfile step that creates or fetches them)\n\
+         the builder said: {}",
+        largest.1,
+        largest.0,
+        one_line(error)
+    ))
+}
+
+/// A serialized op, for people: `mkfile /path (N bytes of data)`, the image, the exec's argv.
+fn describe_op(bytes: &[u8]) -> String {
+    use prost::Message as _;
+    let Ok(op) = pb::Op::decode(bytes) else {
+        return "an op".to_owned();
+    };
+    match op.op {
+        Some(pb::op::Op::File(file)) => {
+            let biggest = file
+                .actions
+                .iter()
+                .filter_map(|a| match &a.action {
+                    Some(pb::file_action::Action::Mkfile(m)) => Some((m.data.len(), &m.path)),
+                    _ => None,
+                })
+                .max_by_key(|(len, _)| *len);
+            match biggest {
+                Some((len, path)) => format!("a file op writing `{path}` ({len} bytes of data)"),
+                None => "a file op".to_owned(),
+            }
+        }
+        Some(pb::op::Op::Source(src)) => format!("source `{}`", src.identifier),
+        Some(pb::op::Op::Exec(exec)) => format!(
+            "exec `{}`",
+            exec.meta
+                .map(|m| crate::client::shell_words(&m.args))
+                .unwrap_or_default()
+        ),
+        _ => "an op".to_owned(),
+    }
+}
+
+/// A hint for a failed input step whose cause users meet often: `FileAction::mkdir` under a
+/// parent that does not exist (the daemon names its own host path).
+fn input_hint(step: &str, message: &str) -> Option<String> {
+    if !(message.contains("mkdir ") && message.contains("no such file or directory")) {
+        return None;
+    }
+    let path = step.strip_prefix("mkdir ").map(str::trim).unwrap_or(step);
+    Some(format!(
+        "the parent directory of `{path}` does not exist in the input: create the parents too with \
+         `FileAction::mkdir(path, mode).make_parents(true)`, or create the parent first"
+    ))
 }
 
 /// argv of a probe run that checks nothing the image could lack (`/` exists): the `discard`
@@ -249,7 +331,17 @@ pub(crate) fn fill(report: &SolveReport, vertex: Option<&str>, record: &mut Chec
             record.error_kind = Some(ErrorKind::Input);
             record.message = Some(format!("the input failed to build at step `{name}`"));
             let log = report.vertex(vertex).map(log_tail).unwrap_or_default();
-            record.report = Some(tail(&format!("failed to {err}\n{log}"), TAIL_LIMIT));
+            let hint = match &err {
+                SolveError::InputFailed { message, .. } => input_hint(name, message),
+                _ => None,
+            };
+            if let Some(hint) = &hint {
+                record.message = Some(format!(
+                    "the input failed to build at step `{name}`: {hint}"
+                ));
+            }
+            let hint = hint.map(|h| format!("{h}\n")).unwrap_or_default();
+            record.report = Some(tail(&format!("{hint}failed to {err}\n{log}"), TAIL_LIMIT));
         }
         Err(err @ SolveError::ImageNotFound { .. }) => {
             record.outcome = Outcome::Error;
@@ -455,6 +547,51 @@ mod tests {
         );
         assert!(report.ends_with("  | line 60\n"), "{report}");
         assert!(!report.contains("line 20\n"), "{report}");
+    }
+
+    #[test]
+    fn mkdir_under_a_missing_parent_names_make_parents() {
+        let err = SolveError::InputFailed {
+            vertex: INPUT.to_owned(),
+            name: "mkdir /usr/local/bin".to_owned(),
+            message:
+                "mkdir /var/lib/docker/overlay2/abc/merged/usr/local/bin: no such file or directory"
+                    .to_owned(),
+        };
+        let r = outcome(Err(err), vec![]);
+        let message = r.message.unwrap();
+        assert!(
+            message.contains("the parent directory of `/usr/local/bin` does not exist"),
+            "{message}"
+        );
+        assert!(message.contains("make_parents(true)"), "{message}");
+        assert!(
+            r.report.unwrap().contains("/var/lib/docker/overlay2"),
+            "the daemon's words stay"
+        );
+    }
+
+    #[test]
+    fn an_oversized_definition_names_its_largest_input_and_the_limit() {
+        use crate::llb::{FileAction, Platform, State};
+        let big = vec![b'x'; 5 << 20];
+        let def = State::scratch()
+            .file(FileAction::mkfile("/data/blob.bin", 0o644, big))
+            .marshal(&Platform::linux_amd64())
+            .unwrap()
+            .into_proto();
+        let text = oversized(
+            &def,
+            "failed to solve: grpc: received message larger than max (5243000 vs. 4194304)",
+        )
+        .unwrap();
+        assert!(
+            text.contains("a file op writing `/data/blob.bin` (5242880 bytes of data)"),
+            "{text}"
+        );
+        assert!(text.contains("4194304 bytes, 4 MiB"), "{text}");
+        assert!(text.contains("into the input image"), "{text}");
+        assert!(oversized(&def, "some other error").is_none());
     }
 
     #[test]

@@ -281,6 +281,7 @@ pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
     };
     text.push_str(&head);
     text.push('\n');
+    let mut shown_errors: Vec<(u32, &str)> = Vec::new();
     for r in records {
         let head = match r.outcome {
             Outcome::Pass if r.cached => "passed (cached)".to_owned(),
@@ -300,6 +301,16 @@ pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
                 .filter(|s| !s.trim().is_empty())
                 .or(r.message.as_deref())
                 .unwrap_or("(no report)");
+            // An error several checks share (one broken input) is shown once.
+            if r.outcome == Outcome::Error
+                && let Some(first) = shown_errors.iter().find(|(_, b)| *b == body)
+            {
+                let _ = writeln!(text, "    (the same error as check {})", first.0);
+                continue;
+            }
+            if r.outcome == Outcome::Error {
+                shown_errors.push((r.check, body));
+            }
             for line in body.trim_end().lines() {
                 text.push_str("    ");
                 text.push_str(line);
@@ -341,6 +352,24 @@ mod tests {
              \ncheck 1/3 `cmd: true`: passed\n\
              \ncheck 2/3 `cmd: false`: FAILED (the command exited 1; probe: an assertion did not hold)\n    exit code: expected 0, got 1\n\
              \ncheck 3/3 `file: /x`: passed (cached)\n"
+        );
+    }
+
+    #[test]
+    fn an_error_shared_by_several_checks_is_shown_once() {
+        let mut a = rec(1, "cmd: ls", Outcome::Error);
+        a.error_kind = Some(ErrorKind::Input);
+        a.report = Some("failed to pull image `x`".into());
+        let mut b = a.clone();
+        b.check = 2;
+        b.label = "cmd: true".into();
+        let text = verdict(&[a, b]).unwrap_err();
+        assert_eq!(text.matches("failed to pull image").count(), 1, "{text}");
+        assert!(
+            text.contains(
+                "check 2/2 `cmd: true`: ERROR (input failed)\n    (the same error as check 1)\n"
+            ),
+            "{text}"
         );
     }
 

@@ -11,7 +11,10 @@
 //! - **Events** ([`events`]): what `cargo buildtest --message-format json` prints.
 //! - **Exit codes** ([`exit`]): both programs' tables.
 //! - **Counts** ([`Counts`]): how records are counted and ordered, for both summaries.
+//! - **Nested cargo** ([`cargo_env`]): the variables `cargo buildtest` removes before running
+//!   `cargo` and the suites (the CLI's, here so the harness's own tests can use it too).
 
+pub mod cargo_env;
 pub mod events;
 pub mod exit;
 pub mod settings;
