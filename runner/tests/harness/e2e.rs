@@ -567,6 +567,53 @@ for c in root.iter("testcase"):
     );
 }
 
+/// What a new user trips over, explained: a `mkdir` under a missing parent names
+/// `make_parents(true)`; an input over the daemon's 4 MiB message limit names the op, its size
+/// and the limit; one broken input shared by three checks is printed once.
+fn new_user_traps_are_explained(engine: Engine) {
+    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let exe = EXE.get_or_init(|| build_target("harness_trouble"));
+    let outputs = Outputs::new();
+    let run = Run::of(engine_command(exe, engine, &outputs, &[], &[]));
+    assert_eq!(run.code(), Some(101), "{run:?}");
+    let records = outputs.records();
+
+    let mkdir = find(&records, "mkdir_without_parents", 1);
+    assert_eq!(mkdir.error_kind, Some(ErrorKind::Input), "{mkdir:#?}");
+    let message = mkdir.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("the parent directory of `/opt/buildtest-missing/bin` does not exist")
+            && message.contains("make_parents(true)"),
+        "{engine:?}: {mkdir:#?}"
+    );
+
+    let big = find(&records, "oversized_input", 1);
+    let report = big.report.as_deref().unwrap_or_default();
+    assert_eq!(
+        big.error_kind,
+        Some(ErrorKind::Input),
+        "{engine:?}: {big:#?}"
+    );
+    assert!(
+        report.contains("a file op writing `/blob.bin` (5242880 bytes of data)")
+            && report.contains("4194304 bytes, 4 MiB")
+            && report.contains("received message larger than max"),
+        "{engine:?}: {report}"
+    );
+
+    let shared = run.stdout.matches("failed to pull image `").count();
+    assert_eq!(
+        shared, 1,
+        "{engine:?}: printed once, not per check:\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout.matches("(the same error as check 1)").count(),
+        2,
+        "{run:?}"
+    );
+}
+
 macro_rules! on_both_engines {
     ($($scenario:ident),* $(,)?) => {
         mod docker20 {
@@ -589,4 +636,5 @@ on_both_engines!(
     the_probe_travels_as_an_image_or_inline,
     discard_strategy_needs_nothing_from_the_image,
     ctrl_c_writes_junit_with_the_finished_checks_and_exits_130,
+    new_user_traps_are_explained,
 );
