@@ -173,12 +173,12 @@ impl Workspace {
 
 /// The names of the `[[test]]` targets with `harness = false` in a manifest.
 pub fn harness_false_tests(manifest: &Path) -> Result<BTreeSet<String>, ExpectedError> {
-    let err = |message: String| ExpectedError::Manifest {
+    let err = |source: Box<dyn std::error::Error + Send + Sync>| ExpectedError::Manifest {
         path: manifest.to_path_buf(),
-        message,
+        source,
     };
-    let text = std::fs::read_to_string(manifest).map_err(|e| err(e.to_string()))?;
-    let doc: toml::Value = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+    let text = std::fs::read_to_string(manifest).map_err(|e| err(e.into()))?;
+    let doc: toml::Value = toml::from_str(&text).map_err(|e| err(e.into()))?;
     let mut out = BTreeSet::new();
     if let Some(tests) = doc.get("test").and_then(toml::Value::as_array) {
         for test in tests {

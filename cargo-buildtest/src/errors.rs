@@ -68,12 +68,13 @@ pub enum ExpectedError {
     #[error("read the workspace with cargo metadata")]
     Metadata(#[source] cargo_metadata::Error),
     /// A manifest could not be read.
-    #[error("read manifest {path}: {message}")]
+    #[error("read manifest {path}")]
     Manifest {
         /// The manifest.
         path: PathBuf,
         /// Why.
-        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A selected package does not exist.
     #[error("select package `{spec}`: no such package in the workspace")]
@@ -109,14 +110,6 @@ pub enum ExpectedError {
     /// No builder could be resolved, reached or probed.
     #[error("reach a builder")]
     NoBuilder(#[source] ProbeError),
-    /// A suite binary ended without results for its tests.
-    #[error("run {suite}: {message}")]
-    SuiteCrashed {
-        /// The suite.
-        suite: String,
-        /// What happened.
-        message: String,
-    },
     /// Reading or writing a file failed.
     #[error("{action} {path}")]
     Io {
@@ -137,6 +130,9 @@ pub enum ExpectedError {
         #[source]
         source: buildtest::report::RecordError,
     },
+    /// The JUnit file could not be written (already reported, before the summary).
+    #[error(transparent)]
+    Junit(buildtest::report::junit::JunitError),
     /// The run ended with failing or erroring checks (already reported).
     #[error("run the checks: {failed} failed, {errored} errored")]
     TestsFailed {
@@ -166,7 +162,7 @@ impl ExpectedError {
             | ExpectedError::Manifest { .. }
             | ExpectedError::Spawn { .. }
             | ExpectedError::ListFailed { .. }
-            | ExpectedError::SuiteCrashed { .. }
+            | ExpectedError::Junit(_)
             | ExpectedError::Io { .. }
             | ExpectedError::Records { .. } => exit_codes::INTERNAL,
         }
@@ -176,7 +172,9 @@ impl ExpectedError {
     pub fn already_reported(&self) -> bool {
         matches!(
             self,
-            ExpectedError::TestsFailed { .. } | ExpectedError::Interrupted
+            ExpectedError::TestsFailed { .. }
+                | ExpectedError::Interrupted
+                | ExpectedError::Junit(_)
         )
     }
 }

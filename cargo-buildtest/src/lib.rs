@@ -183,11 +183,7 @@ async fn run_phase(
     console.summary(&summary, started.elapsed(), &extra);
     ran?;
     if let Err(err) = written {
-        return Err(ExpectedError::Io {
-            action: "write JUnit report",
-            path: junit.clone(),
-            source: std::io::Error::other(render_chain(&err)),
-        });
+        return Err(ExpectedError::Junit(err));
     }
     if summary.interrupted {
         return Err(ExpectedError::Interrupted);

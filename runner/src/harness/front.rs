@@ -146,7 +146,7 @@ pub fn run(args: Arguments) -> i32 {
     if let Some(path) = &config.junit {
         let suite = ctx.suite.as_str();
         if let Err(err) = junit::write([(suite, records.as_slice())], path) {
-            eprintln!("error: failed to {err}");
+            eprintln!("error: failed to {}", one_line_chain(&err));
         }
     }
     if !records.is_empty() {
@@ -211,7 +211,7 @@ async fn on_interrupt(sink: Sink, suite: String, junit_path: Option<std::path::P
                     "buildtest: JUnit with the finished checks: {}",
                     path.display()
                 ),
-                Err(err) => eprintln!("error: failed to {err}"),
+                Err(err) => eprintln!("error: failed to {}", one_line_chain(&err)),
             }
         }
         if !records.is_empty() {

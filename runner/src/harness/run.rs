@@ -63,7 +63,7 @@ impl Sink {
     pub(crate) fn push(&self, record: CheckRecord) {
         let mut records = self.lock();
         if let Some(Err(err)) = self.file.as_ref().map(|file| file.append(&record)) {
-            eprintln!("buildtest: warning: failed to {err}");
+            eprintln!("buildtest: warning: failed to {}", one_line_chain(&err));
         }
         records.push(record);
     }
