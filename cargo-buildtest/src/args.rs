@@ -336,14 +336,21 @@ mod tests {
         assert_eq!(a.timeout.as_deref(), Some("5m"));
     }
 
+    /// `cargo buildtest --help` (`long`: the long form).
+    fn help(long: bool) -> String {
+        let mut cli = Cli::command();
+        let sub = cli.find_subcommand_mut("buildtest").unwrap();
+        let help = if long {
+            sub.render_long_help()
+        } else {
+            sub.render_help()
+        };
+        help.to_string()
+    }
+
     #[test]
     fn the_help_states_the_real_defaults() {
-        let mut cli = Cli::command();
-        let help = cli
-            .find_subcommand_mut("buildtest")
-            .unwrap()
-            .render_help()
-            .to_string();
+        let help = help(false);
         let jobs = format!("[default: {DEFAULT_JOBS}]");
         let timeout = format!("[default: {}s]", DEFAULT_TIMEOUT.as_secs());
         assert!(help.contains(&jobs), "{jobs} missing from:\n{help}");
@@ -401,12 +408,7 @@ mod tests {
 
     #[test]
     fn the_help_lists_the_settings_and_the_exit_codes_of_the_one_definition() {
-        let mut cli = Cli::command();
-        let help = cli
-            .find_subcommand_mut("buildtest")
-            .unwrap()
-            .render_long_help()
-            .to_string();
+        let help = help(true);
         for s in SETTINGS.iter().filter(|s| s.read_by == ReadBy::Both) {
             assert!(help.contains(s.var), "{} missing from:\n{help}", s.var);
         }
