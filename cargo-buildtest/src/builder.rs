@@ -54,18 +54,7 @@ pub async fn connect(settings: &Settings) -> Result<Connected, ExpectedError> {
     })?;
     let spec = probed.builder();
     let suite = suite_settings(settings, spec, probed.strategy);
-    let header = Header {
-        builder: spec.transport.to_string(),
-        reason: header_reason(settings, spec),
-        buildkit: probed.buildkit_version(),
-        strategy: probed.strategy.name().to_owned(),
-        strategy_reason: probed.reason.to_string(),
-        jobs: suite.jobs,
-        timeout_s: suite.timeout.as_secs_f64(),
-        no_cache: suite.no_cache,
-        suites: 0,
-        tests: 0,
-    };
+    let header = Header::new(&probed, header_reason(settings, spec), &suite);
     Ok(Connected { header, suite })
 }
 

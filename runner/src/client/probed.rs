@@ -1,6 +1,7 @@
 //! Connect and probe: resolve the builder, connect, probe its capabilities once and choose the
 //! strategy — the one sequence `cargo buildtest` and every suite binary run, giving one value
-//! ([`Probed`]) that both render (the CLI's header lines, the harness's stderr line).
+//! ([`Probed`]) from which both build the run's header (`buildtest::protocol::events::Header`:
+//! the CLI's status lines, the harness's stderr line).
 
 use std::fmt;
 
@@ -77,21 +78,6 @@ impl Probed {
             .version
             .as_ref()
             .map(|v| format!("{} {}", v.package, v.version).trim().to_owned())
-    }
-}
-
-/// One line: `builder …; passthrough: …, merge/diff: …, buildkit …; strategy S (why)` — the
-/// harness's stderr line (the CLI shows the same value as header lines).
-impl fmt::Display for Probed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "builder {}; {}; strategy {} ({})",
-            self.client.builder(),
-            self.caps,
-            self.strategy,
-            self.reason
-        )
     }
 }
 

@@ -12,6 +12,7 @@ use crate::harness::errors::{BackendError, PrepareError, ProbeImageError};
 use crate::llb::{Platform, State};
 use crate::proto::pb;
 use crate::protocol::SuiteSettings;
+use crate::protocol::events::Header;
 use crate::protocol::settings::{ProbeDelivery, STRATEGY};
 use crate::report::{CheckRecord, ErrorKind, Outcome, TAIL_LIMIT, tail};
 
@@ -21,6 +22,8 @@ const INPUT_LOG_LINES: usize = 40;
 /// A connected builder with its strategy and the probe, shared by every check of the run.
 pub(crate) struct Backend {
     probed: Probed,
+    /// The run's header (what `cargo buildtest` shows as status lines).
+    header: Header,
     probe: State,
     /// How the probe reaches the builder, for the header.
     probe_note: String,
@@ -52,17 +55,20 @@ impl Backend {
         };
         let probed = connect_and_probe(&request).await?;
         let (probe, probe_note) = deliver_probe(&probed.client, settings.probe).await?;
+        let header = Header::new(&probed, probed.builder().reason.to_string(), settings);
         Ok(Backend {
             probed,
+            header,
             probe,
             probe_note,
             platform: Platform::linux_amd64(),
         })
     }
 
-    /// One line for stderr: the probed builder (as the CLI's header shows it) and the probe.
+    /// One line for stderr: the run's header (the value `cargo buildtest` shows as status
+    /// lines) and how the probe travels.
     pub(crate) fn describe(&self) -> String {
-        format!("{}; probe {}", self.probed, self.probe_note)
+        format!("{}; probe {}", self.header.line(), self.probe_note)
     }
 
     /// The builder, for records.

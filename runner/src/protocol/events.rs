@@ -15,6 +15,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::client::Probed;
+use crate::protocol::SuiteSettings;
 use crate::report::CheckRecord;
 
 /// The version of the event format (the `format` field of every event).
@@ -66,6 +68,9 @@ pub struct Header {
     pub strategy: String,
     /// Why that strategy.
     pub strategy_reason: String,
+    /// What the capability probe found (`passthrough: no, merge/diff: no, …`).
+    #[serde(default)]
+    pub caps: String,
     /// Concurrent solves per suite.
     pub jobs: usize,
     /// Per-check timeout in seconds.
@@ -76,6 +81,42 @@ pub struct Header {
     pub suites: usize,
     /// Tests about to run (as listed).
     pub tests: usize,
+}
+
+impl Header {
+    /// The header of a run on `probed` with `settings`; `reason` says why that builder (the
+    /// setting that named it, else the client's own reason). `suites` and `tests` start at 0.
+    pub fn new(probed: &Probed, reason: String, settings: &SuiteSettings) -> Header {
+        Header {
+            builder: probed.builder().transport.to_string(),
+            reason,
+            buildkit: probed.buildkit_version(),
+            strategy: probed.strategy.name().to_owned(),
+            strategy_reason: probed.reason.to_string(),
+            caps: probed.caps.to_string(),
+            jobs: settings.jobs,
+            timeout_s: settings.timeout.as_secs_f64(),
+            no_cache: settings.no_cache,
+            suites: 0,
+            tests: 0,
+        }
+    }
+
+    /// The header on one line, as a suite binary prints it on stderr (`cargo buildtest` prints
+    /// the same value as status lines).
+    pub fn line(&self) -> String {
+        let cache = if self.no_cache { ", no cache" } else { "" };
+        format!(
+            "builder {} (chosen by {}); {}; strategy {} ({}); {} jobs, {}s timeout per check{cache}",
+            self.builder,
+            self.reason,
+            self.caps,
+            self.strategy,
+            self.strategy_reason,
+            self.jobs,
+            self.timeout_s
+        )
+    }
 }
 
 /// The counts of a run.
