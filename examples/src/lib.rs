@@ -3,6 +3,7 @@
 //! | suite | image | needs |
 //! |---|---|---|
 //! | `busybox` | `buildtest/busybox:latest` (local, offline) | a builder with that image (`bash scripts/builders.sh up`) |
+//! | `cargo_bin` | this package's `[[bin]] greet` (and a `+crt-static` build of it) on `buildtest/debian:bookworm`, `buildtest/busybox:latest` and scratch | a builder with both images (`bash scripts/builders.sh up`) |
 //! | `debian` | `debian:bookworm-slim` + packages | registry access (tests are `#[ignore]`d) |
 //! | `alpine` | `alpine:3.20` + packages | registry access (tests are `#[ignore]`d) |
 //! | `rust_binary` | a Rust program built in `rust:1-slim-bookworm`, tested in `debian:bookworm-slim` | registry access (tests are `#[ignore]`d) |

@@ -352,7 +352,11 @@ mod no_builder {
                 "maybe",
                 "a boolean: 1, true, yes, on or 0, false, no, off",
             ),
-            ("BUILDTEST_PROBE", "pull", "one of auto, image, inline"),
+            (
+                "BUILDTEST_PROBE",
+                "pull",
+                "one of auto, image, inline, session",
+            ),
         ] {
             let run = run(
                 &["--exact", "passes::nested::deep"],

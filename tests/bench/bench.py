@@ -342,13 +342,15 @@ def peer_job(tool: str, n: int) -> Job:
 def buildtest_job(exes: dict[str, str], n: int, engine: str, strategy: str) -> Job:
     """`strategy` is a strategy name plus options after `+`: `release` = the suite built with
     `--release` instead of the dev profile; `inline` = `BUILDTEST_PROBE=inline` (the probe's bytes in
-    every Definition instead of the probe image loaded once into the engine)."""
+    every Definition instead of the probe image loaded once into the engine); `session` =
+    `BUILDTEST_PROBE=session` (the probe as a local directory the run's session serves)."""
     base, *options = strategy.split("+")
-    unknown = set(options) - {"release", "inline"}
+    unknown = set(options) - {"release", "inline", "session"}
     if unknown:
         raise SystemExit(f"bench: unknown variant option(s) {sorted(unknown)} in {strategy!r}")
     exe = exes[f"n{n}" + ("+release" if "release" in options else "")]
-    extra = {"BUILDTEST_PROBE": "inline"} if "inline" in options else {"BUILDTEST_PROBE": "auto"}
+    probe = next((o for o in options if o in ("inline", "session")), "auto")
+    extra = {"BUILDTEST_PROBE": probe}
 
     def fn(scenario: str, sample: int) -> dict:
         r = run_buildtest(exe, engine, base, f"buildtest-{strategy}-{engine}-n{n}-{scenario}-{sample}", extra)

@@ -191,8 +191,57 @@ def buildx_transfer(engine: Engine, ctx: Path) -> Transfer:
     return Transfer(wall, secs, int(st["current"]), f"transferring context: {st['current']} B in {secs:.3f} s")
 
 
+def buildtest_exe() -> Path:
+    """The `harness_locals` fixture of the runner (its `bench::context` test sends a directory through the
+    run's session), built once per benchmark run."""
+    global _BUILDTEST_EXE
+    if _BUILDTEST_EXE is None:
+        argv = ["cargo", "build", "-q", "-p", "buildtest", "--test", "harness_locals", "--message-format=json"]
+        out = subprocess.run(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if out.returncode != 0:
+            raise BenchError(f"build the harness_locals fixture:\n{out.stderr[-3000:]}")
+        for line in out.stdout.splitlines():
+            msg = json.loads(line)
+            if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "harness_locals":
+                _BUILDTEST_EXE = Path(msg["executable"])
+        if _BUILDTEST_EXE is None:
+            raise BenchError("find the harness_locals executable in cargo's output")
+    return _BUILDTEST_EXE
+
+
+_BUILDTEST_EXE: Path | None = None
+
+
+def buildtest_transfer(engine: Engine, ctx: Path) -> Transfer:
+    """A suite whose input copies `State::local_dir(ctx)` into busybox, served by the run's session; bytes and time
+    are the session's own count (`buildtest: local files sent: N bytes in F files (T transfers, S s)`: file data
+    only, the transfer from the daemon's request to its FIN)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("BUILDKIT_HOST", "BUILDX_BUILDER", "DOCKER_CONTEXT")}
+    env["DOCKER_HOST"] = engine.host
+    env["BUILDTEST_FIXTURE_DIR"] = str(ctx)
+    t0 = time.monotonic()
+    out = subprocess.run(
+        [str(buildtest_exe()), "--exact", "bench::context"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wall = time.monotonic() - t0
+    if out.returncode != 0:
+        raise BenchError(f"run the buildtest side on {engine.name} (exit {out.returncode}):\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+    line = next((l for l in out.stderr.splitlines() if l.startswith("buildtest: local files sent: ")), None)
+    if line is None:
+        raise BenchError(f"find the session's 'local files sent' line:\n{out.stderr[-2000:]}")
+    words = line.split()
+    sent = int(words[4])
+    secs = float(line.rsplit(", ", 1)[1].rstrip(" s)"))
+    return Transfer(wall, secs, sent, line.removeprefix("buildtest: "))
+
+
 SIDES: dict[str, Callable[[Engine, Path], Transfer]] = {
     "buildx": buildx_transfer,
+    "buildtest": buildtest_transfer,
 }
 
 

@@ -12,7 +12,15 @@ const PROTOS: &[&str] = &[
     "errdefs.proto",
     "gateway.proto",
     "status.proto",
+    "fsutil_types.proto",
+    "filesync.proto",
+    "health.proto",
 ];
+
+/// Packages whose server side is generated only with the runner's `test-server` feature (the
+/// runner serves them in-process only in tests). Every other package's server side (the session
+/// services the client serves to the daemon) is always generated.
+const TEST_ONLY_SERVER_PACKAGES: &[&str] = &["moby.buildkit.v1"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -42,13 +50,20 @@ fn generate(out: &Path) -> Result<(), String> {
     let files: Vec<PathBuf> = PROTOS.iter().map(|p| include.join(p)).collect();
     let fds = protox::compile(&files, [&include])
         .map_err(|e| format!("failed to compile protos: {e}"))?;
-    tonic_prost_build::configure()
+    let mut builder = tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
-        .build_transport(false)
-        .server_mod_attribute(".", "#[cfg(feature = \"test-server\")]")
+        .build_transport(false);
+    for package in TEST_ONLY_SERVER_PACKAGES {
+        // tonic matches a pattern without a leading dot against the end of the package name.
+        builder = builder.server_mod_attribute(package, "#[cfg(feature = \"test-server\")]");
+    }
+    builder
         .btree_map(".")
         .bytes(".pb.Definition.def")
+        .bytes(".moby.buildkit.v1.BytesMessage.data")
+        .bytes(".moby.filesync.v1.BytesMessage.data")
+        .bytes(".fsutil.types.Packet.data")
         .out_dir(out)
         .compile_fds(fds)
         .map_err(|e| format!("failed to generate code: {e}"))

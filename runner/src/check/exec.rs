@@ -60,6 +60,12 @@ impl Check {
     /// [`Check::probe_args`], network `none`, vertex named after [`Check::label`]. Returns the
     /// exec's root (what `input.requires(id, [..])` should depend on).
     ///
+    /// When `input` carries an image config ([`State::image_config`]), the exec starts with its
+    /// `Env` and `WorkingDir`, and a command check without its own [`Cmd::user`](super::Cmd::user)
+    /// runs its command as the config's `User`, as `docker run` would. The probe itself stays root
+    /// (it must be able to switch to any user, and file checks see every file), so the user goes
+    /// to the probe as `--user` rather than into the exec's meta.
+    ///
     /// Fails before anything is solved when the check is invalid (see [`Check::validate`]),
     /// when `input` was pinned to a platform other than linux/amd64, or when no probe is embedded.
     /// The platform given to `marshal` is checked by [`ensure_platform`].
@@ -68,11 +74,23 @@ impl Check {
         if let Some(platform) = &input.platform {
             ensure_platform(platform)?;
         }
+        let image_user = input
+            .image_config()
+            .map(|c| c.user.as_str())
+            .filter(|u| !u.is_empty());
         let mut args = Vec::with_capacity(16);
         args.push(PROBE_PATH.to_owned());
-        args.extend(self.probe_args()?);
-        Ok(input
-            .run(args)
+        match (self, image_user) {
+            (Check::Cmd(c), Some(user)) if c.user.is_none() => {
+                args.extend(Check::Cmd(c.clone().user(user)).probe_args()?);
+            }
+            _ => args.extend(self.probe_args()?),
+        }
+        let mut exec = input.run(args);
+        if image_user.is_some() {
+            exec = exec.user("");
+        }
+        Ok(exec
             .mount_readonly(PROBE_MOUNT, probe.clone())
             .network(NetMode::None)
             .custom_name(self.label())

@@ -81,6 +81,7 @@ mod encode;
 mod errors;
 mod exec;
 mod image;
+mod local;
 mod model;
 mod probe_report;
 
@@ -90,5 +91,6 @@ pub use exec::{PROBE_FILE, PROBE_MOUNT, PROBE_PATH, ensure_platform, probe_bytes
 pub use image::{
     PROBE_IMAGE_REPOSITORY, ProbeImage, probe_image, probe_image_reference, probe_image_state,
 };
+pub use local::{PROBE_MTIME, probe_local_dir, probe_local_state};
 pub use model::{Check, Cmd, File, FileAssertion, Stream, TextAssertion, cmd, file};
 pub use probe_report::{AssertionReport, CheckReport, ProbeExit, REPORT_MARKER, Verdict};

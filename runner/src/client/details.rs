@@ -122,6 +122,36 @@ const PULL_FAILURE: &[&str] = &[
 /// the harness tests, each time for a different, valid check).
 const TRANSIENT: &[&str] = &["flightcontrol: exceeded retry timeout", "invalid request {"];
 
+/// BuildKit's message when an exec asks for the default (sandbox) network on an engine that has
+/// no `bridge` network (e.g. a dockerd started with `--bridge=none`, as this project's engines are).
+const NO_BRIDGE: &str = "network bridge not found";
+
+/// What to do about a missing bridge network, if `message` is BuildKit's "network bridge not
+/// found" (for an LLB `run` step; [`missing_network_hint_dockerfile`] for a Dockerfile's `RUN`).
+pub(crate) fn missing_network_hint(message: &str) -> Option<&'static str> {
+    message.contains(NO_BRIDGE).then_some(
+        "the builder has no bridge network for the step's default network: give the step no \
+         network with `.network(NetMode::None)`, or use a builder with networking",
+    )
+}
+
+/// [`missing_network_hint`] for a Dockerfile's `RUN` steps.
+pub(crate) fn missing_network_hint_dockerfile(message: &str) -> Option<&'static str> {
+    message.contains(NO_BRIDGE).then_some(
+        "the builder has no bridge network for `RUN` steps: build without network (frontend \
+         option `force-network-mode=none`, or `RUN --network=none`), or use a builder with \
+         networking",
+    )
+}
+
+/// `message` with the hint appended, when there is one.
+fn with_hint(message: String) -> String {
+    match missing_network_hint(&message) {
+        Some(hint) => format!("{message} ({hint})"),
+        None => message,
+    }
+}
+
 /// The capability named in a BuildKit capability error, if `message` is one.
 pub(crate) fn unsupported_cap(message: &str) -> Option<String> {
     const MARKERS: &[&str] = &[
@@ -168,7 +198,7 @@ pub(crate) fn classify(
     tracker: &Tracker,
     checks: &[String],
 ) -> SolveError {
-    let message = status.message().trim().to_owned();
+    let message = with_hint(status.message().trim().to_owned());
     if is_connection_lost(status) {
         return BuilderError::ConnectionLost {
             message: transport_message(status),
@@ -378,6 +408,24 @@ mod tests {
                 .is_some_and(|what| what.contains("FileAction::symlink"))
         );
         assert_eq!(unsupported_cap("exit code: 1"), None);
+        let g = Graph::default();
+        let t = Tracker::default();
+        let e = classify(
+            &tonic::Status::unknown(
+                r#"process "/bin/sh -c true" did not complete successfully: network bridge not found"#,
+            ),
+            &g,
+            &t,
+            &[],
+        );
+        assert!(e.to_string().contains("NetMode::None"), "{e}");
+        assert!(missing_network_hint("exit code: 1").is_none());
+        assert!(
+            missing_network_hint_dockerfile(
+                "executor failed running [x]: network bridge not found"
+            )
+            .is_some_and(|h| h.contains("force-network-mode=none"))
+        );
     }
 
     #[test]

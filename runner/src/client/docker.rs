@@ -1,6 +1,7 @@
 //! A Docker engine's own HTTP API, next to its embedded BuildKit: only what loading an image
-//! needs (`GET /images/{name}/json`, `POST /images/load`). Used to load the check probe once as an
-//! image instead of sending it inline with every Solve.
+//! needs (`GET /images/{name}/json`, `POST /images/load`), and image inspection. Used to load the
+//! check probe once as an image instead of sending it inline with every Solve, and as the
+//! fallback for image configs (`client::gateway`).
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
@@ -60,6 +61,25 @@ impl Client {
             StatusCode::NOT_FOUND => Ok(false),
             other => Err(ClientError::DockerApi(format!(
                 "look up the image {reference} on the Docker engine {}: HTTP {other}: {}",
+                self.builder(),
+                short(&body)
+            ))),
+        }
+    }
+
+    /// The engine's image-inspect JSON for `reference` (`GET /images/{name}/json`); `None` when
+    /// the engine has no such image.
+    pub async fn docker_image_inspect(
+        &self,
+        reference: &str,
+    ) -> Result<Option<Bytes>, ClientError> {
+        let path = format!("/images/{reference}/json");
+        let (status, body) = self.docker_request(Method::GET, &path, None).await?;
+        match status {
+            StatusCode::OK => Ok(Some(body)),
+            StatusCode::NOT_FOUND => Ok(None),
+            other => Err(ClientError::DockerApi(format!(
+                "inspect the image {reference} on the Docker engine {}: HTTP {other}: {}",
                 self.builder(),
                 short(&body)
             ))),

@@ -239,6 +239,15 @@ impl Tracker {
             .filter(|v| v.error.is_some())
     }
 
+    /// All vertices so far, in first-seen order.
+    pub(crate) fn snapshot(&self) -> Vec<VertexReport> {
+        self.order
+            .iter()
+            .filter_map(|d| self.vertices.get(d))
+            .cloned()
+            .collect()
+    }
+
     /// All vertices in first-seen order, and the warnings.
     pub(crate) fn finish(mut self) -> (Vec<VertexReport>, Vec<Warning>) {
         let vertices = self

@@ -10,7 +10,13 @@
 //! 3. **Solve** ([`Client::solve`]): `Solve` + `Status` for one fresh ref → [`SolveEvent`]s and a
 //!    [`SolveReport`]; failures are classified into [`SolveError`] (the exec under test, an input, a
 //!    missing image, an unsupported op, or the builder). Dropping a [`Solve`] cancels it.
-//! 4. **Capabilities and strategy** ([`Client::caps`], [`resolve_strategy`], [`Strategy::wrap`]): probe
+//! 4. **Session** ([`Client::start_session`], [`session`]): the stream in which the client serves
+//!    local directories ([`LocalDirs`]), anonymous registry auth and health checks to the daemon; one
+//!    per run, its id in [`SolveOptions::session`] for solves with local sources.
+//! 5. **Gateway** ([`gateway`]): `LLBBridge` on the same connection — image configs
+//!    ([`Client::resolve_image_config`]) and frontend solves such as `dockerfile.v0`
+//!    ([`gateway::GatewayBuild::frontend_solve`]).
+//! 6. **Capabilities and strategy** ([`Client::caps`], [`resolve_strategy`], [`Strategy::wrap`]): probe
 //!    once whether the builder accepts `passthroughop` (and merge/diff), and pick how checks attach to
 //!    their input.
 //!
@@ -38,9 +44,11 @@ pub mod docker_context;
 mod env;
 mod errors;
 mod events;
+pub mod gateway;
 mod graph;
 mod probed;
 mod resolve;
+pub mod session;
 mod solve;
 mod strategy;
 mod tls;
@@ -59,6 +67,11 @@ pub use events::{LogStream, SolveEvent, VertexReport, Warning};
 pub use graph::{OpKind, shell_words};
 pub use probed::{ProbeError, ProbeRequest, Probed, StrategyReason, connect_and_probe};
 pub use resolve::{ResolveOptions, Resolved, resolve};
+pub use session::{
+    LocalDirs, Session, SessionEnd, SessionError, SessionOptions, SessionStatus, TransferStats,
+    TunnelKind,
+};
+pub(crate) use solve::sanitize;
 pub use solve::{Solve, SolveOptions, SolveReport, new_ref};
 pub use strategy::{CHECK_MOUNT, ParseStrategyError, Strategy, StrategyError, resolve_strategy};
 pub use tls::TlsOptions;

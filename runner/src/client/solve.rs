@@ -1,4 +1,4 @@
-//! One solve: `Control.Solve` (a fresh ref, the Definition, no exporter, no session, internal: no
+//! One solve: `Control.Solve` (a fresh ref, the Definition, no exporter, the session id if given, internal: no
 //! build-history record) together with `Control.Status` for the same ref, as typed events and a
 //! final [`SolveReport`].
 //!
@@ -38,6 +38,9 @@ pub struct SolveOptions {
     /// Solve again (with a fresh ref) this many times when the builder fails with a known transient
     /// internal error ([`BuilderError::Transient`]); default 2.
     pub transient_retries: u32,
+    /// The id of the client's session ([`super::Session::id`]), sent as `SolveRequest.Session`; needed
+    /// when the definition reads local sources. `None`: no session (every other solve).
+    pub session: Option<String>,
 }
 
 impl Default for SolveOptions {
@@ -47,6 +50,7 @@ impl Default for SolveOptions {
             timeout: None,
             solve_ref: None,
             transient_retries: 2,
+            session: None,
         }
     }
 }
@@ -266,6 +270,7 @@ async fn attempt(
         // (one per check would flood `docker buildx history`, and cost Docker 26 ~13 ms per Solve).
         // Older daemons do not know the field and ignore it.
         internal: true,
+        session: options.session.clone().unwrap_or_default(),
         ..SolveRequest::default()
     };
     let solve_fut = solve_control.solve(request);

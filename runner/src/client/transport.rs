@@ -313,6 +313,72 @@ pub(crate) async fn docker_api(
     )
 }
 
+impl Connection {
+    /// The transport this connection runs on.
+    pub fn spec(&self) -> &TransportSpec {
+        &self.opener.spec
+    }
+}
+
+/// `POST /session` with `Upgrade: h2c` on a fresh Docker API stream, each header of `headers` as its
+/// own header line (repeated names are repeated lines); returns the upgraded stream, on which the
+/// engine speaks HTTP/2 as the client. Bytes the engine sent right after the `101` are kept (hyper's
+/// upgraded stream replays its read buffer first).
+///
+/// Only for [`TransportSpec::DockerEngine`]; `None` for other builders.
+pub(crate) async fn docker_session(
+    connection: &Connection,
+    headers: &[(String, String)],
+) -> Option<Result<BoxedIo, AttemptError>> {
+    let TransportSpec::DockerEngine { socket, .. } = &connection.opener.spec else {
+        return None;
+    };
+    Some(
+        async {
+            let io = connection
+                .opener
+                .open_socket(socket)
+                .await
+                .map_err(|e| e.0)?;
+            let mut request = Request::post("/session")
+                .header(header::HOST, "docker")
+                .header(header::CONNECTION, "Upgrade")
+                .header(header::UPGRADE, "h2c")
+                .body(Full::new(Bytes::new()))
+                .map_err(|e| AttemptError::Handshake(e.to_string()))?;
+            for (name, value) in headers {
+                let name = header::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| AttemptError::Handshake(format!("header {name}: {e}")))?;
+                let value = header::HeaderValue::from_str(value)
+                    .map_err(|e| AttemptError::Handshake(format!("header {name}: {e}")))?;
+                request.headers_mut().append(name, value);
+            }
+            let response = http1_send(io, request).await?;
+            if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                let status = response.status().as_u16();
+                let body =
+                    tokio::time::timeout(Duration::from_secs(2), response.into_body().collect())
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .map(|b| {
+                            String::from_utf8_lossy(&b.to_bytes())
+                                .trim()
+                                .chars()
+                                .take(300)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                return Err(AttemptError::Upgrade { status, body });
+            }
+            let upgraded = hyper::upgrade::on(response).await.map_err(http1_error)?;
+            let io: Box<dyn Io> = Box::new(TokioIo::new(upgraded));
+            Ok(TokioIo::new(io))
+        }
+        .await,
+    )
+}
+
 /// Connect to `spec` (HTTP/2 set up; no RPC made yet).
 pub async fn connect(spec: &TransportSpec, timeout: Duration) -> Result<Connection, AttemptError> {
     let opener = Arc::new(Opener::new(spec)?);

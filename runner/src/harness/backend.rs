@@ -126,10 +126,32 @@ impl Backend {
         Ok(Prepared { definition, vertex })
     }
 
-    /// Solves one prepared check and fills `record` from the report.
-    pub(crate) async fn solve(&self, prepared: &Prepared, record: &mut CheckRecord) {
+    /// The connected client.
+    pub(crate) fn client(&self) -> &Client {
+        &self.probed.client
+    }
+
+    /// The local directories the probe itself is read from (its `session` delivery): name → path.
+    pub(crate) fn probe_dirs(&self) -> std::collections::BTreeMap<String, std::path::PathBuf> {
+        self.probe
+            .local_sources()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|s| Some((s.name, s.path?)))
+            .collect()
+    }
+
+    /// Solves one prepared check (with the run's session when its input reads local
+    /// directories) and fills `record` from the report.
+    pub(crate) async fn solve(
+        &self,
+        prepared: &Prepared,
+        session: Option<String>,
+        record: &mut CheckRecord,
+    ) {
         let options = SolveOptions {
             check_vertices: prepared.vertex.iter().cloned().collect(),
+            session,
             ..SolveOptions::default()
         };
         let report = self
@@ -238,11 +260,20 @@ async fn deliver_probe(
     delivery: ProbeDelivery,
 ) -> Result<(State, String), BackendError> {
     let inline = || check::probe_state();
+    let session = |why: &str| {
+        let dir = check::probe_local_dir(&std::env::temp_dir()).map_err(BackendError::ProbeDir)?;
+        Ok((
+            check::probe_local_state(&dir),
+            format!(
+                "session ({}; sent at most once per run{why})",
+                dir.display()
+            ),
+        ))
+    };
     match delivery {
         ProbeDelivery::Inline => return Ok((inline(), "inline (BUILDTEST_PROBE)".to_owned())),
-        ProbeDelivery::Auto if !client.is_docker_engine() => {
-            return Ok((inline(), "inline".to_owned()));
-        }
+        ProbeDelivery::Session => return session("; BUILDTEST_PROBE"),
+        ProbeDelivery::Auto if !client.is_docker_engine() => return session(""),
         ProbeDelivery::Image if !client.is_docker_engine() => {
             return Err(BackendError::ProbeNeedsEngine {
                 builder: client.builder().to_string(),

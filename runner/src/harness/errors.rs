@@ -41,6 +41,9 @@ pub enum BackendError {
         /// The builder.
         builder: String,
     },
+    /// The probe's directory for the session could not be written.
+    #[error("write the probe's directory for the session")]
+    ProbeDir(#[source] CheckError),
     /// The probe image could not be loaded.
     #[error(transparent)]
     ProbeImage(#[from] ProbeImageError),

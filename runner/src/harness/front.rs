@@ -142,6 +142,9 @@ pub fn run(args: Arguments) -> i32 {
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
 
+    if let Some(session) = session.as_mut() {
+        session.close_inputs();
+    }
     let records = sink.records();
     if let Some(path) = &config.junit {
         let suite = ctx.suite.as_str();

@@ -68,6 +68,7 @@
 mod backend;
 pub mod errors;
 mod front;
+mod inputs;
 pub mod registry;
 mod run;
 mod test;

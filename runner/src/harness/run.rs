@@ -2,7 +2,7 @@
 //! shared tokio runtime and bounded by `BUILDTEST_JOBS`; each libtest trial only waits for
 //! its checks' records, so concurrency spans all checks of all tests, not one test at a time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -12,6 +12,7 @@ use tokio::sync::{Semaphore, oneshot};
 use crate::client::one_line_chain;
 use crate::harness::backend::{Backend, Prepared};
 use crate::harness::errors::BackendError;
+use crate::harness::inputs::{Served, TestInputs, check_input, describe, transfer_error};
 use crate::harness::registry::{self, TestDef};
 use crate::protocol::{Counts, SuiteSettings, sort_records};
 use crate::report::{CheckRecord, ErrorKind, Outcome, ResultsFile};
@@ -139,11 +140,27 @@ impl TestHandle {
 pub(crate) struct Session {
     pub(crate) runtime: tokio::runtime::Runtime,
     pub(crate) handles: HashMap<String, TestHandle>,
+    /// The client session serving the run's local directories, if any test reads one.
+    pub(crate) served: Option<Served>,
+    /// The names of the probe's directories among them.
+    probe_dirs: Vec<String>,
+}
+
+/// A prepared check waiting for its solve to be started.
+struct Pending {
+    backend: Arc<Backend>,
+    prepared: Prepared,
+    record: CheckRecord,
+    timeout: std::time::Duration,
+    /// The local sources its input reads (names), for the session's transfer errors.
+    locals: Vec<String>,
+    tx: oneshot::Sender<CheckRecord>,
 }
 
 impl Session {
-    /// Prepares every check of `tests` and starts its solve on `backend` (or, when the
-    /// builder could not be reached, records the error for every check).
+    /// Prepares every check of `tests`, opens a client session if any of them reads a local
+    /// directory, and starts every solve on `backend` (or, when the builder could not be
+    /// reached, records the error for every check).
     pub(crate) fn start(
         runtime: tokio::runtime::Runtime,
         backend: Result<Arc<Backend>, BackendError>,
@@ -152,13 +169,20 @@ impl Session {
         sink: &Sink,
         tests: &[(String, &'static TestDef)],
     ) -> Session {
-        let permits = Arc::new(Semaphore::new(config.jobs));
         let backend = backend.map_err(|err| format!("failed to {}", one_line_chain(&err)));
+        let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
         let mut handles = HashMap::with_capacity(tests.len());
+        let mut pending = Vec::new();
+        // The probe's own directory when it travels through the session; every check reads it.
+        let probe_dirs = backend.as_ref().map(|b| b.probe_dirs()).unwrap_or_default();
+        let mut dirs = BTreeMap::new();
         for (name, def) in tests {
             let mut checks = Vec::new();
             let test = match registry::build(def, name) {
-                Ok(test) => test,
+                Ok(mut test) => {
+                    test.input = check_input(&test.input);
+                    test
+                }
                 Err(msg) => {
                     let mut r = ctx.record(def, name, 1, "test", Outcome::Error);
                     r.error_kind = Some(ErrorKind::Setup);
@@ -175,6 +199,11 @@ impl Session {
                 checks.push(settled(sink, r));
             }
             let timeout = test.timeout.unwrap_or(config.timeout);
+            let inputs = if backend.is_ok() {
+                TestInputs::of(&test.input, &cwd)
+            } else {
+                TestInputs::default()
+            };
             for (i, check) in test.checks.iter().enumerate() {
                 let label = check.label();
                 let base = ctx.record(def, name, index(i), &label, Outcome::Error);
@@ -188,6 +217,13 @@ impl Session {
                         continue;
                     }
                 };
+                if let Some(problem) = &inputs.problem {
+                    let mut r = base;
+                    r.error_kind = Some(ErrorKind::Setup);
+                    r.message = Some(format!("failed to {problem}"));
+                    checks.push(settled(sink, r));
+                    continue;
+                }
                 let prepared = match backend.prepare(&test, name, i, config.no_cache, check) {
                     Ok(prepared) => prepared,
                     Err(err) => {
@@ -200,20 +236,93 @@ impl Session {
                 };
                 let (tx, rx) = oneshot::channel();
                 checks.push(rx);
-                let permits = Arc::clone(&permits);
-                let sink = sink.clone();
-                runtime.spawn(async move {
-                    let record = match permits.acquire_owned().await {
-                        Ok(_permit) => solve(&backend, prepared, base, timeout).await,
-                        Err(_) => base,
-                    };
-                    sink.push(record.clone());
-                    let _ = tx.send(record);
+                pending.push(Pending {
+                    backend,
+                    prepared,
+                    record: base,
+                    timeout,
+                    locals: inputs
+                        .dirs
+                        .keys()
+                        .chain(probe_dirs.keys())
+                        .cloned()
+                        .collect(),
+                    tx,
                 });
             }
+            dirs.extend(inputs.dirs);
             handles.insert(name.clone(), TestHandle { checks });
         }
-        Session { runtime, handles }
+
+        // One session for the whole run, opened only when some check reads a local directory.
+        if !pending.is_empty() {
+            dirs.extend(probe_dirs.clone());
+        }
+        let mut served = None;
+        let mut session_error = None;
+        if let (false, Ok(backend)) = (dirs.is_empty(), &backend) {
+            match runtime.block_on(Served::open(backend.client(), &dirs, &cwd)) {
+                Ok(session) => served = Some(session),
+                Err(err) => session_error = Some(format!("failed to {err}")),
+            }
+        }
+        let session_id = served.as_ref().map(Served::id);
+        let status = served.as_ref().map(Served::status);
+
+        let permits = Arc::new(Semaphore::new(config.jobs));
+        for p in pending {
+            if let (false, Some(msg)) = (p.locals.is_empty(), &session_error) {
+                let mut r = p.record;
+                r.error_kind = Some(ErrorKind::Builder);
+                r.message = Some(msg.clone());
+                sink.push(r.clone());
+                let _ = p.tx.send(r);
+                continue;
+            }
+            let permits = Arc::clone(&permits);
+            let sink = sink.clone();
+            let session = if p.locals.is_empty() {
+                None
+            } else {
+                session_id.clone()
+            };
+            let status = status.clone();
+            runtime.spawn(async move {
+                let mut record = match permits.acquire_owned().await {
+                    Ok(_permit) => {
+                        solve(&p.backend, p.prepared, p.record, p.timeout, session).await
+                    }
+                    Err(_) => p.record,
+                };
+                if let (Outcome::Error, Some(status)) = (record.outcome, &status)
+                    && let Some(why) = transfer_error(status, &p.locals)
+                {
+                    record.message = Some(match record.message.take() {
+                        Some(msg) => format!("failed to send a local directory: {why}\n{msg}"),
+                        None => format!("failed to send a local directory: {why}"),
+                    });
+                }
+                sink.push(record.clone());
+                let _ = p.tx.send(record);
+            });
+        }
+        Session {
+            runtime,
+            handles,
+            served,
+            probe_dirs: probe_dirs.into_keys().collect(),
+        }
+    }
+
+    /// Closes the client session, if the run opened one, and says what it sent.
+    pub(crate) fn close_inputs(&mut self) {
+        if let Some(served) = self.served.take() {
+            let (stats, probe, err) = self.runtime.block_on(served.close(&self.probe_dirs));
+            eprintln!("{}", describe(&stats, probe.as_ref()));
+            if let Some(err) = err {
+                eprintln!("warning: {err}");
+            }
+        }
     }
 }
 
@@ -230,6 +339,7 @@ async fn solve(
     prepared: Prepared,
     mut record: CheckRecord,
     timeout: std::time::Duration,
+    session: Option<String>,
 ) -> CheckRecord {
     let started = Instant::now();
     record.started_at_ms = std::time::SystemTime::now()
@@ -237,7 +347,8 @@ async fn solve(
         .ok()
         .and_then(|d| u64::try_from(d.as_millis()).ok());
     record.vertex = prepared.vertex.clone();
-    let solved = tokio::time::timeout(timeout, backend.solve(&prepared, &mut record)).await;
+    let solved =
+        tokio::time::timeout(timeout, backend.solve(&prepared, session, &mut record)).await;
     match solved {
         Ok(()) => {}
         Err(_) => {

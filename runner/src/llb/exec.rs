@@ -254,14 +254,20 @@ pub struct Exec {
 
 impl State {
     /// Runs `args` (argv, no shell) with this state as the writable root
-    /// filesystem, in `/`, with no environment (as `llb.Args` does).
+    /// filesystem, in `/`, with no environment (as `llb.Args` does) — or, when
+    /// an image config is attached ([`State::with_image_config`]), with its
+    /// `Env`, `WorkingDir` and `User`.
     pub fn run(&self, args: impl IntoIterator<Item = impl Into<String>>) -> Exec {
+        let (env, cwd, user) = match &self.config {
+            None => (Vec::new(), "/".to_owned(), String::new()),
+            Some(config) => (config.env_pairs(), config.exec_cwd(), config.user.clone()),
+        };
         Exec {
             base: self.clone(),
             args: args.into_iter().map(Into::into).collect(),
-            env: Vec::new(),
-            cwd: "/".to_owned(),
-            user: String::new(),
+            env,
+            cwd,
+            user,
             network: NetMode::Sandbox,
             mounts: Vec::new(),
             meta: VertexMeta::default(),
@@ -440,6 +446,7 @@ impl Exec {
             MountKind::Bind { readonly: true } => State {
                 output: mount.source.clone(),
                 platform: None,
+                config: None,
             },
             MountKind::Bind { readonly: false } => {
                 let index = mounts
@@ -451,7 +458,12 @@ impl Exec {
                 } else {
                     None
                 };
-                State::from_vertex(vertex, index.unwrap_or(0) as i64, platform)
+                let mut state = State::from_vertex(vertex, index.unwrap_or(0) as i64, platform);
+                if dest == "/" {
+                    // The root keeps the base's config, as a Dockerfile's RUN keeps the image's.
+                    state.config = self.base.config.clone();
+                }
+                state
             }
             MountKind::Tmpfs { .. } => State::invalid(LlbError::MountWithoutOutput {
                 dest: dest.to_owned(),

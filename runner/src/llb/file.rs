@@ -559,6 +559,8 @@ impl State {
             base: self.output.clone(),
             chain: action.chain,
         };
-        State::from_vertex(Vertex::new(OpKind::File(op)), 0, self.platform.clone())
+        let mut state = State::from_vertex(Vertex::new(OpKind::File(op)), 0, self.platform.clone());
+        state.config = self.config.clone();
+        state
     }
 }

@@ -14,10 +14,12 @@
 //!   every other byte becomes `%XX` (upper-case hex). So NAME is printable
 //!   ASCII (it travels in a gRPC header), never holds a `:` (BuildKit builds
 //!   keys by joining with `:` and splits session ids on it), and two
-//!   different normalized paths never share a NAME. The path is kept as
-//!   given: a relative path stays relative (resolved against the current
-//!   directory at run time, which cargo sets to the package root for tests),
-//!   so the op digest is the same in every run, process and checkout.
+//!   different normalized paths never share a NAME. A relative path is made
+//!   absolute against the current directory when the state is built (cargo
+//!   sets it to the package root for tests), so the op digest is the same in
+//!   every run and process of one checkout, and two directories never share
+//!   one (BuildKit merges equal vertices of concurrent solves, whichever
+//!   session then serves the transfer).
 //! - A path that is not UTF-8 is encoded from its bytes on Unix; elsewhere it
 //!   is an error at marshal time ([`LlbError::NonUtf8LocalPath`]).
 //! - `local.sharedkeyhint` is `buildtest`, or `buildtest-` and 16 hex digits
@@ -243,23 +245,29 @@ impl State {
     /// The contents of a host directory, sent to the builder by the runner's
     /// session when a check needs it (`local://dir=PATH`).
     ///
-    /// Pure construction, like everything in `llb`: the directory is not read
-    /// (nor checked to exist) until the run. A relative `path` is relative to
-    /// the current directory at run time, which cargo sets to the package
-    /// root for tests. The path is normalized lexically, so `./tests/data/`
-    /// and `tests/data` are one source with one digest. The source's name
-    /// is `dir=` and the path, percent-encoded (see
+    /// The directory is not read (nor checked to exist) until the run. A
+    /// relative `path` is made absolute here, against the current directory
+    /// (cargo sets it to the package root for tests): the source's name holds
+    /// the absolute path, so two packages' `tests/data` are two sources with
+    /// two digests (BuildKit lets concurrent solves share a vertex of the
+    /// same digest, whichever session serves it). The path is normalized
+    /// lexically, so `./tests/data/` and `tests/data` are one source with one
+    /// digest. The source's name is `dir=` and the path, percent-encoded (see
     /// [Local inputs](crate::llb#local-inputs-local_dir-cargo_bin-local_sources)).
     ///
     /// ```
     /// use buildtest::llb::{FileAction, Platform, State};
     ///
-    /// let data = State::local_dir("tests/data");
+    /// let data = State::local_dir("/srv/tests/data");
     /// let input = State::image("alpine:3.20")
     ///     .file(FileAction::copy(&data, "/", "/srv/data"));
     /// let sources = input.local_sources()?;
-    /// assert_eq!(sources[0].name, "dir=tests/data");
-    /// assert_eq!(sources[0].path.as_deref(), Some("tests/data".as_ref()));
+    /// assert_eq!(sources[0].name, "dir=/srv/tests/data");
+    /// assert_eq!(sources[0].path.as_deref(), Some("/srv/tests/data".as_ref()));
+    ///
+    /// let relative = State::local_dir("tests/data").local_sources()?;
+    /// let cwd = std::env::current_dir().expect("a current directory");
+    /// assert_eq!(relative[0].path, Some(cwd.join("tests/data")));
     /// # Ok::<(), buildtest::llb::LlbError>(())
     /// ```
     pub fn local_dir(path: impl AsRef<Path>) -> State {
@@ -271,6 +279,14 @@ impl State {
     /// kept; otherwise a stable one is derived from the filters.
     pub fn local_dir_with(path: impl AsRef<Path>, options: LocalOptions) -> State {
         let path = path.as_ref();
+        let absolute;
+        let path = match std::env::current_dir() {
+            Ok(cwd) if path.is_relative() => {
+                absolute = cwd.join(path);
+                absolute.as_path()
+            }
+            _ => path,
+        };
         let Some(bytes) = path_bytes(path) else {
             return State::invalid(LlbError::NonUtf8LocalPath {
                 path: path.to_string_lossy().into_owned(),
@@ -290,6 +306,21 @@ impl State {
     /// `marshal` emits them (ops made by [`State::from_definition`] included).
     /// Sources that carry an error are skipped: `marshal` reports them.
     pub fn local_sources(&self) -> Result<Vec<LocalSource>, LlbError> {
+        self.collect_local_sources()
+    }
+
+    /// Whether this state *is* a local source (its head op is `local://…`), rather than a graph
+    /// that reads one.
+    pub fn is_local_source(&self) -> bool {
+        self.output
+            .as_ref()
+            .is_some_and(|head| match &head.vertex.op {
+                OpKind::Source(op) => matches!(op.local_source(), Ok(Some(_))),
+                _ => false,
+            })
+    }
+
+    fn collect_local_sources(&self) -> Result<Vec<LocalSource>, LlbError> {
         let mut seen = std::collections::HashSet::new();
         let mut out: Vec<LocalSource> = Vec::new();
         let mut stack = Vec::new();
@@ -346,12 +377,12 @@ impl Definition {
 /// ```
 /// use buildtest::llb::{LocalOptions, Platform, State, local_sources};
 ///
-/// let src = State::local_dir_with("./src/", LocalOptions::new().exclude_patterns(["*.tmp"]));
+/// let src = State::local_dir_with("/work/./src/", LocalOptions::new().exclude_patterns(["*.tmp"]));
 /// let def = src.marshal(&Platform::linux_amd64())?.into_proto();
 /// let sources = local_sources(&def)?;
 /// assert_eq!(sources.len(), 1);
-/// assert_eq!(sources[0].name, "dir=src");
-/// assert_eq!(sources[0].path.as_deref(), Some("src".as_ref()));
+/// assert_eq!(sources[0].name, "dir=/work/src");
+/// assert_eq!(sources[0].path.as_deref(), Some("/work/src".as_ref()));
 /// assert_eq!(sources[0].exclude_patterns, ["*.tmp"]);
 /// # Ok::<(), buildtest::llb::LlbError>(())
 /// ```

@@ -66,12 +66,13 @@
 //! layer only names them, deterministically, so that the runner needs no
 //! side table and the op digest is the same in every run:
 //!
-//! - NAME is `dir=` + the path as given, lexically cleaned like Go's
+//! - NAME is `dir=` + the absolute path, lexically cleaned like Go's
 //!   `filepath.Clean`, with every byte other than ASCII letters, digits and
 //!   `-._~/` written `%XX`. Different paths never share a NAME; NAME is
 //!   printable ASCII (it travels as the `dir-name` gRPC header) and never
-//!   contains `:`. A relative path stays relative: the runner resolves it
-//!   against its current directory (the package root under cargo).
+//!   contains `:`. A relative path is made absolute against the current
+//!   directory when the state is built (the package root under cargo), so
+//!   two packages' `tests/data` never share a NAME or a digest.
 //! - `local.sharedkeyhint` is `buildtest`, or `buildtest-<16 hex>` derived
 //!   from the include / exclude / follow lists, so each filter set of a
 //!   directory keeps its own incremental-transfer snapshot in the daemon.
@@ -86,12 +87,12 @@
 //! ```
 //! use buildtest::llb::{FileAction, LocalOptions, Platform, State};
 //!
-//! let site = State::local_dir_with("site", LocalOptions::new().exclude_patterns(["*.tmp"]));
+//! let site = State::local_dir_with("/srv/site", LocalOptions::new().exclude_patterns(["*.tmp"]));
 //! let input = State::image("nginx:1.27").file(FileAction::copy(&site, "/", "/usr/share/nginx/html"));
 //! let def = input.marshal(&Platform::linux_amd64())?;
 //! let sources = def.local_sources()?;
-//! assert_eq!(sources[0].name, "dir=site");
-//! assert_eq!(sources[0].path.as_deref(), Some(std::path::Path::new("site")));
+//! assert_eq!(sources[0].name, "dir=/srv/site");
+//! assert_eq!(sources[0].path.as_deref(), Some(std::path::Path::new("/srv/site")));
 //! # Ok::<(), buildtest::llb::LlbError>(())
 //! ```
 //!
@@ -113,6 +114,7 @@ mod encode;
 mod error;
 mod exec;
 mod file;
+mod image_config;
 pub(crate) mod local;
 mod marshal;
 mod merge;
@@ -126,6 +128,7 @@ pub use diff::diff;
 pub use error::LlbError;
 pub use exec::{CacheSharing, Exec, NetMode};
 pub use file::{FileAction, FileActionChain};
+pub use image_config::{ImageConfig, normalize_reference};
 pub use local::{LocalSource, local_sources};
 pub use marshal::{DecodedOp, Definition};
 pub use merge::merge;

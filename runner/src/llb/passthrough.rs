@@ -67,6 +67,8 @@ impl State {
             inputs,
             scratch_self: self.is_scratch(),
         };
-        State::from_vertex(Vertex::new(OpKind::Passthrough(op)), 0, None)
+        let mut state = State::from_vertex(Vertex::new(OpKind::Passthrough(op)), 0, None);
+        state.config = self.config.clone();
+        state
     }
 }

@@ -250,6 +250,9 @@ pub struct State {
     /// Platform inherited from an image with an explicit platform; `None`
     /// means "the platform given to `marshal`".
     pub(crate) platform: Option<Platform>,
+    /// The image config execs on this state start from (`image_config.rs`); `None` for most
+    /// states, and then execs marshal exactly as without this field.
+    pub(crate) config: Option<Arc<super::image_config::ImageConfig>>,
 }
 
 impl State {
@@ -259,6 +262,7 @@ impl State {
         Self {
             output: None,
             platform: None,
+            config: None,
         }
     }
 
@@ -271,6 +275,7 @@ impl State {
         Self {
             output: Some(Output::new(vertex, index)),
             platform,
+            config: None,
         }
     }
 
@@ -303,7 +308,9 @@ impl State {
         };
         let mut vertex = Vertex::clone(&out.vertex);
         f(&mut vertex.meta);
-        Self::from_vertex(Arc::new(vertex), out.index, self.platform.clone())
+        let mut state = Self::from_vertex(Arc::new(vertex), out.index, self.platform.clone());
+        state.config = self.config.clone();
+        state
     }
 }
 

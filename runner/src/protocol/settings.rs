@@ -129,8 +129,8 @@ pub const PROBE: Setting = Setting {
     var: "BUILDTEST_PROBE",
     key: None,
     flag: None,
-    accepted: "one of auto, image, inline",
-    meaning: "how the probe reaches the builder: `auto` (default: loaded once into a Docker engine as image `buildtest/probe:<hash>`, else inline), `image`, `inline` (a `mkfile` carrying the probe's bytes in every check's Definition)",
+    accepted: "one of auto, image, inline, session",
+    meaning: "how the probe reaches the builder: `auto` (default: loaded once into a Docker engine as image `buildtest/probe:<hash>`, else `session`), `image`, `session` (a local directory `<temp>/buildtest-probe-<hash>` served by the run's session: sent at most once per run, and not at all while the builder keeps the previous run's copy; the run's last line says `of which the probe: N bytes`), `inline` (a `mkfile` carrying the probe's bytes in every check's Definition)",
     read_by: ReadBy::Harness,
 };
 /// `BUILDTEST_RESULTS`.
@@ -222,7 +222,7 @@ pub fn markdown() -> String {
 /// How the check probe reaches the builder (`BUILDTEST_PROBE`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ProbeDelivery {
-    /// `auto` (default): `image` on a Docker engine, else `inline`; when loading the image
+    /// `auto` (default): `image` on a Docker engine, else `session`; when loading the image
     /// fails, `inline` with the reason in the run's header.
     #[default]
     Auto,
@@ -231,6 +231,10 @@ pub enum ProbeDelivery {
     Image,
     /// `inline`: a `mkfile` op carrying the probe's bytes in every check's Definition.
     Inline,
+    /// `session`: a local directory served by the run's client session, so the probe's bytes
+    /// reach the builder at most once per run (and not again while the builder keeps them); the
+    /// default on builders that are not a Docker engine.
+    Session,
 }
 
 impl ProbeDelivery {
@@ -240,6 +244,7 @@ impl ProbeDelivery {
             ProbeDelivery::Auto => "auto",
             ProbeDelivery::Image => "image",
             ProbeDelivery::Inline => "inline",
+            ProbeDelivery::Session => "session",
         }
     }
 }
@@ -477,6 +482,7 @@ pub fn parse_probe(text: &str) -> Option<ProbeDelivery> {
         "auto" => Some(ProbeDelivery::Auto),
         "image" => Some(ProbeDelivery::Image),
         "inline" => Some(ProbeDelivery::Inline),
+        "session" => Some(ProbeDelivery::Session),
         _ => None,
     }
 }

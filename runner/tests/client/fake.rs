@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use buildtest::proto::control::control_server::{Control, ControlServer};
 use buildtest::proto::control::{
-    InfoRequest, InfoResponse, ListWorkersRequest, ListWorkersResponse, PruneRequest, SolveRequest,
-    SolveResponse, StatusRequest, StatusResponse, UsageRecord, Vertex,
+    BytesMessage, InfoRequest, InfoResponse, ListWorkersRequest, ListWorkersResponse, PruneRequest,
+    SolveRequest, SolveResponse, StatusRequest, StatusResponse, UsageRecord, Vertex,
 };
 use buildtest::proto::types::{BuildkitVersion, WorkerRecord};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -36,6 +36,8 @@ pub(crate) struct FakeControl {
     pub(crate) solve: SolveBehaviour,
     /// The solve requests received.
     pub(crate) solves: Arc<Mutex<Vec<SolveRequest>>>,
+    /// The metadata of every `Session` call received (the fake then ends the stream at once).
+    pub(crate) sessions: Arc<Mutex<Vec<tonic::metadata::MetadataMap>>>,
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -44,6 +46,18 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 impl Control for FakeControl {
     type PruneStream = BoxStream<UsageRecord>;
     type StatusStream = BoxStream<StatusResponse>;
+    type SessionStream = BoxStream<BytesMessage>;
+
+    async fn session(
+        &self,
+        request: Request<tonic::Streaming<BytesMessage>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        self.sessions
+            .lock()
+            .unwrap()
+            .push(request.metadata().clone());
+        Ok(Response::new(Box::pin(tokio_stream::empty())))
+    }
 
     async fn prune(&self, _: Request<PruneRequest>) -> Result<Response<Self::PruneStream>, Status> {
         Ok(Response::new(Box::pin(tokio_stream::empty())))
@@ -122,6 +136,8 @@ pub(crate) struct Server {
     accept: JoinHandle<()>,
     /// The fake's record of solve requests (fake servers only).
     pub(crate) solves: Arc<Mutex<Vec<SolveRequest>>>,
+    /// The fake's record of session metadata (fake servers only).
+    pub(crate) sessions: Arc<Mutex<Vec<tonic::metadata::MetadataMap>>>,
 }
 
 impl Server {
@@ -161,7 +177,12 @@ trait Conn: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Conn for T {}
 
 /// Accept connections and hand each to `serve` (spawned, tracked for `kill`).
-fn accept_loop<F, Fut>(listen: Listen, serve: F, solves: Arc<Mutex<Vec<SolveRequest>>>) -> Server
+fn accept_loop<F, Fut>(
+    listen: Listen,
+    serve: F,
+    solves: Arc<Mutex<Vec<SolveRequest>>>,
+    sessions: Arc<Mutex<Vec<tonic::metadata::MetadataMap>>>,
+) -> Server
 where
     F: Fn(Box<dyn Conn>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -206,15 +227,18 @@ where
         tasks,
         accept,
         solves,
+        sessions,
     }
 }
 
 /// Serve a fake Control API (HTTP/2 gRPC) on `listen`.
 pub(crate) fn fake_control(listen: Listen, solve: SolveBehaviour) -> Server {
     let solves: Arc<Mutex<Vec<SolveRequest>>> = Arc::default();
+    let sessions: Arc<Mutex<Vec<tonic::metadata::MetadataMap>>> = Arc::default();
     let fake = FakeControl {
         solve,
         solves: Arc::clone(&solves),
+        sessions: Arc::clone(&sessions),
     };
     let serve = move |io: Box<dyn Conn>| {
         let service = TowerToHyperService::new(ControlServer::new(fake.clone()));
@@ -224,7 +248,7 @@ pub(crate) fn fake_control(listen: Listen, solve: SolveBehaviour) -> Server {
                 .await;
         }
     };
-    accept_loop(listen, serve, solves)
+    accept_loop(listen, serve, solves, sessions)
 }
 
 /// Forward every connection on `listen` to the unix socket `target` (byte for byte).
@@ -238,7 +262,7 @@ pub(crate) fn proxy_to_unix(listen: Listen, target: &Path) -> Server {
             }
         }
     };
-    accept_loop(listen, serve, Arc::default())
+    accept_loop(listen, serve, Arc::default(), Arc::default())
 }
 
 /// Throwaway PKI: a CA, a server certificate for 127.0.0.1/localhost, a client certificate.

@@ -17,6 +17,8 @@ mod caps;
 mod concurrency;
 mod connect;
 mod faults;
+mod gateway;
+mod session_lost;
 mod solve;
 
 /// Generate one `#[tokio::test]` per engine for each listed `async fn(Engine)` of the calling module.

@@ -452,9 +452,48 @@ fn the_probe_travels_as_an_image_or_inline(engine: Engine) {
     assert_eq!(run.code(), Some(2), "a setup error: {run:?}");
     assert!(
         run.stderr.contains(
-            "error: failed to read BUILDTEST_PROBE: `pull` is not one of auto, image, inline"
+            "error: failed to read BUILDTEST_PROBE: `pull` is not one of auto, image, inline, session"
         ),
         "{run:?}"
+    );
+}
+
+/// `BUILDTEST_PROBE=session`: the probe is a local directory the run's session serves. Every check
+/// passes; a rerun is all cached and sends no probe bytes (the builder kept them).
+fn the_probe_travels_through_the_session(engine: Engine) {
+    let run = |outputs: &Outputs| {
+        run_on(
+            engine,
+            outputs,
+            &["passes::"],
+            &[("BUILDTEST_PROBE", "session")],
+        )
+    };
+    let first = Outputs::new();
+    let run1 = run(&first);
+    assert_eq!(run1.code(), Some(0), "{engine:?}: {run1:?}");
+    assert!(run1.stderr.contains("; probe session (/"), "{run1:?}");
+    assert_eq!(first.records().len(), 9, "{run1:?}");
+
+    let second = Outputs::new();
+    let run2 = run(&second);
+    assert_eq!(run2.code(), Some(0), "{engine:?}: {run2:?}");
+    let sent = run2
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("buildtest: local files sent: "))
+        .unwrap_or_else(|| panic!("no `local files sent` line: {run2:?}"));
+    assert!(
+        sent.starts_with("buildtest: local files sent: 0 bytes in 0 files (")
+            && sent.ends_with("; of which the probe: 0 bytes"),
+        "{engine:?}: {sent}"
+    );
+    let records = second.records();
+    assert!(
+        records
+            .iter()
+            .all(|r| r.outcome == Outcome::Pass && r.cached),
+        "{engine:?}: every check is cached on a rerun: {records:#?}"
     );
 }
 
@@ -614,6 +653,181 @@ fn new_user_traps_are_explained(engine: Engine) {
     );
 }
 
+/// A directory with every kind of entry the local-input tests look at (see `harness_locals`).
+fn local_fixture() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let write = |name: &str, data: &str, mode: u32| {
+        let path = p.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, data).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    write("run.sh", "#!/bin/sh\necho ran\n", 0o755);
+    write("secret", "s3cret\n", 0o600);
+    std::os::unix::fs::chown(p.join("secret"), Some(1000), Some(1000)).unwrap();
+    std::os::unix::fs::symlink("run.sh", p.join("link")).unwrap();
+    std::fs::create_dir(p.join("empty")).unwrap();
+    std::fs::set_permissions(p.join("empty"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    write("hard1", "hard\n", 0o644);
+    std::fs::hard_link(p.join("hard1"), p.join("hard2")).unwrap();
+    write("a/x", "ax\n", 0o644);
+    write("a-b", "", 0o644);
+    write("a.txt", "", 0o644);
+    write("logs/app.log", "log1\n", 0o644);
+    write("logs/drop.tmp", "", 0o644);
+    write("logs/keep.tmp", "", 0o644);
+    write("special/ok", "", 0o644);
+    let fifo = Command::new("mkfifo")
+        .arg(p.join("special/fifo"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    dir
+}
+
+/// The `local files sent: …` line of a run that served local directories.
+fn sent_line(run: &Run) -> &str {
+    run.stderr
+        .lines()
+        .find(|l| l.starts_with("buildtest: local files sent: "))
+        .unwrap_or_else(|| panic!("no `local files sent` line: {run:?}"))
+}
+
+/// Host directories reach the image with every property intact; a rerun sends no file data and
+/// takes every check from the cache; a changed file is the only data sent again.
+fn local_directories_are_sent_once_and_cached(engine: Engine) {
+    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let exe = EXE.get_or_init(|| build_target("harness_locals"));
+    let dir = local_fixture();
+    let env = [("BUILDTEST_FIXTURE_DIR", dir.path().to_str().unwrap())];
+    let run = |outputs: &Outputs| {
+        Run::of(engine_command(
+            exe,
+            engine,
+            outputs,
+            &["properties::"],
+            &env,
+        ))
+    };
+
+    let first = Outputs::new();
+    let run1 = run(&first);
+    assert_eq!(run1.code(), Some(0), "{engine:?}: {run1:?}");
+    assert!(
+        run1.stdout.contains("3 passed; 0 failed"),
+        "{engine:?}: {run1:?}"
+    );
+    assert_eq!(first.records().len(), 18, "{engine:?}: {run1:?}");
+    // Both filters of the directory were sent in full: every regular file of each.
+    assert!(
+        !sent_line(&run1).contains(": 0 bytes"),
+        "{engine:?}: {run1:?}"
+    );
+
+    let second = Outputs::new();
+    let run2 = run(&second);
+    assert_eq!(run2.code(), Some(0), "{engine:?}: {run2:?}");
+    assert!(
+        sent_line(&run2)
+            .starts_with("buildtest: local files sent: 0 bytes in 0 files (2 transfers, "),
+        "{engine:?}: {run2:?}"
+    );
+    let records = second.records();
+    assert!(
+        records
+            .iter()
+            .all(|r| r.outcome == Outcome::Pass && r.cached),
+        "{engine:?}: every check is cached on a rerun: {records:#?}"
+    );
+
+    // One file changes (same size, new mtime): both filters that include it send it again (2 × 5
+    // bytes). BuildKit also asks again for `hard1` (5 bytes), the first name of the hardlink pair:
+    // when its diff finds any change it re-creates hardlinks from their first name, so a
+    // directory with hardlinks re-sends them with any change (measured on v0.8.3 and v0.13.2; a
+    // rerun with no change sends nothing, above).
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(dir.path().join("logs/app.log"), "log2\n").unwrap();
+    let third = Outputs::new();
+    let run3 = run(&third);
+    assert_eq!(run3.code(), Some(0), "{engine:?}: {run3:?}");
+    assert!(
+        sent_line(&run3)
+            .starts_with("buildtest: local files sent: 15 bytes in 3 files (2 transfers, "),
+        "{engine:?}: {run3:?}"
+    );
+}
+
+/// A missing directory is a setup error of the checks that read it, before anything is solved;
+/// a fifo inside a directory fails the transfer with a message naming it.
+fn local_directory_errors_and_definitions_from_elsewhere(engine: Engine) {
+    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let exe = EXE.get_or_init(|| build_target("harness_locals"));
+    let dir = local_fixture();
+    let env = [("BUILDTEST_FIXTURE_DIR", dir.path().to_str().unwrap())];
+    let outputs = Outputs::new();
+    let run = Run::of(engine_command(
+        exe,
+        engine,
+        &outputs,
+        &["missing::", "--skip", "properties"],
+        &env,
+    ));
+    assert_eq!(run.code(), Some(101), "{engine:?}: {run:?}");
+    let records = outputs.records();
+    let missing = find(&records, "missing::directory", 1);
+    assert_eq!(missing.error_kind, Some(ErrorKind::Setup), "{missing:#?}");
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(
+        missing.message.as_deref(),
+        Some(
+            format!(
+                "failed to read local directory {}/no/such/dir: no such directory (a relative path \
+                 is relative to the current directory, which cargo sets to the package root)",
+                cwd.display(),
+            )
+            .as_str()
+        ),
+        "{missing:#?}"
+    );
+
+    // Not a local directory, but an input from elsewhere: LLB bytes, with more built on top.
+    let outputs = Outputs::new();
+    let run = Run::of(engine_command(
+        exe,
+        engine,
+        &outputs,
+        &["definition::"],
+        &env,
+    ));
+    assert_eq!(run.code(), Some(0), "{engine:?}: {run:?}");
+    assert!(
+        run.stdout.contains("1 passed; 0 failed"),
+        "{engine:?}: {run:?}"
+    );
+    assert_eq!(outputs.records().len(), 3, "{engine:?}: {run:?}");
+
+    let outputs = Outputs::new();
+    let run = Run::of(engine_command(exe, engine, &outputs, &["special::"], &env));
+    assert_eq!(run.code(), Some(101), "{engine:?}: {run:?}");
+    let records = outputs.records();
+    let fifo = find(&records, "special::fifo", 1);
+    assert_eq!(fifo.outcome, Outcome::Error, "{fifo:#?}");
+    let expected = format!(
+        "failed to send a local directory: send {}/special/fifo: it is a fifo; exclude it with \
+         exclude_patterns",
+        dir.path().display()
+    );
+    assert!(
+        fifo.message
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with(&expected),
+        "{engine:?}: {fifo:#?}"
+    );
+}
+
 macro_rules! on_both_engines {
     ($($scenario:ident),* $(,)?) => {
         mod docker20 {
@@ -634,7 +848,10 @@ on_both_engines!(
     the_ide_lens_runs_exactly_one_test,
     json_format_for_ides,
     the_probe_travels_as_an_image_or_inline,
+    the_probe_travels_through_the_session,
     discard_strategy_needs_nothing_from_the_image,
     ctrl_c_writes_junit_with_the_finished_checks_and_exits_130,
     new_user_traps_are_explained,
+    local_directories_are_sent_once_and_cached,
+    local_directory_errors_and_definitions_from_elsewhere,
 );

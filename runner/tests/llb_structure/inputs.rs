@@ -36,10 +36,10 @@ fn head_digest(state: &State) -> String {
 
 #[test]
 fn local_dir_is_a_named_local_source_with_a_stable_hint() {
-    let ops = ops(&State::local_dir("tests/data"));
+    let ops = ops(&State::local_dir("/p/tests/data"));
     assert_eq!(kinds(&ops), ["source", "terminal"]);
     let source = op(&ops, "source");
-    assert_eq!(source_of(source).identifier, "local://dir=tests/data");
+    assert_eq!(source_of(source).identifier, "local://dir=/p/tests/data");
     assert_eq!(
         attrs(source),
         BTreeMap::from([("local.sharedkeyhint", "buildtest")]),
@@ -55,12 +55,12 @@ fn local_dir_is_a_named_local_source_with_a_stable_hint() {
 
 #[test]
 fn local_dir_digests_are_stable_across_constructions_and_processes() {
-    let a = marshal(&State::local_dir("tests/data"));
-    let b = marshal(&State::local_dir(PathBuf::from("tests/data")));
+    let a = marshal(&State::local_dir("/p/tests/data"));
+    let b = marshal(&State::local_dir(PathBuf::from("/p/tests/data")));
     assert_eq!(a.to_bytes(), b.to_bytes());
     // The op's bytes, written out by hand in Go's field order: constraints (11), then the
     // source body (3) with identifier (1) and the one attr entry (2).
-    let id = b"local://dir=tests/data";
+    let id = b"local://dir=/p/tests/data";
     let entry = [
         &[0x0a, 19][..],
         b"local.sharedkeyhint",
@@ -78,27 +78,40 @@ fn local_dir_digests_are_stable_across_constructions_and_processes() {
     let op = [&[0x5a, 0x00, 0x1a, body.len() as u8][..], &body].concat();
     let want = format!("sha256:{}", hex::encode(sha2_digest(&op)));
     assert_eq!(a.head(), Some(want.as_str()));
-    // The same figure in every process and checkout: nothing random, nothing absolute.
+    // The same figure in every process: nothing random.
     assert_eq!(
         want,
-        "sha256:4ade3633b21c35ac5c169f2eea4582bf75e571d0b0edc62ade39b11590c88ba9"
+        "sha256:397dbd47c44007eeef0c6930bb465f4ad7eaff60925fda032a3f3a8af86a5a6d"
     );
 }
 
 #[test]
 fn local_dir_paths_are_normalized_lexically() {
-    let want = head_digest(&State::local_dir("tests/data"));
+    let want = head_digest(&State::local_dir("/p/tests/data"));
     for same in [
-        "./tests/data",
-        "tests//data/",
-        "tests/./data/.",
-        "tests/x/../data",
+        "/p/./tests/data",
+        "/p/tests//data/",
+        "/p/tests/./data/.",
+        "/p/tests/x/../data",
     ] {
         assert_eq!(head_digest(&State::local_dir(same)), want, "{same}");
     }
-    assert_eq!(identifier(&State::local_dir("")), "local://dir=.");
-    assert_eq!(identifier(&State::local_dir("./")), "local://dir=.");
-    assert_eq!(identifier(&State::local_dir("../x")), "local://dir=../x");
+    // A relative path is made absolute against the current directory (the package root under
+    // cargo), so two packages' `tests/data` are two sources.
+    let cwd = std::env::current_dir().expect("a current directory");
+    let cwd_name = cwd.to_str().expect("a UTF-8 current directory");
+    assert_eq!(
+        identifier(&State::local_dir("")),
+        format!("local://dir={cwd_name}")
+    );
+    assert_eq!(
+        identifier(&State::local_dir("./")),
+        format!("local://dir={cwd_name}")
+    );
+    assert_eq!(
+        head_digest(&State::local_dir("tests/data")),
+        head_digest(&State::local_dir(cwd.join("tests/data")))
+    );
     assert_eq!(
         identifier(&State::local_dir("/a/../../b/")),
         "local://dir=/b"
@@ -108,7 +121,7 @@ fn local_dir_paths_are_normalized_lexically() {
 #[test]
 fn different_dirs_never_share_a_name_and_names_hold_no_colon() {
     let paths = [
-        "a", "b", "a/b", "a b", "a%20b", "a:b", "a%3Ab", "/a", "dir=a", "é", "a\\b", "a+b",
+        "/a", "/b", "/a/b", "/a b", "/a%20b", "/a:b", "/a%3Ab", "/dir=a", "/é", "/a\\b", "/a+b",
     ];
     let mut names = std::collections::BTreeSet::new();
     for path in paths {
@@ -122,8 +135,8 @@ fn different_dirs_never_share_a_name_and_names_hold_no_colon() {
         assert!(names.insert(name.to_owned()), "{path}: {name} repeated");
     }
     assert_eq!(
-        identifier(&State::local_dir("a b:c%é")),
-        "local://dir=a%20b%3Ac%25%C3%A9"
+        identifier(&State::local_dir("/a b:c%é")),
+        "local://dir=/a%20b%3Ac%25%C3%A9"
     );
 }
 
@@ -189,13 +202,13 @@ fn local_dir_with_filters() {
 
 #[test]
 fn local_sources_map_names_back_to_paths() {
-    let data = State::local_dir("./tests/data/");
+    let data = State::local_dir("/p/./tests/data/");
     let bin = State::local_dir_with("/abs/target", LocalOptions::new().include_patterns(["x"]));
     let input = alpine()
         .file(FileAction::copy(&data, "/", "/data").copy(&bin, "/x", "/usr/bin/x"))
         .file(FileAction::copy(&State::local("context"), "/", "/ctx"))
         .file(FileAction::copy(
-            &State::local_dir("tests/data"),
+            &State::local_dir("/p/tests/data"),
             "/",
             "/again",
         ));
@@ -225,7 +238,11 @@ fn local_sources_map_names_back_to_paths() {
                 Some(PathBuf::from("/abs/target")),
                 &["x".to_owned()][..]
             ),
-            ("dir=tests/data", Some(PathBuf::from("tests/data")), &[][..]),
+            (
+                "dir=/p/tests/data",
+                Some(PathBuf::from("/p/tests/data")),
+                &[][..]
+            ),
             ("context", None, &[][..]),
         ],
         "each source once, in def order (the file op walks its inputs last first, as Go does); \
@@ -252,9 +269,9 @@ fn names_that_are_not_canonical_have_no_path() {
 fn non_utf8_paths_round_trip_on_unix() {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt as _;
-    let path = PathBuf::from(OsStr::from_bytes(b"data/\xff\xfe"));
+    let path = PathBuf::from(OsStr::from_bytes(b"/data/\xff\xfe"));
     let state = State::local_dir(&path);
-    assert_eq!(identifier(&state), "local://dir=data/%FF%FE");
+    assert_eq!(identifier(&state), "local://dir=/data/%FF%FE");
     let sources = marshal(&state).local_sources().expect("sources");
     assert_eq!(sources[0].path, Some(path));
 }
@@ -451,11 +468,11 @@ fn from_definition_of_scratch_is_scratch() {
 
 #[test]
 fn from_definition_lists_its_local_sources() {
-    let bytes = marshal(&State::local_dir("ctx").run_on(alpine())).to_bytes();
+    let bytes = marshal(&State::local_dir("/p/ctx").run_on(alpine())).to_bytes();
     let input = State::from_definition(&bytes).expect("from_definition");
     let sources = input.local_sources().expect("sources");
     assert_eq!(sources.len(), 1);
-    assert_eq!(sources[0].path, Some(PathBuf::from("ctx")));
+    assert_eq!(sources[0].path, Some(PathBuf::from("/p/ctx")));
 }
 
 trait RunOn {

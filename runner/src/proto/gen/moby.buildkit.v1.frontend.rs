@@ -6,3 +6,831 @@ pub struct ExitMessage {
     #[prost(string, tag = "2")]
     pub error: ::prost::alloc::string::String,
 }
+/// What a build returns: one ref (or a map of them) and metadata such as
+/// `containerimage.config`.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Result {
+    #[prost(btree_map = "string, bytes", tag = "10")]
+    pub metadata: ::prost::alloc::collections::BTreeMap<
+        ::prost::alloc::string::String,
+        ::prost::alloc::vec::Vec<u8>,
+    >,
+    #[prost(oneof = "result::Result", tags = "1, 2, 3, 4")]
+    pub result: ::core::option::Option<result::Result>,
+}
+/// Nested message and enum types in `Result`.
+pub mod result {
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Result {
+        #[prost(string, tag = "1")]
+        RefDeprecated(::prost::alloc::string::String),
+        #[prost(message, tag = "2")]
+        RefsDeprecated(super::RefMapDeprecated),
+        #[prost(message, tag = "3")]
+        Ref(super::Ref),
+        #[prost(message, tag = "4")]
+        Refs(super::RefMap),
+    }
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RefMapDeprecated {
+    #[prost(btree_map = "string, string", tag = "1")]
+    pub refs: ::prost::alloc::collections::BTreeMap<
+        ::prost::alloc::string::String,
+        ::prost::alloc::string::String,
+    >,
+}
+/// A solved result: its id on the daemon and the LLB that produces it.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Ref {
+    #[prost(string, tag = "1")]
+    pub id: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub def: ::core::option::Option<super::super::super::super::pb::Definition>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RefMap {
+    #[prost(btree_map = "string, message", tag = "1")]
+    pub refs: ::prost::alloc::collections::BTreeMap<::prost::alloc::string::String, Ref>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ReturnRequest {
+    #[prost(message, optional, tag = "1")]
+    pub result: ::core::option::Option<Result>,
+    #[prost(message, optional, tag = "2")]
+    pub error: ::core::option::Option<super::super::super::super::google::rpc::Status>,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReturnResponse {}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct InputsRequest {}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct InputsResponse {
+    #[prost(btree_map = "string, message", tag = "1")]
+    pub definitions: ::prost::alloc::collections::BTreeMap<
+        ::prost::alloc::string::String,
+        super::super::super::super::pb::Definition,
+    >,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ResolveImageConfigRequest {
+    #[prost(string, tag = "1")]
+    pub r#ref: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub platform: ::core::option::Option<super::super::super::super::pb::Platform>,
+    /// `default`, `pull` or `local`.
+    #[prost(string, tag = "3")]
+    pub resolve_mode: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub log_name: ::prost::alloc::string::String,
+    /// v0.9+: 0 = registry, 1 = OCI layout store.
+    #[prost(int32, tag = "5")]
+    pub resolver_type: i32,
+    #[prost(string, tag = "6")]
+    pub session_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "7")]
+    pub store_id: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ResolveImageConfigResponse {
+    #[prost(string, tag = "1")]
+    pub digest: ::prost::alloc::string::String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub config: ::prost::alloc::vec::Vec<u8>,
+    /// v0.12+.
+    #[prost(string, tag = "3")]
+    pub r#ref: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SolveRequest {
+    #[prost(message, optional, tag = "1")]
+    pub definition: ::core::option::Option<super::super::super::super::pb::Definition>,
+    #[prost(string, tag = "2")]
+    pub frontend: ::prost::alloc::string::String,
+    #[prost(btree_map = "string, string", tag = "3")]
+    pub frontend_opt: ::prost::alloc::collections::BTreeMap<
+        ::prost::alloc::string::String,
+        ::prost::alloc::string::String,
+    >,
+    #[prost(bool, tag = "5")]
+    pub allow_result_return: bool,
+    #[prost(bool, tag = "6")]
+    pub allow_result_array_ref: bool,
+    #[prost(bool, tag = "10")]
+    pub r#final: bool,
+    #[prost(bytes = "vec", tag = "11")]
+    pub exporter_attr: ::prost::alloc::vec::Vec<u8>,
+    #[prost(btree_map = "string, message", tag = "13")]
+    pub frontend_inputs: ::prost::alloc::collections::BTreeMap<
+        ::prost::alloc::string::String,
+        super::super::super::super::pb::Definition,
+    >,
+    /// v0.10+.
+    #[prost(bool, tag = "14")]
+    pub evaluate: bool,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SolveResponse {
+    #[prost(string, tag = "1")]
+    pub r#ref: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "3")]
+    pub result: ::core::option::Option<Result>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReadFileRequest {
+    #[prost(string, tag = "1")]
+    pub r#ref: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub file_path: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "3")]
+    pub range: ::core::option::Option<FileRange>,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FileRange {
+    #[prost(int64, tag = "1")]
+    pub offset: i64,
+    #[prost(int64, tag = "2")]
+    pub length: i64,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReadFileResponse {
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: ::prost::alloc::vec::Vec<u8>,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PingRequest {}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct PongResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub frontend_api_caps: ::prost::alloc::vec::Vec<ApiCap>,
+    #[prost(message, repeated, tag = "2")]
+    pub llb_caps: ::prost::alloc::vec::Vec<ApiCap>,
+    #[prost(message, repeated, tag = "3")]
+    pub workers: ::prost::alloc::vec::Vec<super::types::WorkerRecord>,
+}
+/// BuildKit declares this in `package moby.buildkit.v1.apicaps`; it is only
+/// ever nested, so declaring it here changes nothing on the wire.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ApiCap {
+    #[prost(string, tag = "1")]
+    pub id: ::prost::alloc::string::String,
+    #[prost(bool, tag = "2")]
+    pub enabled: bool,
+    #[prost(bool, tag = "3")]
+    pub deprecated: bool,
+    #[prost(string, tag = "4")]
+    pub disabled_reason: ::prost::alloc::string::String,
+    #[prost(string, tag = "5")]
+    pub disabled_reason_msg: ::prost::alloc::string::String,
+    #[prost(string, tag = "6")]
+    pub disabled_alternative: ::prost::alloc::string::String,
+}
+/// Generated client implementations.
+pub mod llb_bridge_client {
+    #![allow(
+        unused_variables,
+        dead_code,
+        missing_docs,
+        clippy::wildcard_imports,
+        clippy::let_unit_value,
+    )]
+    use tonic::codegen::*;
+    use tonic::codegen::http::Uri;
+    #[derive(Debug, Clone)]
+    pub struct LlbBridgeClient<T> {
+        inner: tonic::client::Grpc<T>,
+    }
+    impl<T> LlbBridgeClient<T>
+    where
+        T: tonic::client::GrpcService<tonic::body::Body>,
+        T::Error: Into<StdError>,
+        T::ResponseBody: Body<Data = Bytes> + std::marker::Send + 'static,
+        <T::ResponseBody as Body>::Error: Into<StdError> + std::marker::Send,
+    {
+        pub fn new(inner: T) -> Self {
+            let inner = tonic::client::Grpc::new(inner);
+            Self { inner }
+        }
+        pub fn with_origin(inner: T, origin: Uri) -> Self {
+            let inner = tonic::client::Grpc::with_origin(inner, origin);
+            Self { inner }
+        }
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> LlbBridgeClient<InterceptedService<T, F>>
+        where
+            F: tonic::service::Interceptor,
+            T::ResponseBody: Default,
+            T: tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<
+                    <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
+                >,
+            >,
+            <T as tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+            >>::Error: Into<StdError> + std::marker::Send + std::marker::Sync,
+        {
+            LlbBridgeClient::new(InterceptedService::new(inner, interceptor))
+        }
+        /// Compress requests with the given encoding.
+        ///
+        /// This requires the server to support it otherwise it might respond with an
+        /// error.
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
+        /// Enable decompressing responses.
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.inner = self.inner.accept_compressed(encoding);
+            self
+        }
+        /// Limits the maximum size of a decoded message.
+        ///
+        /// Default: `4MB`
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_decoding_message_size(limit);
+            self
+        }
+        /// Limits the maximum size of an encoded message.
+        ///
+        /// Default: `usize::MAX`
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_encoding_message_size(limit);
+            self
+        }
+        pub async fn resolve_image_config(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ResolveImageConfigRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ResolveImageConfigResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/moby.buildkit.v1.frontend.LLBBridge/ResolveImageConfig",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "moby.buildkit.v1.frontend.LLBBridge",
+                        "ResolveImageConfig",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn solve(
+            &mut self,
+            request: impl tonic::IntoRequest<super::SolveRequest>,
+        ) -> std::result::Result<tonic::Response<super::SolveResponse>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/moby.buildkit.v1.frontend.LLBBridge/Solve",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("moby.buildkit.v1.frontend.LLBBridge", "Solve"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn read_file(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ReadFileRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ReadFileResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/moby.buildkit.v1.frontend.LLBBridge/ReadFile",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("moby.buildkit.v1.frontend.LLBBridge", "ReadFile"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn ping(
+            &mut self,
+            request: impl tonic::IntoRequest<super::PingRequest>,
+        ) -> std::result::Result<tonic::Response<super::PongResponse>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/moby.buildkit.v1.frontend.LLBBridge/Ping",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("moby.buildkit.v1.frontend.LLBBridge", "Ping"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn r#return(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ReturnRequest>,
+        ) -> std::result::Result<tonic::Response<super::ReturnResponse>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/moby.buildkit.v1.frontend.LLBBridge/Return",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("moby.buildkit.v1.frontend.LLBBridge", "Return"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn inputs(
+            &mut self,
+            request: impl tonic::IntoRequest<super::InputsRequest>,
+        ) -> std::result::Result<tonic::Response<super::InputsResponse>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/moby.buildkit.v1.frontend.LLBBridge/Inputs",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("moby.buildkit.v1.frontend.LLBBridge", "Inputs"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+    }
+}
+/// Generated server implementations.
+#[cfg(feature = "test-server")]
+pub mod llb_bridge_server {
+    #![allow(
+        unused_variables,
+        dead_code,
+        missing_docs,
+        clippy::wildcard_imports,
+        clippy::let_unit_value,
+    )]
+    use tonic::codegen::*;
+    /// Generated trait containing gRPC methods that should be implemented for use with LlbBridgeServer.
+    #[async_trait]
+    pub trait LlbBridge: std::marker::Send + std::marker::Sync + 'static {
+        async fn resolve_image_config(
+            &self,
+            request: tonic::Request<super::ResolveImageConfigRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ResolveImageConfigResponse>,
+            tonic::Status,
+        >;
+        async fn solve(
+            &self,
+            request: tonic::Request<super::SolveRequest>,
+        ) -> std::result::Result<tonic::Response<super::SolveResponse>, tonic::Status>;
+        async fn read_file(
+            &self,
+            request: tonic::Request<super::ReadFileRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ReadFileResponse>,
+            tonic::Status,
+        >;
+        async fn ping(
+            &self,
+            request: tonic::Request<super::PingRequest>,
+        ) -> std::result::Result<tonic::Response<super::PongResponse>, tonic::Status>;
+        async fn r#return(
+            &self,
+            request: tonic::Request<super::ReturnRequest>,
+        ) -> std::result::Result<tonic::Response<super::ReturnResponse>, tonic::Status>;
+        async fn inputs(
+            &self,
+            request: tonic::Request<super::InputsRequest>,
+        ) -> std::result::Result<tonic::Response<super::InputsResponse>, tonic::Status>;
+    }
+    #[derive(Debug)]
+    pub struct LlbBridgeServer<T> {
+        inner: Arc<T>,
+        accept_compression_encodings: EnabledCompressionEncodings,
+        send_compression_encodings: EnabledCompressionEncodings,
+        max_decoding_message_size: Option<usize>,
+        max_encoding_message_size: Option<usize>,
+    }
+    impl<T> LlbBridgeServer<T> {
+        pub fn new(inner: T) -> Self {
+            Self::from_arc(Arc::new(inner))
+        }
+        pub fn from_arc(inner: Arc<T>) -> Self {
+            Self {
+                inner,
+                accept_compression_encodings: Default::default(),
+                send_compression_encodings: Default::default(),
+                max_decoding_message_size: None,
+                max_encoding_message_size: None,
+            }
+        }
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> InterceptedService<Self, F>
+        where
+            F: tonic::service::Interceptor,
+        {
+            InterceptedService::new(Self::new(inner), interceptor)
+        }
+        /// Enable decompressing requests with the given encoding.
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.accept_compression_encodings.enable(encoding);
+            self
+        }
+        /// Compress responses with the given encoding, if the client supports it.
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.send_compression_encodings.enable(encoding);
+            self
+        }
+        /// Limits the maximum size of a decoded message.
+        ///
+        /// Default: `4MB`
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.max_decoding_message_size = Some(limit);
+            self
+        }
+        /// Limits the maximum size of an encoded message.
+        ///
+        /// Default: `usize::MAX`
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.max_encoding_message_size = Some(limit);
+            self
+        }
+    }
+    impl<T, B> tonic::codegen::Service<http::Request<B>> for LlbBridgeServer<T>
+    where
+        T: LlbBridge,
+        B: Body + std::marker::Send + 'static,
+        B::Error: Into<StdError> + std::marker::Send + 'static,
+    {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = std::convert::Infallible;
+        type Future = BoxFuture<Self::Response, Self::Error>;
+        fn poll_ready(
+            &mut self,
+            _cx: &mut Context<'_>,
+        ) -> Poll<std::result::Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, req: http::Request<B>) -> Self::Future {
+            match req.uri().path() {
+                "/moby.buildkit.v1.frontend.LLBBridge/ResolveImageConfig" => {
+                    #[allow(non_camel_case_types)]
+                    struct ResolveImageConfigSvc<T: LlbBridge>(pub Arc<T>);
+                    impl<
+                        T: LlbBridge,
+                    > tonic::server::UnaryService<super::ResolveImageConfigRequest>
+                    for ResolveImageConfigSvc<T> {
+                        type Response = super::ResolveImageConfigResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ResolveImageConfigRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as LlbBridge>::resolve_image_config(&inner, request)
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ResolveImageConfigSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/moby.buildkit.v1.frontend.LLBBridge/Solve" => {
+                    #[allow(non_camel_case_types)]
+                    struct SolveSvc<T: LlbBridge>(pub Arc<T>);
+                    impl<T: LlbBridge> tonic::server::UnaryService<super::SolveRequest>
+                    for SolveSvc<T> {
+                        type Response = super::SolveResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::SolveRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as LlbBridge>::solve(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = SolveSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/moby.buildkit.v1.frontend.LLBBridge/ReadFile" => {
+                    #[allow(non_camel_case_types)]
+                    struct ReadFileSvc<T: LlbBridge>(pub Arc<T>);
+                    impl<
+                        T: LlbBridge,
+                    > tonic::server::UnaryService<super::ReadFileRequest>
+                    for ReadFileSvc<T> {
+                        type Response = super::ReadFileResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ReadFileRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as LlbBridge>::read_file(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ReadFileSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/moby.buildkit.v1.frontend.LLBBridge/Ping" => {
+                    #[allow(non_camel_case_types)]
+                    struct PingSvc<T: LlbBridge>(pub Arc<T>);
+                    impl<T: LlbBridge> tonic::server::UnaryService<super::PingRequest>
+                    for PingSvc<T> {
+                        type Response = super::PongResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::PingRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as LlbBridge>::ping(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = PingSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/moby.buildkit.v1.frontend.LLBBridge/Return" => {
+                    #[allow(non_camel_case_types)]
+                    struct ReturnSvc<T: LlbBridge>(pub Arc<T>);
+                    impl<T: LlbBridge> tonic::server::UnaryService<super::ReturnRequest>
+                    for ReturnSvc<T> {
+                        type Response = super::ReturnResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ReturnRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as LlbBridge>::r#return(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ReturnSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/moby.buildkit.v1.frontend.LLBBridge/Inputs" => {
+                    #[allow(non_camel_case_types)]
+                    struct InputsSvc<T: LlbBridge>(pub Arc<T>);
+                    impl<T: LlbBridge> tonic::server::UnaryService<super::InputsRequest>
+                    for InputsSvc<T> {
+                        type Response = super::InputsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::InputsRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as LlbBridge>::inputs(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = InputsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                _ => {
+                    Box::pin(async move {
+                        let mut response = http::Response::new(
+                            tonic::body::Body::default(),
+                        );
+                        let headers = response.headers_mut();
+                        headers
+                            .insert(
+                                tonic::Status::GRPC_STATUS,
+                                (tonic::Code::Unimplemented as i32).into(),
+                            );
+                        headers
+                            .insert(
+                                http::header::CONTENT_TYPE,
+                                tonic::metadata::GRPC_CONTENT_TYPE,
+                            );
+                        Ok(response)
+                    })
+                }
+            }
+        }
+    }
+    impl<T> Clone for LlbBridgeServer<T> {
+        fn clone(&self) -> Self {
+            let inner = self.inner.clone();
+            Self {
+                inner,
+                accept_compression_encodings: self.accept_compression_encodings,
+                send_compression_encodings: self.send_compression_encodings,
+                max_decoding_message_size: self.max_decoding_message_size,
+                max_encoding_message_size: self.max_encoding_message_size,
+            }
+        }
+    }
+    /// Generated gRPC service name
+    pub const SERVICE_NAME: &str = "moby.buildkit.v1.frontend.LLBBridge";
+    impl<T> tonic::server::NamedService for LlbBridgeServer<T> {
+        const NAME: &'static str = SERVICE_NAME;
+    }
+}
