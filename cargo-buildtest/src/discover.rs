@@ -327,8 +327,8 @@ pub fn list(suite: &Suite, selection: &[String]) -> Result<Vec<String>, Expected
         .args(selection)
         .current_dir(&suite.target.manifest_dir)
         .env("CARGO_MANIFEST_DIR", &suite.target.manifest_dir)
-        .env_remove(buildtest::report::RESULTS_ENV)
-        .env_remove("BUILDTEST_JUNIT")
+        .env_remove(buildtest::protocol::settings::RESULTS.var)
+        .env_remove(buildtest::protocol::settings::JUNIT.var)
         .stdin(Stdio::null())
         .output()
         .map_err(|source| ExpectedError::Spawn {

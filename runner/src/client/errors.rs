@@ -454,3 +454,50 @@ pub enum ClientError {
     #[error("{0}")]
     DockerApi(String),
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The three errors that carry an I/O or JSON cause name it once: as their source, not also
+    /// in their own message (a chain renderer would otherwise print it twice).
+    #[test]
+    fn causes_are_sources_not_repeated_in_the_message() {
+        let io = || std::io::Error::other("disk on fire");
+        let json = serde_json::from_str::<u32>("x").unwrap_err();
+        let json_text = json.to_string();
+        let errors: Vec<(Box<dyn std::error::Error>, String)> = vec![
+            (
+                Box::new(ResolveError::Read {
+                    what: "buildx store",
+                    path: "/x".into(),
+                    source: io(),
+                }),
+                "disk on fire".to_owned(),
+            ),
+            (
+                Box::new(ResolveError::Json {
+                    what: "buildx store",
+                    path: "/x".into(),
+                    source: json,
+                }),
+                json_text,
+            ),
+            (
+                Box::new(TlsError::Read {
+                    what: "ca certificate",
+                    path: "/x".into(),
+                    source: io(),
+                }),
+                "disk on fire".to_owned(),
+            ),
+        ];
+        for (err, cause) in errors {
+            assert!(!err.to_string().contains(&cause), "{err}");
+            assert_eq!(err.source().unwrap().to_string(), cause);
+            let line = one_line_chain(err.as_ref());
+            assert_eq!(line.matches(&cause).count(), 1, "{line}");
+        }
+    }
+}
