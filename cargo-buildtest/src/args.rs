@@ -5,7 +5,12 @@
 
 use std::path::PathBuf;
 
-use buildtest::harness::config::{DEFAULT_JOBS, DEFAULT_TIMEOUT};
+use buildtest::protocol::exit;
+use buildtest::protocol::settings::{
+    BUILDKIT_HOST, BUILDX_BUILDER, DEFAULT_JOBS, DEFAULT_TIMEOUT, JOBS, JUNIT, NO_CACHE, Origin,
+    Raw, ReadBy, SETTINGS, STRATEGY, Setting, TIMEOUT, TLS_CA_CERT, TLS_CERT, TLS_KEY,
+    TLS_SERVER_NAME,
+};
 use clap::{Args as ClapArgs, Parser, ValueEnum};
 
 /// `cargo`, as far as this binary is concerned: one subcommand.
@@ -13,19 +18,29 @@ use clap::{Args as ClapArgs, Parser, ValueEnum};
 #[command(name = "cargo", bin_name = "cargo", styles = clap::builder::Styles::plain())]
 pub enum Cli {
     /// Build the workspace's buildtest suites and run their checks on a BuildKit builder.
-    #[command(version, after_help = AFTER_HELP)]
+    #[command(version, after_help = after_help())]
     Buildtest(Args),
 }
 
-const AFTER_HELP: &str = "\
-Arguments after `--` go to every suite binary: test-name filters, `--exact`, `--skip NAME`.
-
-Settings are taken from flags, then the environment (BUILDKIT_HOST, BUILDX_BUILDER,
-BUILDTEST_STRATEGY, BUILDTEST_JOBS, BUILDTEST_TIMEOUT, BUILDTEST_NO_CACHE, BUILDTEST_JUNIT),
-then `.config/buildtest.toml` and `[workspace.metadata.buildtest]`, then defaults.
-
-Exit codes: 0 all passed, 2 usage or configuration error, 100 checks failed or errored,
-101 the suites failed to build, 102 no builder reachable, 130 interrupted, 1 other errors.";
+/// The text after the options: taken from the protocol's settings and exit-code tables.
+pub fn after_help() -> String {
+    let vars: Vec<&str> = SETTINGS
+        .iter()
+        .filter(|s| s.read_by == ReadBy::Both)
+        .map(|s| s.var)
+        .collect();
+    let codes: Vec<String> = exit::CARGO_BUILDTEST
+        .iter()
+        .map(|c| format!("  {:>3}  {}", c.code, c.meaning))
+        .collect();
+    format!(
+        "Arguments after `--` go to every suite binary: test-name filters, `--exact`, `--skip NAME`.\n\n\
+         Settings are taken from flags, then the environment ({}), then `.config/buildtest.toml` \
+         and `[workspace.metadata.buildtest]`, then defaults.\n\nExit codes:\n{}",
+        vars.join(", "),
+        codes.join("\n")
+    )
+}
 
 /// `--jobs`'s help, with the harness's default (the value is not a clap default: unset, the
 /// environment and configuration files still apply).
@@ -69,7 +84,7 @@ pub struct Args {
     pub no_cache: bool,
     /// How many checks are solved concurrently per suite [default: `DEFAULT_JOBS`].
     #[arg(long, short = 'j', value_name = "N", help_heading = "Run", help = jobs_help())]
-    pub jobs: Option<usize>,
+    pub jobs: Option<String>,
     /// Timeout of one check, in seconds (`90`, or with a unit: `90s`, `5m`)
     /// [default: `DEFAULT_TIMEOUT`].
     #[arg(long, value_name = "DURATION", help_heading = "Run", help = timeout_help())]
@@ -116,6 +131,32 @@ pub struct Args {
     /// Arguments for the suite binaries: test-name filters, `--exact`, `--skip NAME`.
     #[arg(last = true, value_name = "TEST ARGS")]
     pub test_args: Vec<String>,
+}
+
+impl Args {
+    /// The value a flag gives `setting`, as the protocol's reader takes it (`None`: the flag was
+    /// not given, or the setting has none).
+    pub fn flag_value(&self, setting: &Setting) -> Option<Raw> {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let text = match setting.var {
+            v if v == BUILDKIT_HOST.var => self.addr.clone(),
+            v if v == BUILDX_BUILDER.var => self.builder.clone(),
+            v if v == STRATEGY.var => self.strategy.clone(),
+            v if v == JOBS.var => self.jobs.clone(),
+            v if v == TIMEOUT.var => self.timeout.clone(),
+            v if v == NO_CACHE.var => self.no_cache.then(|| "true".to_owned()),
+            v if v == JUNIT.var => path(&self.junit),
+            v if v == TLS_CA_CERT.var => path(&self.tlscacert),
+            v if v == TLS_CERT.var => path(&self.tlscert),
+            v if v == TLS_KEY.var => path(&self.tlskey),
+            v if v == TLS_SERVER_NAME.var => self.tlsservername.clone(),
+            _ => None,
+        }?;
+        Some(Raw {
+            text,
+            origin: Origin::Flag(setting.flag?),
+        })
+    }
 }
 
 /// Options cargo itself understands, forwarded to `cargo metadata` and `cargo test --no-run`.
@@ -291,18 +332,25 @@ mod tests {
         assert_eq!(a.message_format, MessageFormat::Json);
         assert_eq!(a.progress, Progress::Quiet);
         assert_eq!(a.color, Color::Never);
-        assert_eq!(a.jobs, Some(3));
+        assert_eq!(a.jobs.as_deref(), Some("3"));
         assert_eq!(a.timeout.as_deref(), Some("5m"));
+    }
+
+    /// `cargo buildtest --help` (`long`: the long form).
+    fn help(long: bool) -> String {
+        let mut cli = Cli::command();
+        let sub = cli.find_subcommand_mut("buildtest").unwrap();
+        let help = if long {
+            sub.render_long_help()
+        } else {
+            sub.render_help()
+        };
+        help.to_string()
     }
 
     #[test]
     fn the_help_states_the_real_defaults() {
-        let mut cli = Cli::command();
-        let help = cli
-            .find_subcommand_mut("buildtest")
-            .unwrap()
-            .render_help()
-            .to_string();
+        let help = help(false);
         let jobs = format!("[default: {DEFAULT_JOBS}]");
         let timeout = format!("[default: {}s]", DEFAULT_TIMEOUT.as_secs());
         assert!(help.contains(&jobs), "{jobs} missing from:\n{help}");
@@ -311,6 +359,65 @@ mod tests {
         assert!(help.contains("[default: 16]"), "{help}");
         assert!(help.contains("[default: 300s]"), "{help}");
         assert!(!help.contains("CPUs"), "{help}");
+    }
+
+    #[test]
+    fn every_setting_with_a_flag_has_that_flag_and_reads_it() {
+        let cli = Cli::command();
+        let sub = cli.find_subcommand("buildtest").unwrap();
+        let longs: Vec<String> = sub
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect();
+        let all = parse(&[
+            "--addr",
+            "a://x",
+            "--strategy",
+            "direct",
+            "-j",
+            "2",
+            "--timeout",
+            "5m",
+            "--no-cache",
+            "--junit",
+            "j.xml",
+            "--tlscacert",
+            "ca",
+            "--tlscert",
+            "c",
+            "--tlskey",
+            "k",
+            "--tlsservername",
+            "n",
+        ]);
+        let named = parse(&["--builder", "bx"]);
+        for setting in SETTINGS {
+            let Some(flag) = setting.flag else { continue };
+            assert!(longs.iter().any(|l| l == flag), "{flag} is not a flag");
+            let raw = all
+                .flag_value(setting)
+                .or_else(|| named.flag_value(setting));
+            assert_eq!(
+                raw.map(|r| r.origin),
+                Some(Origin::Flag(flag)),
+                "{flag} is not read for {}",
+                setting.var
+            );
+        }
+    }
+
+    #[test]
+    fn the_help_lists_the_settings_and_the_exit_codes_of_the_one_definition() {
+        let help = help(true);
+        for s in SETTINGS.iter().filter(|s| s.read_by == ReadBy::Both) {
+            assert!(help.contains(s.var), "{} missing from:\n{help}", s.var);
+        }
+        for code in exit::CARGO_BUILDTEST {
+            let line = format!("{:>3}  {}", code.code, code.meaning);
+            let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+            let want = line.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(flat.contains(&want), "{want} missing from:\n{help}");
+        }
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Settings: flags > environment > configuration files > defaults.
+//! Settings: flags > environment > configuration files > defaults, read into the one
+//! [`SuiteSettings`] the suite binaries get (see `buildtest::protocol::settings` for every
+//! setting, its variable, key, flag and accepted forms).
 //!
 //! Configuration is read from two places in the workspace root, key by key, the first one
 //! that sets a key wins:
@@ -6,103 +8,117 @@
 //! 1. `.config/buildtest.toml` (top-level keys),
 //! 2. `[workspace.metadata.buildtest]` in the workspace's `Cargo.toml`.
 //!
-//! Keys: `builder` (a buildx builder name, or an address as for `--addr`: a value with `://` is
-//! an address, e.g. `docker+unix:///var/run/docker.sock` for the Docker engine's embedded
-//! BuildKit, `unix:///run/buildkit/buildkitd.sock` for a buildkitd — a plain `unix://` address
-//! is spoken to as a buildkitd, so it fails on a Docker socket),
-//! `strategy`, `jobs`, `timeout` (seconds, or a string with a unit: `"90s"`, `"5m"`), `junit`
-//! (a path relative to the workspace root), `no-cache`. Any other key is an error naming the file
-//! and the key.
-//!
-//! The environment: `BUILDKIT_HOST` (an address), `BUILDX_BUILDER` (a buildx builder name),
-//! `BUILDTEST_STRATEGY`, `BUILDTEST_JOBS`, `BUILDTEST_TIMEOUT`, `BUILDTEST_NO_CACHE`
-//! (`1`/`true`), `BUILDTEST_JUNIT`.
+//! The keys are the settings' ([`Setting::key`]): `builder` (a buildx builder name, or an address
+//! as for `--addr`: a value with `://` is an address, e.g. `docker+unix:///var/run/docker.sock`
+//! for the Docker engine's embedded BuildKit, `unix:///run/buildkit/buildkitd.sock` for a
+//! buildkitd — a plain `unix://` address is spoken to as a buildkitd, so it fails on a Docker
+//! socket), `strategy`, `jobs`, `timeout`, `junit` (a path relative to the workspace root),
+//! `no-cache`. A value is read with the same parser as the variable of the same setting (a number
+//! or boolean as its TOML spelling), so `timeout = "5m"` and `BUILDTEST_TIMEOUT=5m` mean the same.
+//! Any other key is an error naming the file and the key.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
+use buildtest::protocol::SuiteSettings;
+use buildtest::protocol::settings::{
+    BUILDKIT_HOST, BUILDX_BUILDER, JUNIT, Origin, RESULTS, Raw, SETTINGS, SUITE, Setting,
+};
 use serde::Deserialize;
 
 use crate::args::Args;
 use crate::errors::ExpectedError;
 
-/// Where a setting came from (shown in the header).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// A command-line flag.
-    Flag(&'static str),
-    /// An environment variable.
-    Env(&'static str),
-    /// A configuration file.
-    Config(PathBuf),
-    /// The built-in default.
-    Default,
+/// Where a setting came from, as the header shows it (`flag --addr`, `$BUILDKIT_HOST`, a file).
+pub fn shown(origin: &Origin) -> String {
+    match origin {
+        Origin::Flag(flag) => format!("flag {flag}"),
+        Origin::Env(var) => format!("${var}"),
+        Origin::File { path, .. } => path.display().to_string(),
+    }
 }
 
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+/// A value in a configuration file: whatever TOML scalar, read as text by the setting's parser.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum FileValue {
+    /// `true` / `false`.
+    Bool(bool),
+    /// A whole number.
+    Integer(i64),
+    /// A number with a fraction.
+    Float(f64),
+    /// A string.
+    Text(String),
+}
+
+impl FileValue {
+    /// The value as the setting's parser reads it (its TOML spelling, strings unquoted).
+    pub fn text(&self) -> String {
         match self {
-            Source::Flag(flag) => write!(f, "flag {flag}"),
-            Source::Env(var) => write!(f, "${var}"),
-            Source::Config(path) => write!(f, "{}", path.display()),
-            Source::Default => f.write_str("default"),
+            FileValue::Bool(b) => b.to_string(),
+            FileValue::Integer(n) => n.to_string(),
+            FileValue::Float(x) => x.to_string(),
+            FileValue::Text(t) => t.clone(),
         }
     }
 }
 
-/// The builder the user asked for, if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BuilderChoice {
-    /// An address (`unix://`, `tcp://`, `docker-container://` …).
-    Addr(String),
-    /// A buildx builder name.
-    Named(String),
-}
-
-/// A value with where it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sourced<T> {
-    /// The value.
-    pub value: T,
-    /// Where it came from.
-    pub source: Source,
-}
-
-/// The `[workspace.metadata.buildtest]` table and `.config/buildtest.toml`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct FileConfig {
-    /// A buildx builder name or an address.
-    pub builder: Option<String>,
-    /// The strategy.
-    pub strategy: Option<String>,
-    /// Concurrent solves.
-    pub jobs: Option<usize>,
-    /// Per-check timeout.
-    pub timeout: Option<TimeoutValue>,
-    /// JUnit path, relative to the workspace root.
-    pub junit: Option<PathBuf>,
-    /// Re-run checks without the cache.
-    pub no_cache: Option<bool>,
-}
-
-/// A timeout in a configuration file: seconds, or a string with a unit.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub enum TimeoutValue {
-    /// Seconds.
-    Seconds(u64),
-    /// `"90s"`, `"5m"` …
-    Text(String),
-}
-
-/// A configuration file that was read, with its settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A configuration file that was read, with its keys.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Layer {
     /// The file.
     pub path: PathBuf,
-    /// Its settings.
-    pub config: FileConfig,
+    /// Its keys (every one a [`Setting::key`]).
+    pub values: BTreeMap<String, FileValue>,
+}
+
+impl Layer {
+    /// Parses TOML text; `what` prefixes errors (`[workspace.metadata.buildtest]: `).
+    pub fn parse_toml(path: PathBuf, text: &str) -> Result<Layer, ExpectedError> {
+        let values = toml::from_str::<BTreeMap<String, FileValue>>(text).map_err(|e| {
+            ExpectedError::Config {
+                path: path.clone(),
+                message: e.to_string().trim_end().to_owned(),
+            }
+        })?;
+        Layer::checked(path, values, "")
+    }
+
+    fn checked(
+        path: PathBuf,
+        values: BTreeMap<String, FileValue>,
+        what: &str,
+    ) -> Result<Layer, ExpectedError> {
+        let keys: Vec<&str> = SETTINGS.iter().filter_map(|s| s.key).collect();
+        if let Some(unknown) = values.keys().find(|k| !keys.contains(&k.as_str())) {
+            let mut expected: Vec<String> = Vec::new();
+            for key in keys {
+                let key = format!("`{key}`");
+                if !expected.contains(&key) {
+                    expected.push(key);
+                }
+            }
+            return Err(ExpectedError::Config {
+                path,
+                message: format!(
+                    "{what}unknown field `{unknown}`, expected one of {}",
+                    expected.join(", ")
+                ),
+            });
+        }
+        Ok(Layer { path, values })
+    }
+
+    fn raw(&self, key: &'static str) -> Option<Raw> {
+        self.values.get(key).map(|v| Raw {
+            text: v.text(),
+            origin: Origin::File {
+                path: self.path.clone(),
+                key,
+            },
+        })
+    }
 }
 
 /// Reads `.config/buildtest.toml` under `root` (if present) and `[workspace.metadata.buildtest]`
@@ -114,14 +130,7 @@ pub fn load_layers(
     let mut layers = Vec::new();
     let file = root.join(".config").join("buildtest.toml");
     match std::fs::read_to_string(&file) {
-        Ok(text) => {
-            let config =
-                toml::from_str::<FileConfig>(&text).map_err(|e| ExpectedError::Config {
-                    path: file.clone(),
-                    message: e.to_string().trim_end().to_owned(),
-                })?;
-            layers.push(Layer { path: file, config });
-        }
+        Ok(text) => layers.push(Layer::parse_toml(file, &text)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(source) => {
             return Err(ExpectedError::Io {
@@ -132,33 +141,31 @@ pub fn load_layers(
         }
     }
     if let Some(table) = workspace_metadata.get("buildtest") {
+        const WHAT: &str = "[workspace.metadata.buildtest]: ";
         let path = root.join("Cargo.toml");
-        let config = serde_json::from_value::<FileConfig>(table.clone()).map_err(|e| {
-            ExpectedError::Config {
-                path: path.clone(),
-                message: format!("[workspace.metadata.buildtest]: {e}"),
-            }
-        })?;
-        layers.push(Layer { path, config });
+        let values =
+            serde_json::from_value::<BTreeMap<String, FileValue>>(table.clone()).map_err(|e| {
+                ExpectedError::Config {
+                    path: path.clone(),
+                    message: format!("{WHAT}{e}"),
+                }
+            })?;
+        layers.push(Layer::checked(path, values, WHAT)?);
     }
     Ok(layers)
 }
 
 /// The effective settings of a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// The builder asked for; `None` lets the client pick its default (the Docker engine …).
-    pub builder: Option<Sourced<BuilderChoice>>,
-    /// The strategy asked for; `None` = probe the builder.
-    pub strategy: Option<Sourced<String>>,
-    /// Concurrent solves per suite; `None` = the harness's default.
-    pub jobs: Option<Sourced<usize>>,
-    /// Per-check timeout; `None` = the harness's default.
-    pub timeout: Option<Sourced<Duration>>,
-    /// Re-run checks without the cache.
-    pub no_cache: bool,
-    /// The JUnit file.
-    pub junit: Sourced<PathBuf>,
+    /// What the suite binaries get (the builder is the one asked for; `cargo buildtest` fills in
+    /// the one it reached, the strategy it resolved, each suite's results file and name).
+    pub suite: SuiteSettings,
+    /// Where each setting that is not a default came from, by variable.
+    pub origins: BTreeMap<&'static str, Origin>,
+    /// The JUnit file `cargo buildtest` writes (a relative path in a configuration file is taken
+    /// from the workspace root; default `<target-dir>/buildtest/junit.xml`).
+    pub junit: PathBuf,
 }
 
 /// Reads an environment variable (a function so tests need not touch the process environment).
@@ -170,8 +177,9 @@ pub fn process_env(name: &str) -> Option<String> {
 }
 
 impl Settings {
-    /// Combines flags, environment and configuration layers; `default_junit` is used when
-    /// nothing names a JUnit path, `root` anchors relative paths of configuration files.
+    /// Combines flags, environment and configuration layers through the protocol's one reader;
+    /// `default_junit` is used when nothing names a JUnit path, `root` anchors relative paths of
+    /// configuration files.
     pub fn resolve(
         args: &Args,
         env: EnvLookup<'_>,
@@ -179,182 +187,70 @@ impl Settings {
         root: &Path,
         default_junit: PathBuf,
     ) -> Result<Settings, ExpectedError> {
-        let from_file = |pick: &dyn Fn(&FileConfig) -> bool| {
-            layers
-                .iter()
-                .find(|l| pick(&l.config))
-                .map(|l| (l.path.clone(), &l.config))
-        };
-
-        let builder = if let Some(addr) = &args.addr {
-            Some(sourced(
-                BuilderChoice::Addr(addr.clone()),
-                Source::Flag("--addr"),
-            ))
-        } else if let Some(name) = &args.builder {
-            Some(sourced(
-                BuilderChoice::Named(name.clone()),
-                Source::Flag("--builder"),
-            ))
-        } else if let Some(addr) = env("BUILDKIT_HOST") {
-            Some(sourced(
-                BuilderChoice::Addr(addr),
-                Source::Env("BUILDKIT_HOST"),
-            ))
-        } else if let Some(name) = env("BUILDX_BUILDER") {
-            Some(sourced(
-                BuilderChoice::Named(name),
-                Source::Env("BUILDX_BUILDER"),
-            ))
-        } else if let Some((path, c)) = from_file(&|c| c.builder.is_some()) {
-            let value = c.builder.clone().unwrap_or_default();
-            let choice = if value.contains("://") {
-                BuilderChoice::Addr(value)
-            } else {
-                BuilderChoice::Named(value)
-            };
-            Some(sourced(choice, Source::Config(path)))
-        } else {
-            None
-        };
-
-        let strategy = if let Some(s) = &args.strategy {
-            Some(sourced(s.clone(), Source::Flag("--strategy")))
-        } else if let Some(s) = env("BUILDTEST_STRATEGY") {
-            Some(sourced(s, Source::Env("BUILDTEST_STRATEGY")))
-        } else {
-            from_file(&|c| c.strategy.is_some())
-                .map(|(p, c)| sourced(c.strategy.clone().unwrap_or_default(), Source::Config(p)))
-        };
-
-        let jobs = if let Some(j) = args.jobs {
-            Some(sourced(j, Source::Flag("--jobs")))
-        } else if let Some(j) = env("BUILDTEST_JOBS") {
-            let n = j.trim().parse::<usize>().map_err(|_| {
-                ExpectedError::usage("BUILDTEST_JOBS", format!("`{j}` is not a number"))
-            })?;
-            Some(sourced(n, Source::Env("BUILDTEST_JOBS")))
-        } else {
-            from_file(&|c| c.jobs.is_some())
-                .map(|(p, c)| sourced(c.jobs.unwrap_or_default(), Source::Config(p)))
-        };
-        if let Some(j) = jobs.as_ref().filter(|j| j.value == 0) {
-            return Err(invalid(&j.source, "jobs must be at least 1"));
-        }
-
-        let timeout = if let Some(t) = &args.timeout {
-            let d = parse_duration(t).map_err(|m| ExpectedError::usage("--timeout", m))?;
-            Some(sourced(d, Source::Flag("--timeout")))
-        } else if let Some(t) = env("BUILDTEST_TIMEOUT") {
-            let d = parse_duration(&t).map_err(|m| ExpectedError::usage("BUILDTEST_TIMEOUT", m))?;
-            Some(sourced(d, Source::Env("BUILDTEST_TIMEOUT")))
-        } else if let Some((path, c)) = from_file(&|c| c.timeout.is_some()) {
-            let d = match &c.timeout {
-                Some(TimeoutValue::Seconds(s)) => Ok(Duration::from_secs(*s)),
-                Some(TimeoutValue::Text(t)) => parse_duration(t),
-                None => Err("missing".to_owned()),
+        let seen = std::cell::RefCell::new(BTreeMap::new());
+        let lookup = |setting: &Setting| {
+            let raw = raw_value(setting, args, env, layers);
+            if let Some(raw) = &raw {
+                seen.borrow_mut().insert(setting.var, raw.origin.clone());
             }
-            .map_err(|m| ExpectedError::Config {
-                path: path.clone(),
-                message: format!("key `timeout`: {m}"),
-            })?;
-            Some(sourced(d, Source::Config(path)))
-        } else {
-            None
+            raw
         };
-        if let Some(t) = timeout.as_ref().filter(|t| t.value.is_zero()) {
-            return Err(invalid(&t.source, "timeout must be greater than zero"));
-        }
-
-        let no_cache = if args.no_cache {
-            true
-        } else if let Some(v) = env("BUILDTEST_NO_CACHE") {
-            parse_bool(&v).ok_or_else(|| {
-                ExpectedError::usage("BUILDTEST_NO_CACHE", format!("`{v}` is not 1/0/true/false"))
-            })?
-        } else {
-            from_file(&|c| c.no_cache.is_some())
-                .and_then(|(_, c)| c.no_cache)
-                .unwrap_or(false)
+        let mut suite = SuiteSettings::read(lookup)?;
+        let origins = seen.into_inner();
+        let junit = match (suite.junit.take(), origins.get(JUNIT.var)) {
+            (Some(path), Some(Origin::File { .. })) => root.join(path),
+            (Some(path), _) => path,
+            (None, _) => default_junit,
         };
-
-        let junit = if let Some(p) = &args.junit {
-            sourced(p.clone(), Source::Flag("--junit"))
-        } else if let Some(p) = env("BUILDTEST_JUNIT") {
-            sourced(PathBuf::from(p), Source::Env("BUILDTEST_JUNIT"))
-        } else if let Some((path, c)) = from_file(&|c| c.junit.is_some()) {
-            sourced(
-                root.join(c.junit.clone().unwrap_or_default()),
-                Source::Config(path),
-            )
-        } else {
-            sourced(default_junit, Source::Default)
-        };
-
         Ok(Settings {
-            builder,
-            strategy,
-            jobs,
-            timeout,
-            no_cache,
+            suite,
+            origins,
             junit,
         })
     }
-}
 
-fn sourced<T>(value: T, source: Source) -> Sourced<T> {
-    Sourced { value, source }
-}
+    /// Where `setting` came from, as the header shows it (`None`: its default).
+    pub fn shown_origin(&self, setting: &Setting) -> Option<String> {
+        self.origins.get(setting.var).map(shown)
+    }
 
-fn invalid(source: &Source, message: &str) -> ExpectedError {
-    match source {
-        Source::Config(path) => ExpectedError::Config {
-            path: path.clone(),
-            message: message.to_owned(),
-        },
-        other => ExpectedError::usage(other.to_string(), message),
+    /// The setting that named the builder, as the header shows it.
+    pub fn builder_origin(&self) -> Option<String> {
+        self.shown_origin(&BUILDKIT_HOST)
+            .or_else(|| self.shown_origin(&BUILDX_BUILDER))
     }
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
+/// One setting's raw value: its flag, else its variable, else the first configuration file that
+/// has its key. The builder is one choice over two settings: `--addr`, `--builder`,
+/// `BUILDKIT_HOST`, `BUILDX_BUILDER`, then `builder =` (an address when it contains `://`).
+fn raw_value(setting: &Setting, args: &Args, env: EnvLookup<'_>, layers: &[Layer]) -> Option<Raw> {
+    // `cargo buildtest` names each suite's results file and suite itself.
+    if setting.var == RESULTS.var || setting.var == SUITE.var {
+        return None;
     }
-}
-
-/// Parses `90`, `90s`, `1500ms`, `5m`, `1h` into a duration.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (try `90`, `90s`, `5m`)"))?;
-    let seconds = match unit.trim() {
-        "" | "s" | "sec" | "secs" => value,
-        "ms" => value / 1000.0,
-        "m" | "min" | "mins" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown unit `{other}` in `{text}` (use ms, s, m or h)"
-            ));
-        }
-    };
-    if !seconds.is_finite() || !(0.0..=1.0e9).contains(&seconds) {
-        return Err(format!("`{text}` is out of range"));
+    if let Some(raw) = args.flag_value(setting) {
+        return Some(raw);
     }
-    Ok(Duration::from_secs_f64(seconds))
+    if setting.var == BUILDKIT_HOST.var && args.flag_value(&BUILDX_BUILDER).is_some() {
+        return None;
+    }
+    if let Some(text) = env(setting.var).filter(|v| !v.trim().is_empty()) {
+        return Some(Raw::env(setting.var, text));
+    }
+    if setting.var == BUILDKIT_HOST.var && env(BUILDX_BUILDER.var).is_some() {
+        return None;
+    }
+    let key = setting.key?;
+    layers.iter().find_map(|layer| layer.raw(key))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use buildtest::client::Strategy;
+    use buildtest::protocol::settings::BuilderChoice;
+    use std::time::Duration;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: BTreeMap<String, String> = pairs
@@ -365,13 +261,14 @@ mod tests {
     }
 
     fn layer(path: &str, toml_text: &str) -> Layer {
-        Layer {
-            path: PathBuf::from(path),
-            config: toml::from_str(toml_text).unwrap(),
-        }
+        Layer::parse_toml(PathBuf::from(path), toml_text).unwrap()
     }
 
-    fn resolve(args: &Args, env: &[(&str, &str)], layers: &[Layer]) -> Settings {
+    fn try_resolve(
+        args: &Args,
+        env: &[(&str, &str)],
+        layers: &[Layer],
+    ) -> Result<Settings, ExpectedError> {
         let env = env_of(env);
         Settings::resolve(
             args,
@@ -380,7 +277,10 @@ mod tests {
             Path::new("/ws"),
             "/ws/target/buildtest/junit.xml".into(),
         )
-        .unwrap()
+    }
+
+    fn resolve(args: &Args, env: &[(&str, &str)], layers: &[Layer]) -> Settings {
+        try_resolve(args, env, layers).unwrap()
     }
 
     #[test]
@@ -390,18 +290,18 @@ mod tests {
             "jobs = 3\ntimeout = 30\nbuilder = \"unix:///c.sock\"\njunit = \"out/j.xml\"",
         )];
         let s = resolve(&Args::default(), &[], &[]);
-        assert_eq!(s.jobs, None);
-        assert_eq!(s.junit.source, Source::Default);
-        assert_eq!(s.builder, None);
+        assert_eq!(s.suite, SuiteSettings::default());
+        assert_eq!(s.junit, PathBuf::from("/ws/target/buildtest/junit.xml"));
+        assert!(s.origins.is_empty());
 
         let s = resolve(&Args::default(), &[], &cfg);
-        assert_eq!(s.jobs.as_ref().unwrap().value, 3);
-        assert_eq!(s.junit.value, PathBuf::from("/ws/out/j.xml"));
+        assert_eq!(s.suite.jobs, 3);
+        assert_eq!(s.junit, PathBuf::from("/ws/out/j.xml"));
         assert_eq!(
-            s.builder.unwrap().value,
-            BuilderChoice::Addr("unix:///c.sock".into())
+            s.suite.builder,
+            Some(BuilderChoice::Addr("unix:///c.sock".into()))
         );
-        assert_eq!(s.timeout.unwrap().value, Duration::from_secs(30));
+        assert_eq!(s.suite.timeout, Duration::from_secs(30));
 
         let env = [
             ("BUILDTEST_JOBS", "5"),
@@ -409,19 +309,24 @@ mod tests {
             ("BUILDTEST_TIMEOUT", "2m"),
         ];
         let s = resolve(&Args::default(), &env, &cfg);
-        assert_eq!(s.jobs.as_ref().unwrap().value, 5);
-        assert_eq!(s.jobs.unwrap().source, Source::Env("BUILDTEST_JOBS"));
-        assert_eq!(s.builder.unwrap().value, BuilderChoice::Named("bx".into()));
-        assert_eq!(s.timeout.unwrap().value, Duration::from_secs(120));
+        assert_eq!(s.suite.jobs, 5);
+        assert_eq!(
+            s.shown_origin(&buildtest::protocol::settings::JOBS)
+                .as_deref(),
+            Some("$BUILDTEST_JOBS")
+        );
+        assert_eq!(s.suite.builder, Some(BuilderChoice::Named("bx".into())));
+        assert_eq!(s.builder_origin().as_deref(), Some("$BUILDX_BUILDER"));
+        assert_eq!(s.suite.timeout, Duration::from_secs(120));
 
         let args = Args {
-            jobs: Some(7),
+            jobs: Some("7".into()),
             addr: Some("tcp://127.0.0.1:1".into()),
             ..Args::default()
         };
         let s = resolve(&args, &env, &cfg);
-        assert_eq!(s.jobs.unwrap().value, 7);
-        assert_eq!(s.builder.unwrap().source, Source::Flag("--addr"));
+        assert_eq!(s.suite.jobs, 7);
+        assert_eq!(s.builder_origin().as_deref(), Some("flag --addr"));
     }
 
     #[test]
@@ -431,10 +336,13 @@ mod tests {
             layer("/ws/Cargo.toml", "jobs = 9\nstrategy = \"direct\""),
         ];
         let s = resolve(&Args::default(), &[], &layers);
-        assert_eq!(s.jobs.unwrap().value, 2);
-        let strategy = s.strategy.unwrap();
-        assert_eq!(strategy.value, "direct");
-        assert_eq!(strategy.source, Source::Config("/ws/Cargo.toml".into()));
+        assert_eq!(s.suite.jobs, 2);
+        assert_eq!(s.suite.strategy, Strategy::Direct);
+        assert_eq!(
+            s.shown_origin(&buildtest::protocol::settings::STRATEGY)
+                .as_deref(),
+            Some("/ws/Cargo.toml")
+        );
     }
 
     #[test]
@@ -450,6 +358,12 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains(".config/buildtest.toml"), "{text}");
         assert!(text.contains("unknown field `parallel`"), "{text}");
+        assert!(
+            text.contains(
+                "expected one of `builder`, `strategy`, `jobs`, `timeout`, `no-cache`, `junit`"
+            ),
+            "{text}"
+        );
         assert_eq!(err.process_exit_code(), 2);
 
         std::fs::remove_file(dir.path().join(".config/buildtest.toml")).unwrap();
@@ -461,27 +375,198 @@ mod tests {
     }
 
     #[test]
-    fn bad_values_are_usage_errors() {
-        let env = env_of(&[("BUILDTEST_JOBS", "many")]);
-        let err =
-            Settings::resolve(&Args::default(), &env, &[], Path::new("/"), "j".into()).unwrap_err();
-        assert!(err.to_string().contains("BUILDTEST_JOBS"), "{err}");
+    fn bad_values_are_setup_errors() {
+        let err = try_resolve(&Args::default(), &[("BUILDTEST_JOBS", "many")], &[]).unwrap_err();
+        assert_eq!(err.process_exit_code(), 2);
+        assert!(
+            err.to_string().contains("read BUILDTEST_JOBS: `many`"),
+            "{err}"
+        );
         let args = Args {
-            jobs: Some(0),
+            jobs: Some("0".into()),
             ..Args::default()
         };
+        let err = try_resolve(&args, &[], &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "read flag --jobs: `0` is not a whole number of concurrent solves, at least 1"
+        );
         let err =
-            Settings::resolve(&args, &env_of(&[]), &[], Path::new("/"), "j".into()).unwrap_err();
-        assert!(err.to_string().contains("at least 1"), "{err}");
+            try_resolve(&Args::default(), &[("BUILDTEST_STRATEGY", "bogus")], &[]).unwrap_err();
+        assert_eq!(err.process_exit_code(), 2, "{err}");
     }
 
+    /// One setting's cases: the variable, its TOML form in a configuration file, and what the
+    /// value is expected to read as (`Ok(debug text of the field)` or `Err(())`).
+    struct Case {
+        setting: &'static Setting,
+        text: &'static str,
+        toml: &'static str,
+        valid: bool,
+    }
+
+    const fn case(
+        setting: &'static Setting,
+        text: &'static str,
+        toml: &'static str,
+        valid: bool,
+    ) -> Case {
+        Case {
+            setting,
+            text,
+            toml,
+            valid,
+        }
+    }
+
+    /// The field a setting sets, as text (to compare across the three readers).
+    fn field(s: &SuiteSettings, setting: &Setting) -> String {
+        use buildtest::protocol::settings::{JOBS, NO_CACHE, STRATEGY, TIMEOUT};
+        match setting.var {
+            v if v == STRATEGY.var => format!("{:?}", s.strategy),
+            v if v == JOBS.var => format!("{:?}", s.jobs),
+            v if v == TIMEOUT.var => format!("{:?}", s.timeout),
+            v if v == NO_CACHE.var => format!("{:?}", s.no_cache),
+            v if v == BUILDKIT_HOST.var || v == BUILDX_BUILDER.var => format!("{:?}", s.builder),
+            other => panic!("no field for {other}"),
+        }
+    }
+
+    /// The table test: every setting that `cargo buildtest`, a suite binary (`cargo test`) and a
+    /// configuration file all read, with valid and invalid forms, reads as the same value — or is
+    /// refused with the same error (value and accepted forms; word for word for the variable).
     #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("").is_err());
+    fn every_setting_reads_the_same_under_cargo_buildtest_cargo_test_and_the_configuration_file() {
+        use buildtest::protocol::settings::{JOBS, NO_CACHE, STRATEGY, TIMEOUT};
+        let cases = [
+            case(&TIMEOUT, "5m", "\"5m\"", true),
+            case(&TIMEOUT, "90s", "\"90s\"", true),
+            case(&TIMEOUT, "1.5s", "\"1.5s\"", true),
+            case(&TIMEOUT, "1500ms", "\"1500ms\"", true),
+            case(&TIMEOUT, "90", "90", true),
+            case(&TIMEOUT, "2.5", "2.5", true),
+            case(&TIMEOUT, "1h", "\"1h\"", true),
+            case(&TIMEOUT, "0", "0", false),
+            case(&TIMEOUT, "soon", "\"soon\"", false),
+            case(&TIMEOUT, "5 parsecs", "\"5 parsecs\"", false),
+            case(&TIMEOUT, "-3", "-3", false),
+            case(&JOBS, "3", "3", true),
+            case(&JOBS, "0", "0", false),
+            case(&JOBS, "many", "\"many\"", false),
+            case(&JOBS, "-1", "-1", false),
+            case(&NO_CACHE, "1", "1", true),
+            case(&NO_CACHE, "true", "true", true),
+            case(&NO_CACHE, "yes", "\"yes\"", true),
+            case(&NO_CACHE, "off", "\"off\"", true),
+            case(&NO_CACHE, "0", "0", true),
+            case(&NO_CACHE, "false", "false", true),
+            case(&NO_CACHE, "maybe", "\"maybe\"", false),
+            case(&STRATEGY, "auto", "\"auto\"", true),
+            case(&STRATEGY, "direct", "\"direct\"", true),
+            case(&STRATEGY, "mergediff", "\"mergediff\"", true),
+            case(&STRATEGY, "bogus", "\"bogus\"", false),
+            case(
+                &BUILDKIT_HOST,
+                "docker+unix:///x.sock",
+                "\"docker+unix:///x.sock\"",
+                true,
+            ),
+            case(&BUILDX_BUILDER, "bx", "\"bx\"", true),
+        ];
+        for c in &cases {
+            let var = c.setting.var;
+            let harness = SuiteSettings::from_lookup(|n| (n == var).then(|| c.text.to_owned()));
+            let cli_env = try_resolve(&Args::default(), &[(var, c.text)], &[]);
+            let key = c.setting.key.unwrap();
+            let file = Layer::parse_toml(
+                PathBuf::from("/ws/.config/buildtest.toml"),
+                &format!("{key} = {}", c.toml),
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|l| try_resolve(&Args::default(), &[], &[l]).map_err(|e| e.to_string()));
+            let what = format!("{var}={:?} / {key} = {}", c.text, c.toml);
+            if c.valid {
+                let h = field(
+                    &harness.unwrap_or_else(|e| panic!("{what}: harness: {e}")),
+                    c.setting,
+                );
+                let e = field(
+                    &cli_env.unwrap_or_else(|e| panic!("{what}: cli: {e}")).suite,
+                    c.setting,
+                );
+                let f = field(
+                    &file.unwrap_or_else(|e| panic!("{what}: file: {e}")).suite,
+                    c.setting,
+                );
+                assert_eq!(h, e, "{what}");
+                assert_eq!(h, f, "{what}");
+                if c.setting.flag.is_some() && c.setting.var != NO_CACHE.var {
+                    let args = flag_args(c.setting, c.text);
+                    let flag = field(&try_resolve(&args, &[], &[]).unwrap().suite, c.setting);
+                    assert_eq!(h, flag, "{what}: flag");
+                }
+            } else {
+                let h = harness.expect_err(&what);
+                let e = cli_env.expect_err(&what).to_string();
+                assert_eq!(
+                    h.to_string(),
+                    e,
+                    "{what}: the variable's error is word for word the same"
+                );
+                assert!(
+                    e.starts_with(&format!("read {var}: `{}` is not ", c.text)),
+                    "{e}"
+                );
+                assert!(e.ends_with(c.setting.accepted), "{e}");
+                let f = file.expect_err(&what);
+                assert!(
+                    f.ends_with(&format!("is not {}", c.setting.accepted)),
+                    "{what}: the file's error names the accepted forms: {f}"
+                );
+                assert!(
+                    f.contains(&format!(
+                        "read key `{key}` of /ws/.config/buildtest.toml: `"
+                    )),
+                    "{f}"
+                );
+                // `--no-cache` is a switch: it takes no value to refuse.
+                if let Some(flag_name) = c.setting.flag.filter(|_| c.setting.var != NO_CACHE.var) {
+                    let args = flag_args(c.setting, c.text);
+                    let flag = try_resolve(&args, &[], &[]).unwrap_err().to_string();
+                    assert_eq!(
+                        flag,
+                        format!(
+                            "read flag {}: `{}` is not {}",
+                            flag_name, c.text, c.setting.accepted
+                        )
+                    );
+                }
+            }
+        }
+        // Every setting with a configuration key is covered.
+        for s in SETTINGS.iter().filter(|s| s.key.is_some()) {
+            if s.var == JUNIT.var {
+                continue; // a path: any text is valid
+            }
+            assert!(
+                cases.iter().any(|c| c.setting.var == s.var),
+                "no case for {}",
+                s.var
+            );
+        }
+    }
+
+    fn flag_args(setting: &Setting, text: &str) -> Args {
+        use buildtest::protocol::settings::{JOBS, STRATEGY, TIMEOUT};
+        let mut args = Args::default();
+        match setting.var {
+            v if v == STRATEGY.var => args.strategy = Some(text.into()),
+            v if v == JOBS.var => args.jobs = Some(text.into()),
+            v if v == TIMEOUT.var => args.timeout = Some(text.into()),
+            v if v == BUILDKIT_HOST.var => args.addr = Some(text.into()),
+            v if v == BUILDX_BUILDER.var => args.builder = Some(text.into()),
+            other => panic!("no flag for {other}"),
+        }
+        args
     }
 }

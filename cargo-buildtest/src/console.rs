@@ -5,17 +5,8 @@
 //! the suite, the test and the check (`#2 cmd: curl --version`), and `(cached)` when BuildKit
 //! reused the check's result.
 //!
-//! With `--message-format json` every event is one JSON object on a line of stdout, with its kind
-//! in `type`:
-//!
-//! | `type` | when | fields |
-//! |---|---|---|
-//! | `header` | connected, before the first suite | `builder`, `reason`, `buildkit`, `strategy`, `jobs`, `timeout_s`, `no_cache`, `suites`, `tests` |
-//! | `suite-started` | a suite binary starts | `suite` |
-//! | `check` | a check finished | the check record (`suite`, `test`, `check`, `label`, `outcome`, `duration_ms`, `cached`, …) |
-//! | `suite-finished` | a suite binary exited | `suite`, `exit_code`, `interrupted` |
-//! | `summary` | the end of the run | the counts, `duration_ms`, `suites`, `skipped_suites`, `interrupted` |
-//! | `suite-list` | `--list` only, one per suite | `suite`, `tests` |
+//! With `--message-format json` every event is one JSON object on a line of stdout: the
+//! protocol's [`Event`]s (see `buildtest::protocol::events` for the table and the version).
 //!
 //! Status lines (cargo's build output, `Building`), warnings and errors stay on stderr.
 
@@ -23,9 +14,10 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use buildtest::protocol::count;
+use buildtest::protocol::events::{Event, Header};
 use buildtest::report::{CheckRecord, Outcome};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{Value, json};
 
 use crate::args::{Color, MessageFormat, Progress};
 use crate::summary::Summary;
@@ -40,29 +32,6 @@ pub struct Console {
     quiet: bool,
     color: bool,
     bar: Option<ProgressBar>,
-}
-
-/// What the header shows about the builder.
-#[derive(Debug, Clone, Default)]
-pub struct Header {
-    /// The builder (transport and address).
-    pub builder: String,
-    /// Why it was chosen.
-    pub reason: String,
-    /// BuildKit's version, when the builder reports it.
-    pub buildkit: Option<String>,
-    /// The strategy and why.
-    pub strategy: String,
-    /// Concurrent solves per suite.
-    pub jobs: usize,
-    /// Per-check timeout.
-    pub timeout: Duration,
-    /// Whether checks re-run without the cache.
-    pub no_cache: bool,
-    /// Number of suites and tests about to run.
-    pub suites: usize,
-    /// Number of tests (as listed).
-    pub tests: usize,
 }
 
 impl Console {
@@ -116,16 +85,13 @@ impl Console {
         self.line(&format!("{label}: failed to {message}"));
     }
 
-    /// Emits a JSON event on stdout (JSON mode only).
-    pub fn event(&self, kind: &str, mut body: Value) {
+    /// Writes an event on stdout (JSON mode only).
+    pub fn event(&self, event: &Event) {
         if !self.is_json() {
             return;
         }
-        if let Value::Object(map) = &mut body {
-            map.insert("type".to_owned(), Value::String(kind.to_owned()));
-        }
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{body}");
+        let _ = writeln!(out, "{}", event.to_line());
         let _ = out.flush();
     }
 
@@ -133,7 +99,10 @@ impl Console {
     /// event per suite).
     pub fn list(&self, suite: &str, tests: &[String]) {
         if self.is_json() {
-            self.event("suite-list", json!({ "suite": suite, "tests": tests }));
+            self.event(&Event::SuiteList {
+                suite: suite.to_owned(),
+                tests: tests.to_vec(),
+            });
             return;
         }
         let mut out = std::io::stdout().lock();
@@ -146,50 +115,12 @@ impl Console {
     /// The run header: builder, how it was chosen, BuildKit version, strategy, jobs.
     pub fn header(&self, h: &Header) {
         if self.is_json() {
-            self.event(
-                "header",
-                json!({
-                    "builder": h.builder, "reason": h.reason, "buildkit": h.buildkit,
-                    "strategy": h.strategy, "jobs": h.jobs,
-                    "timeout_s": h.timeout.as_secs_f64(), "no_cache": h.no_cache,
-                    "suites": h.suites, "tests": h.tests,
-                }),
-            );
+            self.event(&Event::Header(h.clone()));
             return;
         }
-        self.status(
-            "Builder",
-            &format!("{} (chosen by {})", h.builder, h.reason),
-        );
-        let version = h
-            .buildkit
-            .as_deref()
-            .unwrap_or("unknown (the builder does not report it)");
-        self.status("BuildKit", version);
-        self.status("Strategy", &h.strategy);
-        let cache = if h.no_cache {
-            ", checks re-run without cache"
-        } else {
-            ""
-        };
-        self.status(
-            "Jobs",
-            &format!(
-                "{} concurrent solves per suite, {}s timeout per check{cache}",
-                h.jobs,
-                h.timeout.as_secs_f64()
-            ),
-        );
-        self.status(
-            "Starting",
-            &format!(
-                "{} {} across {} {}",
-                h.tests,
-                plural(h.tests, "test"),
-                h.suites,
-                plural(h.suites, "suite")
-            ),
-        );
+        for (verb, text) in header_lines(h) {
+            self.status(verb, &text);
+        }
         if let Some(bar) = &self.bar {
             bar.set_style(
                 ProgressStyle::with_template("{spinner:.green} [{elapsed_precise}] {msg}")
@@ -202,7 +133,9 @@ impl Console {
 
     /// Shows that `suite` started (updates the bar).
     pub fn suite_started(&self, suite: &str, summary: &Summary) {
-        self.event("suite-started", json!({ "suite": suite }));
+        self.event(&Event::SuiteStarted {
+            suite: suite.to_owned(),
+        });
         if let Some(bar) = &self.bar {
             bar.set_message(format!("{suite}: {}", summary.progress_line()));
         }
@@ -211,12 +144,7 @@ impl Console {
     /// One finished check.
     pub fn check(&self, record: &CheckRecord, summary: &Summary) {
         if self.is_json() {
-            let mut value = serde_json::to_value(record).unwrap_or(Value::Null);
-            if let Value::Object(map) = &mut value {
-                map.insert("type".to_owned(), Value::String("check".to_owned()));
-            }
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{value}");
+            self.event(&Event::Check(record.clone()));
             return;
         }
         if let Some(bar) = &self.bar {
@@ -258,29 +186,39 @@ impl Console {
         )
     }
 
-    /// Failure details: for every failed or errored check, its report and log tails.
+    /// Failure details: for every failed check, and once for every error shared by several checks
+    /// of a suite (one broken input, an unreachable builder), its report and log tails.
     pub fn failure_details(&self, records: &[&CheckRecord]) {
         if self.is_json() || records.is_empty() {
             return;
         }
         let mut text = String::new();
-        for r in records {
+        for group in group_errors(records) {
+            let r = group[0];
             let word = if r.outcome == Outcome::Fail {
                 "FAIL"
             } else {
                 "ERROR"
             };
-            let head = self.paint(
-                &format!("--- {word}: {} {}", r.suite, check_name(r)),
-                "1;31",
-            );
+            let who = if group.len() == 1 {
+                format!("{} {}", r.suite, check_name(r))
+            } else {
+                let names: Vec<String> = group.iter().map(|r| check_name(r)).collect();
+                format!(
+                    "{} {} sharing one error: {}",
+                    r.suite,
+                    count(group.len(), "check"),
+                    names.join(", ")
+                )
+            };
+            let head = self.paint(&format!("--- {word}: {who}"), "1;31");
             text.push('\n');
             text.push_str(&head);
-            match (r.exit_code, r.error_kind) {
-                (Some(code), _) => {
-                    let _ = write!(text, " (exit code {code})");
+            match (r.outcome, r.error_kind) {
+                (Outcome::Fail, _) => {
+                    let _ = write!(text, " ({})", r.failure_detail());
                 }
-                (None, Some(kind)) => {
+                (_, Some(kind)) => {
                     let _ = write!(text, " ({})", kind.describe());
                 }
                 _ => {}
@@ -320,7 +258,7 @@ impl Console {
     pub fn summary(&self, s: &Summary, elapsed: Duration, extra: &[String]) {
         self.finish_bar();
         if self.is_json() {
-            self.event("summary", s.to_json(elapsed));
+            self.event(&Event::Summary(s.counts_event(elapsed)));
             return;
         }
         let mut text = String::from("------------\n");
@@ -368,6 +306,28 @@ impl Console {
     }
 }
 
+/// Failed checks one by one; errors grouped (in order of first appearance) when several checks of
+/// a suite have the same kind and report — one broken input shown once, with every check it hit.
+pub fn group_errors<'a>(records: &[&'a CheckRecord]) -> Vec<Vec<&'a CheckRecord>> {
+    let mut groups: Vec<Vec<&CheckRecord>> = Vec::new();
+    for r in records {
+        let same = |g: &&mut Vec<&CheckRecord>| {
+            let first = g[0];
+            r.outcome == Outcome::Error
+                && first.outcome == Outcome::Error
+                && first.suite == r.suite
+                && first.error_kind == r.error_kind
+                && first.report == r.report
+                && first.message == r.message
+        };
+        match groups.iter_mut().find(same) {
+            Some(group) => group.push(r),
+            None => groups.push(vec![r]),
+        }
+    }
+    groups
+}
+
 /// `test #n label`: how a check is named on the console.
 pub fn check_name(r: &CheckRecord) -> String {
     if r.check == 0 {
@@ -398,13 +358,41 @@ pub fn last_lines(text: &str, n: usize) -> (&str, usize) {
     (&text[start..], skip)
 }
 
-/// `word` or `words`.
-pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        word.to_owned()
+/// The header as status lines: `Builder`, `BuildKit`, `Strategy`, `Jobs`, `Starting` (the human
+/// rendering of the value the JSON `header` event carries, and the harness's one stderr line).
+pub fn header_lines(h: &Header) -> Vec<(&'static str, String)> {
+    let version = h
+        .buildkit
+        .as_deref()
+        .unwrap_or("unknown (the builder does not report it)");
+    let cache = if h.no_cache {
+        ", checks re-run without cache"
     } else {
-        format!("{word}s")
-    }
+        ""
+    };
+    vec![
+        ("Builder", format!("{} (chosen by {})", h.builder, h.reason)),
+        ("BuildKit", version.to_owned()),
+        (
+            "Strategy",
+            format!("{} ({})", h.strategy, h.strategy_reason),
+        ),
+        (
+            "Jobs",
+            format!(
+                "{} concurrent solves per suite, {}s timeout per check{cache}",
+                h.jobs, h.timeout_s
+            ),
+        ),
+        (
+            "Starting",
+            format!(
+                "{} across {}",
+                count(h.tests, "test"),
+                count(h.suites, "suite")
+            ),
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -431,6 +419,26 @@ mod tests {
             console().check_line(&r),
             "     IGNORED             pkg::suite a::t #2 cmd: true: slow"
         );
+    }
+
+    #[test]
+    fn one_error_shared_by_several_checks_is_one_group() {
+        let mut a = CheckRecord::new("s", "t", 1, "cmd: a", Outcome::Error);
+        a.error_kind = Some(buildtest::report::ErrorKind::Input);
+        a.report = Some("failed to pull image `x`".into());
+        let mut b = a.clone();
+        b.check = 2;
+        let mut c = a.clone();
+        c.test = "u".into();
+        let mut other = a.clone();
+        other.report = Some("another input".into());
+        let fail = CheckRecord::new("s", "t", 3, "cmd: c", Outcome::Fail);
+        let fail2 = CheckRecord::new("s", "t", 4, "cmd: d", Outcome::Fail);
+        let records = [&a, &fail, &b, &other, &c, &fail2];
+        let groups = group_errors(&records);
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [3, 1, 1, 1], "failures are never grouped");
+        assert_eq!(groups[0][2].test, "u");
     }
 
     #[test]

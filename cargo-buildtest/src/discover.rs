@@ -134,7 +134,17 @@ impl Workspace {
 
     /// The suites of the selected packages, sorted by package and target.
     pub fn suites(&self, opts: &CargoOpts) -> Result<Vec<SuiteTarget>, ExpectedError> {
+        Ok(self.test_targets(opts)?.0)
+    }
+
+    /// The suites of the selected packages, and the other test targets of those packages
+    /// (`<package>::<target>`): libtest's own, which `cargo buildtest` does not run.
+    pub fn test_targets(
+        &self,
+        opts: &CargoOpts,
+    ) -> Result<(Vec<SuiteTarget>, Vec<String>), ExpectedError> {
         let mut out = Vec::new();
+        let mut skipped = Vec::new();
         for package in self.selected_packages(opts)? {
             if !package.dependencies.iter().any(|d| d.name == LIBRARY) {
                 continue;
@@ -150,22 +160,25 @@ impl Workspace {
                         target: target.name.clone(),
                         manifest_dir: manifest_dir.clone(),
                     });
+                } else if target.is_test() {
+                    skipped.push(format!("{}::{}", package.name, target.name));
                 }
             }
         }
         out.sort();
-        Ok(out)
+        skipped.sort();
+        Ok((out, skipped))
     }
 }
 
 /// The names of the `[[test]]` targets with `harness = false` in a manifest.
 pub fn harness_false_tests(manifest: &Path) -> Result<BTreeSet<String>, ExpectedError> {
-    let err = |message: String| ExpectedError::Manifest {
+    let err = |source: Box<dyn std::error::Error + Send + Sync>| ExpectedError::Manifest {
         path: manifest.to_path_buf(),
-        message,
+        source,
     };
-    let text = std::fs::read_to_string(manifest).map_err(|e| err(e.to_string()))?;
-    let doc: toml::Value = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+    let text = std::fs::read_to_string(manifest).map_err(|e| err(e.into()))?;
+    let doc: toml::Value = toml::from_str(&text).map_err(|e| err(e.into()))?;
     let mut out = BTreeSet::new();
     if let Some(tests) = doc.get("test").and_then(toml::Value::as_array) {
         for test in tests {
@@ -181,7 +194,7 @@ pub fn harness_false_tests(manifest: &Path) -> Result<BTreeSet<String>, Expected
     Ok(out)
 }
 
-pub use buildtest::harness::cargo_env::{crate_env_names, inherited_crate_env, is_crate_env};
+pub use buildtest::protocol::cargo_env::{crate_env_names, inherited_crate_env, is_crate_env};
 
 /// The `cargo test --no-run` command line that builds `suites`.
 pub fn build_command(opts: &CargoOpts, suites: &[SuiteTarget]) -> Vec<String> {
@@ -314,8 +327,8 @@ pub fn list(suite: &Suite, selection: &[String]) -> Result<Vec<String>, Expected
         .args(selection)
         .current_dir(&suite.target.manifest_dir)
         .env("CARGO_MANIFEST_DIR", &suite.target.manifest_dir)
-        .env_remove(buildtest::report::RESULTS_ENV)
-        .env_remove("BUILDTEST_JUNIT")
+        .env_remove(buildtest::protocol::settings::RESULTS.var)
+        .env_remove(buildtest::protocol::settings::JUNIT.var)
         .stdin(Stdio::null())
         .output()
         .map_err(|source| ExpectedError::Spawn {

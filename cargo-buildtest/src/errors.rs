@@ -1,47 +1,60 @@
 //! Errors `cargo buildtest` expects, and the exit codes they map to.
 //!
+//! The exit codes are the protocol's ([`buildtest::protocol::exit::CARGO_BUILDTEST`], from which
+//! README's table and `--help` are checked):
+//!
 //! | code | constant | meaning |
 //! |-----:|----------|---------|
 //! | 0    | [`exit_codes::SUCCESS`] | every selected check passed (or `--list` succeeded) |
 //! | 1    | [`exit_codes::INTERNAL`] | anything else: cargo metadata failed, a suite binary crashed without reporting, I/O errors |
-//! | 2    | [`exit_codes::USAGE`] | bad flags, a bad environment value or configuration file (unknown key, wrong type) |
+//! | 2    | [`exit_codes::USAGE`] | a setup error: bad flags, a value a setting does not accept (flag, variable or configuration file), an unknown configuration key, a strategy the builder cannot run |
 //! | 100  | [`exit_codes::TESTS_FAILED`] | at least one check failed or errored (its input did not build, the builder failed, timeout) |
 //! | 101  | [`exit_codes::BUILD_FAILED`] | the suites did not compile (`cargo test --no-run` failed) |
 //! | 102  | [`exit_codes::NO_BUILDER`] | no builder could be resolved, reached or probed |
 //! | 130  | [`exit_codes::INTERRUPTED`] | interrupted (Ctrl-C / SIGINT); the JUnit file holds what had finished |
 //!
-//! Error messages are lowercase fragments that read after "failed to".
+//! Error messages are lowercase fragments that read after "failed to"; causes are `#[source]`s,
+//! rendered once each by [`render_chain`].
 
 use std::path::PathBuf;
 
+use buildtest::client::{ProbeError, StrategyError};
+use buildtest::protocol::SettingError;
+
 /// The documented process exit codes (see the module docs).
 pub mod exit_codes {
+    use buildtest::protocol::exit;
+
     /// Every selected check passed.
-    pub const SUCCESS: i32 = 0;
+    pub const SUCCESS: i32 = exit::SUCCESS;
     /// An unexpected error.
-    pub const INTERNAL: i32 = 1;
+    pub const INTERNAL: i32 = exit::INTERNAL;
     /// Bad flags, environment or configuration.
-    pub const USAGE: i32 = 2;
+    pub const USAGE: i32 = exit::SETUP;
     /// At least one check failed or errored.
-    pub const TESTS_FAILED: i32 = 100;
+    pub const TESTS_FAILED: i32 = exit::CHECKS_FAILED;
     /// The suites did not compile.
-    pub const BUILD_FAILED: i32 = 101;
+    pub const BUILD_FAILED: i32 = exit::BUILD_FAILED;
     /// No builder could be resolved, reached or probed.
-    pub const NO_BUILDER: i32 = 102;
+    pub const NO_BUILDER: i32 = exit::NO_BUILDER;
     /// Interrupted by Ctrl-C.
-    pub const INTERRUPTED: i32 = 130;
+    pub const INTERRUPTED: i32 = exit::INTERRUPTED;
 }
 
 /// Everything that ends a `cargo buildtest` run early or unsuccessfully.
 #[derive(Debug, thiserror::Error)]
 pub enum ExpectedError {
-    /// A flag or environment value is invalid.
-    #[error("parse {what}: {message}")]
-    Usage {
-        /// Which flag or variable.
+    /// A setting's value is not one it accepts (flag, variable or configuration key).
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+    /// The strategy asked for cannot run on the builder.
+    #[error("use the strategy {what} asks for")]
+    Strategy {
+        /// The setting that asked for it.
         what: String,
-        /// Why it is wrong.
-        message: String,
+        /// Why not.
+        #[source]
+        source: StrategyError,
     },
     /// A configuration file is invalid.
     #[error("read configuration {path}: {message}")]
@@ -55,12 +68,13 @@ pub enum ExpectedError {
     #[error("read the workspace with cargo metadata")]
     Metadata(#[source] cargo_metadata::Error),
     /// A manifest could not be read.
-    #[error("read manifest {path}: {message}")]
+    #[error("read manifest {path}")]
     Manifest {
         /// The manifest.
         path: PathBuf,
         /// Why.
-        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A selected package does not exist.
     #[error("select package `{spec}`: no such package in the workspace")]
@@ -94,19 +108,8 @@ pub enum ExpectedError {
         stderr: String,
     },
     /// No builder could be resolved, reached or probed.
-    #[error("reach a builder: {message}")]
-    NoBuilder {
-        /// The client's explanation, with the cause chain.
-        message: String,
-    },
-    /// A suite binary ended without results for its tests.
-    #[error("run {suite}: {message}")]
-    SuiteCrashed {
-        /// The suite.
-        suite: String,
-        /// What happened.
-        message: String,
-    },
+    #[error("reach a builder")]
+    NoBuilder(#[source] ProbeError),
     /// Reading or writing a file failed.
     #[error("{action} {path}")]
     Io {
@@ -127,6 +130,9 @@ pub enum ExpectedError {
         #[source]
         source: buildtest::report::RecordError,
     },
+    /// The JUnit file could not be written (already reported, before the summary).
+    #[error(transparent)]
+    Junit(buildtest::report::junit::JunitError),
     /// The run ended with failing or erroring checks (already reported).
     #[error("run the checks: {failed} failed, {errored} errored")]
     TestsFailed {
@@ -144,17 +150,19 @@ impl ExpectedError {
     /// The exit code documented for this error.
     pub fn process_exit_code(&self) -> i32 {
         match self {
-            ExpectedError::Usage { .. } | ExpectedError::Config { .. } => exit_codes::USAGE,
+            ExpectedError::Setting(_)
+            | ExpectedError::Strategy { .. }
+            | ExpectedError::Config { .. } => exit_codes::USAGE,
             ExpectedError::NoSuchPackage { .. } => exit_codes::USAGE,
             ExpectedError::BuildFailed { .. } => exit_codes::BUILD_FAILED,
-            ExpectedError::NoBuilder { .. } => exit_codes::NO_BUILDER,
+            ExpectedError::NoBuilder(_) => exit_codes::NO_BUILDER,
             ExpectedError::TestsFailed { .. } => exit_codes::TESTS_FAILED,
             ExpectedError::Interrupted => exit_codes::INTERRUPTED,
             ExpectedError::Metadata(_)
             | ExpectedError::Manifest { .. }
             | ExpectedError::Spawn { .. }
             | ExpectedError::ListFailed { .. }
-            | ExpectedError::SuiteCrashed { .. }
+            | ExpectedError::Junit(_)
             | ExpectedError::Io { .. }
             | ExpectedError::Records { .. } => exit_codes::INTERNAL,
         }
@@ -164,16 +172,10 @@ impl ExpectedError {
     pub fn already_reported(&self) -> bool {
         matches!(
             self,
-            ExpectedError::TestsFailed { .. } | ExpectedError::Interrupted
+            ExpectedError::TestsFailed { .. }
+                | ExpectedError::Interrupted
+                | ExpectedError::Junit(_)
         )
-    }
-
-    /// A usage error about `what`.
-    pub fn usage(what: impl Into<String>, message: impl Into<String>) -> Self {
-        ExpectedError::Usage {
-            what: what.into(),
-            message: message.into(),
-        }
     }
 }
 
@@ -195,17 +197,19 @@ mod tests {
 
     #[test]
     fn every_class_has_its_documented_code() {
-        assert_eq!(
-            ExpectedError::usage("--jobs", "not a number").process_exit_code(),
-            2
-        );
+        let setting = SettingError {
+            origin: buildtest::protocol::settings::Origin::Flag("--jobs"),
+            value: "x".into(),
+            accepted: "a number",
+        };
+        assert_eq!(ExpectedError::from(setting).process_exit_code(), 2);
         let build = ExpectedError::BuildFailed {
             status: "exit status: 101".into(),
         };
         assert_eq!(build.process_exit_code(), 101);
-        let nb = ExpectedError::NoBuilder {
-            message: "x".into(),
-        };
+        let nb = ExpectedError::NoBuilder(ProbeError::Connect(buildtest::client::ConnectError {
+            attempts: Vec::new(),
+        }));
         assert_eq!(nb.process_exit_code(), 102);
         let failed = ExpectedError::TestsFailed {
             failed: 1,

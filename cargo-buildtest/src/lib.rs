@@ -26,11 +26,12 @@ use clap::Parser;
 
 use crate::args::{Args, Cli};
 use crate::config::{Settings, load_layers, process_env};
-use crate::console::{Console, plural};
+use crate::console::Console;
 use crate::discover::Workspace;
 use crate::errors::{ExpectedError, exit_codes, render_chain};
 use crate::run::{Planned, RunOptions};
 use crate::summary::Summary;
+use buildtest::protocol::{count, plural};
 
 /// Parses the command line, runs, and returns the process exit code (see [`errors`]).
 pub fn main_impl() -> i32 {
@@ -76,11 +77,18 @@ pub fn execute(args: &Args, console: &Console) -> Result<(), ExpectedError> {
         .join("buildtest")
         .join("junit.xml");
     let settings = Settings::resolve(args, &process_env, &layers, workspace.root(), default_junit)?;
-    if !args.list {
-        builder::validate_strategy(settings.strategy.as_ref())?;
-    }
 
-    let targets = workspace.suites(&args.cargo)?;
+    let (targets, skipped) = workspace.test_targets(&args.cargo)?;
+    if !skipped.is_empty() {
+        console.status(
+            "Skipping",
+            &format!(
+                "{} with libtest's harness (not buildtest suites; `cargo test` runs them): {}",
+                plural(skipped.len(), "test target"),
+                skipped.join(", ")
+            ),
+        );
+    }
     if targets.is_empty() {
         console.warn(
             "no buildtest suites in the selected packages (a suite is a `harness = false` [[test]] \
@@ -90,18 +98,21 @@ pub fn execute(args: &Args, console: &Console) -> Result<(), ExpectedError> {
     }
     if !args.list {
         // A stale report must never be mistaken for this run's.
-        let _ = std::fs::remove_file(&settings.junit.value);
+        let _ = std::fs::remove_file(&settings.junit);
     }
     let packages: std::collections::BTreeSet<&str> =
         targets.iter().map(|t| t.package.as_str()).collect();
     console.status(
         "Building",
         &format!(
-            "{} {} in {} {}",
-            targets.len(),
-            plural(targets.len(), "suite"),
-            packages.len(),
-            plural(packages.len(), "package")
+            "{} in {}: {}",
+            count(targets.len(), "suite"),
+            count(packages.len(), "package"),
+            targets
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     );
     let color = match args.color {
@@ -144,7 +155,7 @@ async fn run_phase(
     // The summary's time is the run's: connecting, probing and the suites (not compiling).
     let started = Instant::now();
     let interrupt = run::interrupt_signal();
-    let connected = builder::connect(args, settings).await?;
+    let connected = builder::connect(settings).await?;
     let mut header = connected.header.clone();
     header.suites = plan.len();
     header.tests = plan.iter().map(|p| p.tests.len()).sum();
@@ -152,15 +163,14 @@ async fn run_phase(
 
     let opts = RunOptions {
         selection: discover::selection_args(args.ignored, args.include_ignored, &args.test_args),
-        env: connected.env.clone(),
-        env_remove: connected.env_remove.clone(),
+        suite: connected.suite.clone(),
         no_fail_fast: args.no_fail_fast,
     };
     let mut summary = Summary::default();
     let ran = run::run_suites(plan, &opts, console, &mut summary, interrupt).await;
 
     // JUnit first: it must exist whatever happens next (failures, interrupts, crashes).
-    let junit = &settings.junit.value;
+    let junit = &settings.junit;
     let written = buildtest::report::junit::write(summary.by_suite(), junit);
     console.finish_bar();
     let problems = summary.problems();
@@ -173,11 +183,7 @@ async fn run_phase(
     console.summary(&summary, started.elapsed(), &extra);
     ran?;
     if let Err(err) = written {
-        return Err(ExpectedError::Io {
-            action: "write JUnit report",
-            path: junit.clone(),
-            source: std::io::Error::other(render_chain(&err)),
-        });
+        return Err(ExpectedError::Junit(err));
     }
     if summary.interrupted {
         return Err(ExpectedError::Interrupted);
@@ -189,4 +195,61 @@ async fn run_phase(
         });
     }
     Ok(())
+}
+
+/// README's copies of the protocol's tables (settings, exit codes): a test fails when they drift;
+/// `BUILDTEST_BLESS=1 cargo test -p cargo-buildtest readme` rewrites them.
+#[cfg(test)]
+mod readme {
+    use buildtest::protocol::{exit, settings};
+
+    fn blocks() -> [(&'static str, String); 3] {
+        [
+            ("settings table", settings::markdown()),
+            (
+                "cargo buildtest exit codes",
+                exit::markdown(exit::CARGO_BUILDTEST),
+            ),
+            (
+                "suite binary exit codes",
+                exit::markdown(exit::SUITE_BINARY),
+            ),
+        ]
+    }
+
+    #[test]
+    fn readme_holds_the_protocol_tables() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        let mut text = std::fs::read_to_string(path).unwrap();
+        let bless = std::env::var_os("BUILDTEST_BLESS").is_some();
+        let mut drifted = Vec::new();
+        for (name, want) in blocks() {
+            let begin = format!("<!-- {name}: begin -->\n");
+            let end = format!("<!-- {name}: end -->");
+            let start = text
+                .find(&begin)
+                .unwrap_or_else(|| panic!("no `{begin}` in README"))
+                + begin.len();
+            let stop = start
+                + text[start..]
+                    .find(&end)
+                    .unwrap_or_else(|| panic!("no `{end}` in README"));
+            if text[start..stop] != want {
+                drifted.push(format!(
+                    "--- {name}: README has\n{}--- the protocol says\n{want}",
+                    &text[start..stop]
+                ));
+                text.replace_range(start..stop, &want);
+            }
+        }
+        if bless {
+            std::fs::write(path, text).unwrap();
+            return;
+        }
+        assert!(
+            drifted.is_empty(),
+            "README drifted from buildtest::protocol (BUILDTEST_BLESS=1 rewrites it):\n{}",
+            drifted.join("\n")
+        );
+    }
 }

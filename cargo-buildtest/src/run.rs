@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use buildtest::report::{self, CheckRecord, ErrorKind, Outcome, SCHEMA_VERSION};
+use buildtest::protocol::events::Event;
+use buildtest::protocol::{SuiteSettings, sort_records};
+use buildtest::report::{self, CheckRecord, ErrorKind, Outcome};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::watch;
@@ -41,10 +43,8 @@ pub struct Planned {
 pub struct RunOptions {
     /// libtest arguments selecting tests (`--ignored`, filters …).
     pub selection: Vec<String>,
-    /// Environment variables set for every binary.
-    pub env: Vec<(String, String)>,
-    /// Environment variables removed for every binary.
-    pub env_remove: Vec<String>,
+    /// The settings every binary runs with (each gets its own results file and suite name).
+    pub suite: SuiteSettings,
     /// Keep going after a suite with failing checks.
     pub no_fail_fast: bool,
 }
@@ -94,8 +94,8 @@ pub async fn run_suites(
     }
     if stop && !summary.skipped_suites.is_empty() {
         console.warn(&format!(
-            "{} suites not run after failures (use --no-fail-fast to run them all)",
-            summary.skipped_suites.len()
+            "{} not run after failures (use --no-fail-fast to run them all)",
+            buildtest::protocol::count(summary.skipped_suites.len(), "suite")
         ));
     }
     Ok(())
@@ -131,17 +131,20 @@ async fn run_one(
     cmd.args(&opts.selection)
         .current_dir(&suite.target.manifest_dir)
         .env("CARGO_MANIFEST_DIR", &suite.target.manifest_dir)
-        .env(report::RESULTS_ENV, results)
-        .env("BUILDTEST_SUITE", &name)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    for key in &opts.env_remove {
-        cmd.env_remove(key);
-    }
-    for (key, value) in &opts.env {
-        cmd.env(key, value);
+    let settings = SuiteSettings {
+        results: Some(results.to_path_buf()),
+        suite: Some(name.clone()),
+        ..opts.suite.clone()
+    };
+    for (key, value) in settings.to_env() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
     }
     let mut child = cmd.spawn().map_err(|source| ExpectedError::Spawn {
         command: suite.executable.display().to_string(),
@@ -219,16 +222,13 @@ async fn run_one(
         }
     }
     // Completion order on the console; test then check order in the summary and JUnit.
-    records.sort_by(|a, b| (&a.test, a.check).cmp(&(&b.test, b.check)));
+    sort_records(&mut records);
     summary.replace_current(records);
-    console.event(
-        "suite-finished",
-        serde_json::json!({
-            "suite": name,
-            "exit_code": status.and_then(|s| s.code()),
-            "interrupted": summary.interrupted,
-        }),
-    );
+    console.event(&Event::SuiteFinished {
+        suite: name,
+        exit_code: status.and_then(|s| s.code()),
+        interrupted: summary.interrupted,
+    });
     Ok(())
 }
 
@@ -322,17 +322,9 @@ impl Tail {
         let complete: Vec<u8> = self.partial.drain(..=end).collect();
         String::from_utf8_lossy(&complete)
             .lines()
-            .filter_map(parse_line)
+            .filter_map(|line| report::parse_record(line).ok())
             .collect()
     }
-}
-
-fn parse_line(line: &str) -> Option<CheckRecord> {
-    let value: serde_json::Value = serde_json::from_str(line).ok()?;
-    if value.get("schema").and_then(serde_json::Value::as_u64) != Some(u64::from(SCHEMA_VERSION)) {
-        return None;
-    }
-    serde_json::from_value(value).ok()
 }
 
 #[cfg(test)]

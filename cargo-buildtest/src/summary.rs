@@ -1,11 +1,11 @@
 //! Counting outcomes over a run: every check record of every suite, in arrival order.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use buildtest::protocol::events::SummaryCounts;
+use buildtest::protocol::{Counts, count};
 use buildtest::report::{CheckRecord, Outcome};
-use serde_json::{Value, json};
 
 /// The records of a run and their counts.
 #[derive(Debug, Clone, Default)]
@@ -65,49 +65,23 @@ impl Summary {
         out
     }
 
-    fn count(&self, outcome: Outcome) -> usize {
-        self.records.iter().filter(|r| r.outcome == outcome).count()
+    /// The protocol's counts of every record so far.
+    pub fn counts(&self) -> Counts {
+        Counts::of(&self.records)
     }
 
-    /// Passed checks.
-    pub fn passed(&self) -> usize {
-        self.count(Outcome::Pass)
-    }
     /// Failed checks.
     pub fn failed(&self) -> usize {
-        self.count(Outcome::Fail)
+        self.counts().failed
     }
     /// Errored checks.
     pub fn errored(&self) -> usize {
-        self.count(Outcome::Error)
-    }
-    /// Ignored records (one per ignored test or check).
-    pub fn ignored(&self) -> usize {
-        self.count(Outcome::Ignored)
-    }
-    /// Passed checks BuildKit reported cached.
-    pub fn cached(&self) -> usize {
-        self.records
-            .iter()
-            .filter(|r| r.outcome == Outcome::Pass && r.cached)
-            .count()
-    }
-    /// Checks that ran (not ignored).
-    pub fn checks(&self) -> usize {
-        self.records.len() - self.ignored()
-    }
-    /// Distinct tests seen.
-    pub fn tests(&self) -> usize {
-        self.records
-            .iter()
-            .map(|r| (r.suite.as_str(), r.test.as_str()))
-            .collect::<BTreeSet<_>>()
-            .len()
+        self.counts().errored
     }
 
     /// No failures, no errors, not interrupted.
     pub fn ok(&self) -> bool {
-        self.failed() == 0 && self.errored() == 0 && !self.interrupted
+        self.counts().ok() && !self.interrupted
     }
 
     /// Failed and errored records, in order.
@@ -118,22 +92,15 @@ impl Summary {
             .collect()
     }
 
-    /// `12 checks in 5 tests run: 9 passed (4 cached), 2 failed, 1 errored, 1 ignored`.
+    /// `12 checks in 5 tests run: 9 passed (4 cached), 2 failed, 1 errored, 1 test ignored`.
     pub fn summary_line(&self) -> String {
-        let mut line = format!(
-            "{} {} in {} {} run: {} passed ({} cached), {} failed, {} errored, {} ignored",
-            self.checks(),
-            crate::console::plural(self.checks(), "check"),
-            self.tests(),
-            crate::console::plural(self.tests(), "test"),
-            self.passed(),
-            self.cached(),
-            self.failed(),
-            self.errored(),
-            self.ignored(),
-        );
+        let mut line = self.counts().line();
         if !self.skipped_suites.is_empty() {
-            let _ = write!(line, "; {} suites not run", self.skipped_suites.len());
+            let _ = write!(
+                line,
+                "; {} not run",
+                count(self.skipped_suites.len(), "suite")
+            );
         }
         if self.interrupted {
             line.push_str("; interrupted");
@@ -143,24 +110,32 @@ impl Summary {
 
     /// The short line on the progress bar.
     pub fn progress_line(&self) -> String {
+        let c = self.counts();
         format!(
-            "{} checks done: {} passed, {} failed, {} errored",
-            self.checks(),
-            self.passed(),
-            self.failed(),
-            self.errored()
+            "{} done: {} passed, {} failed, {} errored",
+            count(c.checks, "check"),
+            c.passed,
+            c.failed,
+            c.errored
         )
     }
 
-    /// The `summary` JSON event.
-    pub fn to_json(&self, elapsed: Duration) -> Value {
-        json!({
-            "checks": self.checks(), "tests": self.tests(), "passed": self.passed(),
-            "failed": self.failed(), "errored": self.errored(), "ignored": self.ignored(),
-            "cached": self.cached(), "duration_ms": elapsed.as_millis() as u64,
-            "suites": self.suites.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
-            "skipped_suites": self.skipped_suites, "interrupted": self.interrupted,
-        })
+    /// The `summary` event.
+    pub fn counts_event(&self, elapsed: Duration) -> SummaryCounts {
+        let c = self.counts();
+        SummaryCounts {
+            checks: c.checks,
+            tests: c.tests,
+            passed: c.passed,
+            failed: c.failed,
+            errored: c.errored,
+            ignored: c.ignored,
+            cached: c.cached,
+            duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            suites: self.suites.iter().map(|(s, _)| s.clone()).collect(),
+            skipped_suites: self.skipped_suites.clone(),
+            interrupted: self.interrupted,
+        }
     }
 }
 
@@ -187,19 +162,20 @@ mod tests {
             rec("b", "v", 0, Outcome::Ignored, false),
         ]);
         assert_eq!(s.current().len(), 2);
+        let c = s.counts();
         assert_eq!(
-            (s.passed(), s.failed(), s.errored(), s.ignored(), s.cached()),
+            (c.passed, c.failed, c.errored, c.ignored, c.cached),
             (1, 1, 1, 1, 1)
         );
-        assert_eq!(s.checks(), 3);
-        assert_eq!(s.tests(), 3);
+        assert_eq!(c.checks, 3);
+        assert_eq!(c.tests, 2, "the ignored test did not run");
         let groups = s.by_suite();
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[1].1.len(), 2);
         assert!(!s.ok());
         assert_eq!(
             s.summary_line(),
-            "3 checks in 3 tests run: 1 passed (1 cached), 1 failed, 1 errored, 1 ignored"
+            "3 checks in 2 tests run: 1 passed (1 cached), 1 failed, 1 errored, 1 test ignored"
         );
     }
 }

@@ -14,6 +14,8 @@ pub mod client;
 pub mod harness;
 pub mod llb;
 pub mod proto;
+#[doc(hidden)]
+pub mod protocol;
 pub mod report;
 
 pub use buildtest_macros::test;
@@ -78,5 +80,5 @@ pub mod prelude {
     pub use crate::cargo_bin;
     pub use crate::check::{cmd, file};
     pub use crate::harness::Test;
-    pub use crate::llb::{FileAction, State};
+    pub use crate::llb::{FileAction, FileActionChain, State};
 }

@@ -31,7 +31,7 @@ fn build_target(target: &str) -> PathBuf {
         // package. Build scripts (ring's) watch some of them, so leaking them into the nested
         // cargo rebuilds ring, rustls, tonic and buildtest here, and again on the next plain
         // `cargo test`. User settings (CARGO_TARGET_DIR, RUSTFLAGS, CARGO_BUILD_*) stay.
-        for name in buildtest::harness::cargo_env::inherited_crate_env() {
+        for name in buildtest::protocol::cargo_env::inherited_crate_env() {
             cmd.env_remove(name);
         }
         let out = cmd
@@ -325,6 +325,69 @@ mod many {
 
 mod no_builder {
     use super::*;
+
+    /// One rule for every setting: a value it does not accept is a setup error (exit 2, nothing
+    /// connected, the message names the variable, the value and the accepted forms) — the same
+    /// words `cargo buildtest` uses.
+    #[test]
+    fn a_value_a_setting_does_not_accept_is_a_setup_error_for_every_setting() {
+        for (var, value, accepted) in [
+            (
+                "BUILDTEST_STRATEGY",
+                "bogus",
+                "one of auto, passthrough, direct, discard, mergediff",
+            ),
+            (
+                "BUILDTEST_JOBS",
+                "0",
+                "a whole number of concurrent solves, at least 1",
+            ),
+            (
+                "BUILDTEST_TIMEOUT",
+                "soon",
+                buildtest::protocol::settings::TIMEOUT.accepted,
+            ),
+            (
+                "BUILDTEST_NO_CACHE",
+                "maybe",
+                "a boolean: 1, true, yes, on or 0, false, no, off",
+            ),
+            (
+                "BUILDTEST_PROBE",
+                "pull",
+                "one of auto, image, inline, session",
+            ),
+        ] {
+            let run = run(
+                &["--exact", "passes::nested::deep"],
+                &[NO_BUILDER, (var, value)],
+            );
+            assert_eq!(run.code(), Some(2), "{var}={value}: {run:?}");
+            let line = format!("error: failed to read {var}: `{value}` is not {accepted}\n");
+            assert!(run.stderr.contains(&line), "{var}={value}: {line}\n{run:?}");
+            assert!(
+                !run.stderr.contains("nonexistent"),
+                "nothing connected: {run:?}"
+            );
+        }
+    }
+
+    /// Durations with units are read by the harness as by `cargo buildtest`: `5m` is accepted
+    /// (the run goes on to the unreachable builder: a builder error, not a setup error).
+    #[test]
+    fn durations_with_units_are_accepted_under_cargo_test() {
+        for value in ["5m", "90s", "1.5s", "2.5"] {
+            let run = run(
+                &["--exact", "passes::nested::deep"],
+                &[NO_BUILDER, ("BUILDTEST_TIMEOUT", value)],
+            );
+            assert_eq!(run.code(), Some(101), "{value}: {run:?}");
+            assert!(
+                run.stdout.contains("ERROR (builder error)"),
+                "{value}: {run:?}"
+            );
+        }
+    }
 
     #[test]
     fn an_unreachable_builder_fails_the_run_with_a_clear_message() {

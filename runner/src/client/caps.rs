@@ -51,7 +51,7 @@ impl fmt::Display for Caps {
 }
 
 /// The graph that needs `passthroughop`.
-pub fn passthrough_probe() -> State {
+pub(crate) fn passthrough_probe() -> State {
     State::scratch()
         .file(FileAction::mkdir("/buildtest-cap-probe", 0o755))
         .requires(
@@ -61,7 +61,7 @@ pub fn passthrough_probe() -> State {
 }
 
 /// The graph that needs `mergeop` and `diffop`.
-pub fn merge_diff_probe() -> State {
+pub(crate) fn merge_diff_probe() -> State {
     let a = State::scratch().file(FileAction::mkdir("/buildtest-cap-probe-a", 0o755));
     let b = a.file(FileAction::mkdir("/buildtest-cap-probe-b", 0o755));
     llb::merge([a.clone(), llb::diff(&a, &b)])

@@ -40,7 +40,7 @@ pub struct ErrorDetails {
 }
 
 /// Decode the details of a gRPC status (empty when there are none or they do not decode).
-pub fn decode_details(status: &tonic::Status) -> ErrorDetails {
+pub(crate) fn decode_details(status: &tonic::Status) -> ErrorDetails {
     let mut out = ErrorDetails::default();
     let Ok(rpc) = google::rpc::Status::decode(status.details()) else {
         return out;
@@ -92,7 +92,7 @@ pub fn decode_details(status: &tonic::Status) -> ErrorDetails {
 }
 
 /// The exit code in a BuildKit exec error message (`…: exit code: 3`).
-pub fn exit_code_in(message: &str) -> Option<i32> {
+pub(crate) fn exit_code_in(message: &str) -> Option<i32> {
     let idx = message.rfind("exit code: ")?;
     let digits: String = message[idx + "exit code: ".len()..]
         .chars()
@@ -128,7 +128,7 @@ const NO_BRIDGE: &str = "network bridge not found";
 
 /// What to do about a missing bridge network, if `message` is BuildKit's "network bridge not
 /// found" (for an LLB `run` step; [`missing_network_hint_dockerfile`] for a Dockerfile's `RUN`).
-pub fn missing_network_hint(message: &str) -> Option<&'static str> {
+pub(crate) fn missing_network_hint(message: &str) -> Option<&'static str> {
     message.contains(NO_BRIDGE).then_some(
         "the builder has no bridge network for the step's default network: give the step no \
          network with `.network(NetMode::None)`, or use a builder with networking",
@@ -136,7 +136,7 @@ pub fn missing_network_hint(message: &str) -> Option<&'static str> {
 }
 
 /// [`missing_network_hint`] for a Dockerfile's `RUN` steps.
-pub fn missing_network_hint_dockerfile(message: &str) -> Option<&'static str> {
+pub(crate) fn missing_network_hint_dockerfile(message: &str) -> Option<&'static str> {
     message.contains(NO_BRIDGE).then_some(
         "the builder has no bridge network for `RUN` steps: build without network (frontend \
          option `force-network-mode=none`, or `RUN --network=none`), or use a builder with \
@@ -153,7 +153,7 @@ fn with_hint(message: String) -> String {
 }
 
 /// The capability named in a BuildKit capability error, if `message` is one.
-pub fn unsupported_cap(message: &str) -> Option<String> {
+pub(crate) fn unsupported_cap(message: &str) -> Option<String> {
     const MARKERS: &[&str] = &[
         "unknown API capability ",
         "requested experimental feature ",
@@ -192,7 +192,7 @@ pub fn unsupported_cap(message: &str) -> Option<String> {
 /// `checks` are the digests of the vertices under test (the root when empty): a failure there is
 /// [`SolveError::ExecFailed`]; anywhere else it is [`SolveError::InputFailed`] or, for an image
 /// source, [`SolveError::ImageNotFound`].
-pub fn classify(
+pub(crate) fn classify(
     status: &tonic::Status,
     graph: &Graph,
     tracker: &Tracker,

@@ -14,7 +14,7 @@ pub struct Env {
 }
 
 /// The variables resolution reads (everything else in the process environment is ignored).
-pub const RESOLUTION_VARS: &[&str] = &[
+pub(crate) const RESOLUTION_VARS: &[&str] = &[
     "BUILDKIT_HOST",
     "BUILDX_BUILDER",
     "BUILDX_CONFIG",

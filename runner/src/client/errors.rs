@@ -43,23 +43,25 @@ pub enum ResolveError {
         scheme: String,
     },
     /// A configuration file could not be read.
-    #[error("read {what} {}: {source}", path.display())]
+    #[error("read {what} {}", path.display())]
     Read {
         /// What the file is.
         what: &'static str,
         /// Its path.
         path: PathBuf,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
     /// A configuration file is not the JSON we expect.
-    #[error("parse {what} {}: {source}", path.display())]
+    #[error("parse {what} {}", path.display())]
     Json {
         /// What the file is.
         what: &'static str,
         /// Its path.
         path: PathBuf,
         /// The JSON error.
+        #[source]
         source: serde_json::Error,
     },
     /// No buildx builder (and no docker context) has this name.
@@ -101,13 +103,14 @@ pub enum ResolveError {
 #[non_exhaustive]
 pub enum TlsError {
     /// A file could not be read.
-    #[error("read tls {what} {}: {source}", path.display())]
+    #[error("read tls {what} {}", path.display())]
     Read {
         /// Which file (ca certificate, client certificate, client key).
         what: &'static str,
         /// Its path.
         path: PathBuf,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
     /// A file holds no PEM item of the expected kind.
@@ -309,18 +312,31 @@ pub(crate) fn is_connection_lost(status: &tonic::Status) -> bool {
     false
 }
 
-/// The status message followed by its source chain (tonic puts the transport cause there).
-pub(crate) fn transport_message(status: &tonic::Status) -> String {
-    let mut out = status.message().to_owned();
-    let mut source = std::error::Error::source(status);
-    while let Some(err) = source {
-        let text = err.to_string();
+/// `err` and its sources on one line, `: `-separated — for the places that keep an error as text
+/// or print it on one line (a cause that an outer message already contains is not repeated).
+pub fn one_line_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    append_sources(&mut out, err.source());
+    out
+}
+
+/// Appends `: cause` for `first` and each of its sources that `out` does not already contain.
+fn append_sources(out: &mut String, first: Option<&dyn std::error::Error>) {
+    let mut source = first;
+    while let Some(cause) = source {
+        let text = cause.to_string();
         if !out.contains(&text) {
             out.push_str(": ");
             out.push_str(&text);
         }
-        source = err.source();
+        source = cause.source();
     }
+}
+
+/// The status message followed by its source chain (tonic puts the transport cause there).
+pub(crate) fn transport_message(status: &tonic::Status) -> String {
+    let mut out = status.message().to_owned();
+    append_sources(&mut out, std::error::Error::source(status));
     out
 }
 
@@ -437,4 +453,51 @@ pub enum ClientError {
     /// A request to the Docker engine's own API failed (see `Client::docker_load_image`).
     #[error("{0}")]
     DockerApi(String),
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The three errors that carry an I/O or JSON cause name it once: as their source, not also
+    /// in their own message (a chain renderer would otherwise print it twice).
+    #[test]
+    fn causes_are_sources_not_repeated_in_the_message() {
+        let io = || std::io::Error::other("disk on fire");
+        let json = serde_json::from_str::<u32>("x").unwrap_err();
+        let json_text = json.to_string();
+        let errors: Vec<(Box<dyn std::error::Error>, String)> = vec![
+            (
+                Box::new(ResolveError::Read {
+                    what: "buildx store",
+                    path: "/x".into(),
+                    source: io(),
+                }),
+                "disk on fire".to_owned(),
+            ),
+            (
+                Box::new(ResolveError::Json {
+                    what: "buildx store",
+                    path: "/x".into(),
+                    source: json,
+                }),
+                json_text,
+            ),
+            (
+                Box::new(TlsError::Read {
+                    what: "ca certificate",
+                    path: "/x".into(),
+                    source: io(),
+                }),
+                "disk on fire".to_owned(),
+            ),
+        ];
+        for (err, cause) in errors {
+            assert!(!err.to_string().contains(&cause), "{err}");
+            assert_eq!(err.source().unwrap().to_string(), cause);
+            let line = one_line_chain(err.as_ref());
+            assert_eq!(line.matches(&cause).count(), 1, "{line}");
+        }
+    }
 }

@@ -123,7 +123,7 @@ impl VertexReport {
 
 /// Folds `StatusResponse`s into events and vertex reports.
 #[derive(Debug, Default)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     vertices: BTreeMap<String, VertexReport>,
     order: Vec<String>,
     started_sent: std::collections::BTreeSet<String>,
@@ -140,7 +140,7 @@ fn time(ts: &Option<prost_types::Timestamp>) -> Option<SystemTime> {
 
 impl Tracker {
     /// Apply one status message; returns the new events in order.
-    pub fn apply(&mut self, status: StatusResponse) -> Vec<SolveEvent> {
+    pub(crate) fn apply(&mut self, status: StatusResponse) -> Vec<SolveEvent> {
         let mut events = Vec::new();
         for v in status.vertexes {
             let entry = self.vertices.entry(v.digest.clone()).or_insert_with(|| {
@@ -227,12 +227,12 @@ impl Tracker {
     }
 
     /// The vertex with this digest.
-    pub fn vertex(&self, digest: &str) -> Option<&VertexReport> {
+    pub(crate) fn vertex(&self, digest: &str) -> Option<&VertexReport> {
         self.vertices.get(digest)
     }
 
     /// Vertices that reported an error, in first-seen order.
-    pub fn failed(&self) -> impl Iterator<Item = &VertexReport> {
+    pub(crate) fn failed(&self) -> impl Iterator<Item = &VertexReport> {
         self.order
             .iter()
             .filter_map(|d| self.vertices.get(d))
@@ -240,7 +240,7 @@ impl Tracker {
     }
 
     /// All vertices so far, in first-seen order.
-    pub fn snapshot(&self) -> Vec<VertexReport> {
+    pub(crate) fn snapshot(&self) -> Vec<VertexReport> {
         self.order
             .iter()
             .filter_map(|d| self.vertices.get(d))
@@ -249,7 +249,7 @@ impl Tracker {
     }
 
     /// All vertices in first-seen order, and the warnings.
-    pub fn finish(mut self) -> (Vec<VertexReport>, Vec<Warning>) {
+    pub(crate) fn finish(mut self) -> (Vec<VertexReport>, Vec<Warning>) {
         let vertices = self
             .order
             .iter()

@@ -42,7 +42,7 @@ pub enum OpKind {
 
 /// One op of the graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpInfo {
+pub(crate) struct OpInfo {
     /// `sha256:…` of the op's bytes.
     pub digest: String,
     /// What it is.
@@ -55,7 +55,7 @@ pub struct OpInfo {
 
 impl OpInfo {
     /// A short human name: the custom name, else `exec sh -c …`, `image docker.io/…`, `file`, ….
-    pub fn display_name(&self) -> String {
+    pub(crate) fn display_name(&self) -> String {
         if let Some(name) = &self.custom_name {
             return name.clone();
         }
@@ -93,14 +93,14 @@ pub fn shell_words(args: &[String]) -> String {
 
 /// The ops of a Definition by digest.
 #[derive(Debug, Clone, Default)]
-pub struct Graph {
+pub(crate) struct Graph {
     ops: BTreeMap<String, OpInfo>,
     root: Option<String>,
 }
 
 impl Graph {
     /// Index a Definition. Ops that do not decode are skipped (they are the daemon's problem).
-    pub fn new(def: &pb::Definition) -> Self {
+    pub(crate) fn new(def: &pb::Definition) -> Self {
         let mut graph = Graph::default();
         for bytes in &def.def {
             let digest = op_digest(bytes);
@@ -148,22 +148,17 @@ impl Graph {
     }
 
     /// The op with this digest.
-    pub fn op(&self, digest: &str) -> Option<&OpInfo> {
+    pub(crate) fn op(&self, digest: &str) -> Option<&OpInfo> {
         self.ops.get(digest)
     }
 
     /// The digest of the solved (root) op: the terminal op's input.
-    pub fn root(&self) -> Option<&str> {
+    pub(crate) fn root(&self) -> Option<&str> {
         self.root.as_deref()
     }
 
-    /// All ops.
-    pub fn ops(&self) -> impl Iterator<Item = &OpInfo> {
-        self.ops.values()
-    }
-
     /// Image references of the graph's `docker-image://` sources.
-    pub fn images(&self) -> Vec<(&str, &str)> {
+    pub(crate) fn images(&self) -> Vec<(&str, &str)> {
         self.ops
             .values()
             .filter_map(|op| match &op.kind {

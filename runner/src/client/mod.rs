@@ -46,6 +46,7 @@ mod errors;
 mod events;
 pub mod gateway;
 mod graph;
+mod probed;
 mod resolve;
 pub mod session;
 mod solve;
@@ -54,23 +55,23 @@ mod tls;
 pub mod transport;
 
 pub use addr::{BuilderSpec, CommandSpec, Reason, Socket, TransportSpec};
-pub use caps::{Caps, merge_diff_probe, passthrough_probe};
+pub use caps::Caps;
 pub use control::{Client, ConnectOptions, PruneSummary};
-pub use details::{
-    ErrorDetails, classify, decode_details, exit_code_in, missing_network_hint,
-    missing_network_hint_dockerfile, unsupported_cap,
-};
-pub use env::{Env, RESOLUTION_VARS};
+pub use details::ErrorDetails;
+pub use env::Env;
 pub use errors::{
     AttemptError, BuilderError, ClientError, ConnectError, ResolveError, SolveError, TlsError,
+    one_line_chain,
 };
-pub use events::{LogStream, SolveEvent, Tracker, VertexReport, Warning};
-pub use graph::{Graph, OpInfo, OpKind, shell_words};
+pub use events::{LogStream, SolveEvent, VertexReport, Warning};
+pub use graph::{OpKind, shell_words};
+pub use probed::{ProbeError, ProbeRequest, Probed, StrategyReason, connect_and_probe};
 pub use resolve::{ResolveOptions, Resolved, resolve};
 pub use session::{
     LocalDirs, Session, SessionEnd, SessionError, SessionOptions, SessionStatus, TransferStats,
     TunnelKind,
 };
-pub use solve::{Solve, SolveOptions, SolveReport, new_ref, sanitize};
+pub(crate) use solve::sanitize;
+pub use solve::{Solve, SolveOptions, SolveReport, new_ref};
 pub use strategy::{CHECK_MOUNT, ParseStrategyError, Strategy, StrategyError, resolve_strategy};
 pub use tls::TlsOptions;

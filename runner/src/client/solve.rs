@@ -355,7 +355,7 @@ async fn attempt(
 /// BuildKit's `resultProxy.wrapError` (llbsolver/bridge.go, v0.8.3 and v0.13.2 alike) dereferences it
 /// when a vertex fails, and the **daemon panics** (SIGSEGV), taking down every build on it. An empty
 /// entry means nothing, so removing it changes no op and no digest.
-pub fn sanitize(definition: &mut pb::Definition) {
+pub(crate) fn sanitize(definition: &mut pb::Definition) {
     if let Some(source) = &mut definition.source {
         source.locations.retain(|_, l| !l.locations.is_empty());
         if source.locations.is_empty() && source.infos.is_empty() {

@@ -175,13 +175,21 @@ mod tests {
             ca_cert: Some("/nonexistent/ca.pem".into()),
             ..TlsOptions::default()
         };
-        let err = opts
-            .client_config("localhost", &[])
-            .unwrap_err()
-            .to_string();
+        let err = opts.client_config("localhost", &[]).unwrap_err();
+        // The cause is the source, not repeated in the message.
+        assert_eq!(
+            err.to_string(),
+            "read tls ca certificate /nonexistent/ca.pem"
+        );
+        let source = std::error::Error::source(&err).map(ToString::to_string);
         assert!(
-            err.starts_with("read tls ca certificate /nonexistent/ca.pem: "),
-            "{err}"
+            source.is_some_and(|s| s.contains("No such file")),
+            "{err:?}"
+        );
+        let line = super::super::errors::one_line_chain(&err);
+        assert!(
+            line.starts_with("read tls ca certificate /nonexistent/ca.pem: No such file"),
+            "{line}"
         );
     }
 

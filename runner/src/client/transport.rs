@@ -140,7 +140,7 @@ fn tls_config(
     AttemptError,
 > {
     tls.client_config(host, alpn)
-        .map_err(|e| AttemptError::Tls(e.to_string()))
+        .map_err(|e| AttemptError::Tls(super::errors::one_line_chain(&e)))
 }
 
 /// One HTTP/1.1 request on a fresh Docker API stream (the connection allows an upgrade).

@@ -4,13 +4,16 @@
 
 use crate::check::{self, Check, CheckReport, ProbeExit};
 use crate::client::{
-    self, Client, ConnectOptions, ResolveOptions, SolveError, SolveOptions, SolveReport, Strategy,
-    VertexReport,
+    Client, ConnectOptions, ProbeRequest, Probed, ResolveOptions, SolveError, SolveOptions,
+    SolveReport, VertexReport, connect_and_probe, one_line_chain,
 };
 use crate::harness::Test;
-use crate::harness::config::{Config, ProbeDelivery};
+use crate::harness::errors::{BackendError, PrepareError, ProbeImageError};
 use crate::llb::{Platform, State};
 use crate::proto::pb;
+use crate::protocol::SuiteSettings;
+use crate::protocol::events::Header;
+use crate::protocol::settings::{ProbeDelivery, STRATEGY};
 use crate::report::{CheckRecord, ErrorKind, Outcome, TAIL_LIMIT, tail};
 
 /// How many lines of a failed input step's log the error report shows.
@@ -18,10 +21,9 @@ const INPUT_LOG_LINES: usize = 40;
 
 /// A connected builder with its strategy and the probe, shared by every check of the run.
 pub(crate) struct Backend {
-    client: Client,
-    strategy: Strategy,
-    requested: Strategy,
-    caps: String,
+    probed: Probed,
+    /// The run's header (what `cargo buildtest` shows as status lines).
+    header: Header,
     probe: State,
     /// How the probe reaches the builder, for the header.
     probe_note: String,
@@ -36,72 +38,47 @@ pub(crate) struct Prepared {
 }
 
 impl Backend {
-    /// Resolves the builder (flags are the environment's: `BUILDKIT_HOST`, `DOCKER_HOST`, …),
-    /// connects, probes its capabilities once and picks the strategy.
-    pub(crate) async fn connect(config: &Config) -> Result<Backend, String> {
-        let requested = match config.strategy.as_deref() {
-            None => Strategy::Auto,
-            Some(name) => name
-                .parse::<Strategy>()
-                .map_err(|e| format!("failed to read BUILDTEST_STRATEGY: failed to {e}"))?,
+    /// Connects and probes as `cargo buildtest` does ([`connect_and_probe`]; the builder from the
+    /// environment: `BUILDKIT_HOST`, `DOCKER_HOST`, …), then delivers the probe.
+    pub(crate) async fn connect(settings: &SuiteSettings) -> Result<Backend, BackendError> {
+        let request = ProbeRequest {
+            resolve: ResolveOptions {
+                tls: settings.tls.clone(),
+                ..ResolveOptions::from_env()
+            },
+            connect: ConnectOptions {
+                max_concurrent_solves: settings.jobs.max(1),
+                ..ConnectOptions::default()
+            },
+            strategy: settings.strategy,
+            strategy_from: Some(STRATEGY.var.to_owned()),
         };
-        let resolve_options = ResolveOptions {
-            tls: config.tls.clone(),
-            ..ResolveOptions::from_env()
-        };
-        let resolved = client::resolve(&resolve_options).map_err(|e| format!("failed to {e}"))?;
-        let options = ConnectOptions {
-            max_concurrent_solves: config.jobs.max(1),
-            ..ConnectOptions::default()
-        };
-        let client = Client::connect_with(&resolved, &options)
-            .await
-            .map_err(|e| format!("failed to {e}"))?;
-        let caps = client.caps().await.map_err(|e| {
-            format!(
-                "failed to probe the capabilities of {}: failed to {e}",
-                client.builder()
-            )
-        })?;
-        let strategy =
-            client::resolve_strategy(requested, caps).map_err(|e| format!("failed to {e}"))?;
-        let caps = caps.to_string();
-        let (probe, probe_note) = deliver_probe(&client, config.probe).await?;
+        let probed = connect_and_probe(&request).await?;
+        let (probe, probe_note) = deliver_probe(&probed.client, settings.probe).await?;
+        let header = Header::new(&probed, probed.builder().reason.to_string(), settings);
         Ok(Backend {
-            client,
-            strategy,
-            requested,
-            caps,
+            probed,
+            header,
             probe,
             probe_note,
             platform: Platform::linux_amd64(),
         })
     }
 
-    /// One line for stderr: which builder, why, and which strategy.
+    /// One line for stderr: the run's header (the value `cargo buildtest` shows as status
+    /// lines) and how the probe travels.
     pub(crate) fn describe(&self) -> String {
-        let why = if self.requested == Strategy::Auto {
-            " (auto)"
-        } else {
-            " (BUILDTEST_STRATEGY)"
-        };
-        format!(
-            "builder {}; {}; strategy {}{why}; probe {}",
-            self.client.builder(),
-            self.caps,
-            self.strategy,
-            self.probe_note
-        )
+        format!("{}; probe {}", self.header.line(), self.probe_note)
     }
 
     /// The builder, for records.
     pub(crate) fn builder_name(&self) -> String {
-        self.client.builder().to_string()
+        self.probed.builder().to_string()
     }
 
     /// The strategy, for records.
     pub(crate) fn strategy_name(&self) -> String {
-        self.strategy.name().to_owned()
+        self.probed.strategy.name().to_owned()
     }
 
     /// Builds check `index` (0-based) of `test` into the graph to solve: the check's exec on
@@ -112,28 +89,27 @@ impl Backend {
         name: &str,
         index: usize,
         no_cache: bool,
-    ) -> Result<Prepared, String> {
-        let check: &Check = test
-            .checks
-            .get(index)
-            .ok_or_else(|| format!("internal error: no check {index}"))?;
-        let mut exec = check
-            .to_exec(&test.input, &self.probe)
-            .map_err(|e| format!("failed to {e}"))?;
+        check: &Check,
+    ) -> Result<Prepared, PrepareError> {
+        let mut exec = check.to_exec(&test.input, &self.probe)?;
         if no_cache {
             exec = exec.ignore_cache();
         }
         let vertex = exec
             .marshal(&self.platform)
-            .map_err(|e| format!("failed to marshal the check: {e}"))?
+            .map_err(|source| PrepareError::Marshal {
+                what: "the check",
+                source,
+            })?
             .head()
             .map(str::to_owned);
         let id = format!("{name}/{}", index + 1);
         // `discard`'s no-op exec runs the probe too (a check that `/` exists), not `true` from
         // the image's PATH, so it works on images without a shell or coreutils.
-        let noop_args = noop_probe_args().map_err(|e| format!("failed to {e}"))?;
+        let noop_args = noop_probe_args()?;
         let probe = self.probe.clone();
         let graph = self
+            .probed
             .strategy
             .wrap_with_noop(&test.input, &id, exec, move |input| {
                 input
@@ -142,14 +118,17 @@ impl Backend {
             });
         let definition = graph
             .marshal(&self.platform)
-            .map_err(|e| format!("failed to marshal the test's graph: {e}"))?
+            .map_err(|source| PrepareError::Marshal {
+                what: "the test's graph",
+                source,
+            })?
             .into_proto();
         Ok(Prepared { definition, vertex })
     }
 
     /// The connected client.
     pub(crate) fn client(&self) -> &Client {
-        &self.client
+        &self.probed.client
     }
 
     /// The local directories the probe itself is read from (its `session` delivery): name → path.
@@ -176,11 +155,94 @@ impl Backend {
             ..SolveOptions::default()
         };
         let report = self
+            .probed
             .client
             .solve_and_wait(prepared.definition.clone(), options)
             .await;
         fill(&report, prepared.vertex.as_deref(), record);
+        if let Some(text) = record.message.as_deref()
+            && let Some(explained) = oversized(&prepared.definition, text)
+        {
+            record.error_kind = Some(ErrorKind::Input);
+            record.message = Some(one_line(&explained));
+            record.report = Some(explained);
+        }
     }
+}
+
+/// The message-size limit of a builder that has not raised it (buildkitd's and the Docker
+/// engine's gRPC default): a check's whole Definition travels in one Solve request.
+const DAEMON_MESSAGE_LIMIT: usize = 4 << 20;
+
+/// When the builder refused the Solve request as too large (`grpc: received message larger than
+/// max`): which part of the check's graph is that large, the limit, and what to do instead.
+fn oversized(definition: &pb::Definition, error: &str) -> Option<String> {
+    use prost::Message as _;
+    if !error.contains("received message larger than max") {
+        return None;
+    }
+    let total = definition.encoded_len();
+    let largest = definition
+        .def
+        .iter()
+        .max_by_key(|op| op.len())
+        .map(|op| (op.len(), describe_op(op)))?;
+    Some(format!(
+        "send the check's graph to the builder: it is {total} bytes, over the builder's gRPC \
+         message limit ({DAEMON_MESSAGE_LIMIT} bytes, 4 MiB, unless the daemon raised it); its \
+         largest op is {} ({} bytes). Data written inline into the graph (`FileAction::mkfile` \
+         contents, `State::from_definition`) travels with every check's Solve: build large files \
+         into the input image instead (an image or a Dockerfile step that creates or fetches them)\n\
+         the builder said: {}",
+        largest.1,
+        largest.0,
+        one_line(error)
+    ))
+}
+
+/// A serialized op, for people: `mkfile /path (N bytes of data)`, the image, the exec's argv.
+fn describe_op(bytes: &[u8]) -> String {
+    use prost::Message as _;
+    let Ok(op) = pb::Op::decode(bytes) else {
+        return "an op".to_owned();
+    };
+    match op.op {
+        Some(pb::op::Op::File(file)) => {
+            let biggest = file
+                .actions
+                .iter()
+                .filter_map(|a| match &a.action {
+                    Some(pb::file_action::Action::Mkfile(m)) => Some((m.data.len(), &m.path)),
+                    _ => None,
+                })
+                .max_by_key(|(len, _)| *len);
+            match biggest {
+                Some((len, path)) => format!("a file op writing `{path}` ({len} bytes of data)"),
+                None => "a file op".to_owned(),
+            }
+        }
+        Some(pb::op::Op::Source(src)) => format!("source `{}`", src.identifier),
+        Some(pb::op::Op::Exec(exec)) => format!(
+            "exec `{}`",
+            exec.meta
+                .map(|m| crate::client::shell_words(&m.args))
+                .unwrap_or_default()
+        ),
+        _ => "an op".to_owned(),
+    }
+}
+
+/// A hint for a failed input step whose cause users meet often: `FileAction::mkdir` under a
+/// parent that does not exist (the daemon names its own host path).
+fn input_hint(step: &str, message: &str) -> Option<String> {
+    if !(message.contains("mkdir ") && message.contains("no such file or directory")) {
+        return None;
+    }
+    let path = step.strip_prefix("mkdir ").map(str::trim).unwrap_or(step);
+    Some(format!(
+        "the parent directory of `{path}` does not exist in the input: create the parents too with \
+         `FileAction::mkdir(path, mode).make_parents(true)`, or create the parent first"
+    ))
 }
 
 /// argv of a probe run that checks nothing the image could lack (`/` exists): the `discard`
@@ -196,11 +258,10 @@ fn noop_probe_args() -> Result<Vec<String>, check::CheckError> {
 async fn deliver_probe(
     client: &Client,
     delivery: ProbeDelivery,
-) -> Result<(State, String), String> {
+) -> Result<(State, String), BackendError> {
     let inline = || check::probe_state();
     let session = |why: &str| {
-        let dir =
-            check::probe_local_dir(&std::env::temp_dir()).map_err(|e| format!("failed to {e}"))?;
+        let dir = check::probe_local_dir(&std::env::temp_dir()).map_err(BackendError::ProbeDir)?;
         Ok((
             check::probe_local_state(&dir),
             format!(
@@ -214,11 +275,9 @@ async fn deliver_probe(
         ProbeDelivery::Session => return session("; BUILDTEST_PROBE"),
         ProbeDelivery::Auto if !client.is_docker_engine() => return session(""),
         ProbeDelivery::Image if !client.is_docker_engine() => {
-            return Err(format!(
-                "failed to use BUILDTEST_PROBE=image: {} is not a Docker engine (only a Docker \
-                 engine has an image store to load the probe into); use auto or inline",
-                client.builder()
-            ));
+            return Err(BackendError::ProbeNeedsEngine {
+                builder: client.builder().to_string(),
+            });
         }
         ProbeDelivery::Auto | ProbeDelivery::Image => {}
     }
@@ -232,28 +291,31 @@ async fn deliver_probe(
         }
         Err(e) if delivery == ProbeDelivery::Auto => Ok((
             inline(),
-            format!("inline (the probe image could not be loaded: failed to {e})"),
+            format!(
+                "inline (the probe image could not be loaded: failed to {})",
+                one_line_chain(&e)
+            ),
         )),
-        Err(e) => Err(format!("failed to {e}")),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Loads the probe image into the Docker engine unless it is there; its reference and whether it
 /// was loaded now.
-async fn load_probe_image(client: &Client) -> Result<(String, bool), String> {
-    let reference = check::probe_image_reference().map_err(|e| e.to_string())?;
+async fn load_probe_image(client: &Client) -> Result<(String, bool), ProbeImageError> {
+    let reference = check::probe_image_reference()?;
     if client
         .docker_image_exists(&reference)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(ProbeImageError::Engine)?
     {
         return Ok((reference, false));
     }
-    let image = check::probe_image().map_err(|e| e.to_string())?;
+    let image = check::probe_image()?;
     client
         .docker_load_image(image.archive)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(ProbeImageError::Engine)?;
     Ok((reference, true))
 }
 
@@ -261,6 +323,7 @@ async fn load_probe_image(client: &Client) -> Result<(String, bool), String> {
 pub(crate) fn fill(report: &SolveReport, vertex: Option<&str>, record: &mut CheckRecord) {
     let check_vertex = vertex.and_then(|d| report.vertex(d));
     let parsed = check_vertex.and_then(|v| CheckReport::parse(&v.stderr));
+    record.command_exit_code = parsed.as_ref().and_then(command_exit_code);
     if let Some(v) = check_vertex {
         let stderr = CheckReport::strip(&v.stderr);
         record.stdout = tail(&String::from_utf8_lossy(&v.stdout), TAIL_LIMIT);
@@ -283,7 +346,11 @@ pub(crate) fn fill(report: &SolveReport, vertex: Option<&str>, record: &mut Chec
             match parsed {
                 Some(parsed) => {
                     record.message = Some(parsed.summary.clone());
-                    record.report = Some(tail(&parsed.details(), TAIL_LIMIT));
+                    let mut details = parsed.details();
+                    if default_exit_code_failed(&parsed) {
+                        details.push_str(DEFAULT_EXIT_CODE_NOTE);
+                    }
+                    record.report = Some(tail(&details, TAIL_LIMIT));
                 }
                 None => {
                     // No report block: the probe did not run or its log was clipped.
@@ -301,7 +368,17 @@ pub(crate) fn fill(report: &SolveReport, vertex: Option<&str>, record: &mut Chec
             record.error_kind = Some(ErrorKind::Input);
             record.message = Some(format!("the input failed to build at step `{name}`"));
             let log = report.vertex(vertex).map(log_tail).unwrap_or_default();
-            record.report = Some(tail(&format!("failed to {err}\n{log}"), TAIL_LIMIT));
+            let hint = match &err {
+                SolveError::InputFailed { message, .. } => input_hint(name, message),
+                _ => None,
+            };
+            if let Some(hint) = &hint {
+                record.message = Some(format!(
+                    "the input failed to build at step `{name}`: {hint}"
+                ));
+            }
+            let hint = hint.map(|h| format!("{h}\n")).unwrap_or_default();
+            record.report = Some(tail(&format!("{hint}failed to {err}\n{log}"), TAIL_LIMIT));
         }
         Err(err @ SolveError::ImageNotFound { .. }) => {
             record.outcome = Outcome::Error;
@@ -327,6 +404,30 @@ pub(crate) fn fill(report: &SolveReport, vertex: Option<&str>, record: &mut Chec
             record.report = Some(format!("failed to {err}"));
         }
     }
+}
+
+/// Said under a failed `exit_code` assertion expecting 0: the assertion every `cmd` check makes
+/// unless the test set another.
+const DEFAULT_EXIT_CODE_NOTE: &str = "\n    note: `exit_code(0)` is asserted by every cmd check unless `.exit_code(n)` expects another code";
+
+/// The command's exit code, from the probe's `exit_code` assertion (its actual value when it
+/// failed, else the expected one).
+fn command_exit_code(report: &CheckReport) -> Option<i32> {
+    let a = report.assertions.iter().find(|a| a.name == "exit_code")?;
+    a.actual
+        .as_deref()
+        .unwrap_or(&a.expected)
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether what failed includes the `exit_code` assertion expecting 0.
+fn default_exit_code_failed(report: &CheckReport) -> bool {
+    report
+        .assertions
+        .iter()
+        .any(|a| a.name == "exit_code" && !a.held && a.expected.trim() == "0")
 }
 
 /// The last lines of a vertex's output (stdout then stderr), indented under a heading.
@@ -419,13 +520,21 @@ mod tests {
         );
         assert_eq!(r.outcome, Outcome::Fail);
         assert_eq!(r.exit_code, Some(1));
+        assert_eq!(r.command_exit_code, Some(2));
+        assert_eq!(
+            r.failure_detail(),
+            "the command exited 2; probe: an assertion did not hold"
+        );
         assert_eq!(
             r.message.as_deref(),
             Some("1 of 1 assertions failed: exit_code: expected 0, got 2")
         );
         assert_eq!(
             r.report.as_deref(),
-            Some("exit_code: expected 0\n    actual: 2")
+            Some(
+                "exit_code: expected 0\n    actual: 2\n    note: `exit_code(0)` is asserted by every \
+                 cmd check unless `.exit_code(n)` expects another code"
+            )
         );
         assert_eq!(r.stdout, "out\n");
         assert_eq!(
@@ -475,6 +584,51 @@ mod tests {
         );
         assert!(report.ends_with("  | line 60\n"), "{report}");
         assert!(!report.contains("line 20\n"), "{report}");
+    }
+
+    #[test]
+    fn mkdir_under_a_missing_parent_names_make_parents() {
+        let err = SolveError::InputFailed {
+            vertex: INPUT.to_owned(),
+            name: "mkdir /usr/local/bin".to_owned(),
+            message:
+                "mkdir /var/lib/docker/overlay2/abc/merged/usr/local/bin: no such file or directory"
+                    .to_owned(),
+        };
+        let r = outcome(Err(err), vec![]);
+        let message = r.message.unwrap();
+        assert!(
+            message.contains("the parent directory of `/usr/local/bin` does not exist"),
+            "{message}"
+        );
+        assert!(message.contains("make_parents(true)"), "{message}");
+        assert!(
+            r.report.unwrap().contains("/var/lib/docker/overlay2"),
+            "the daemon's words stay"
+        );
+    }
+
+    #[test]
+    fn an_oversized_definition_names_its_largest_input_and_the_limit() {
+        use crate::llb::{FileAction, Platform, State};
+        let big = vec![b'x'; 5 << 20];
+        let def = State::scratch()
+            .file(FileAction::mkfile("/data/blob.bin", 0o644, big))
+            .marshal(&Platform::linux_amd64())
+            .unwrap()
+            .into_proto();
+        let text = oversized(
+            &def,
+            "failed to solve: grpc: received message larger than max (5243000 vs. 4194304)",
+        )
+        .unwrap();
+        assert!(
+            text.contains("a file op writing `/data/blob.bin` (5242880 bytes of data)"),
+            "{text}"
+        );
+        assert!(text.contains("4194304 bytes, 4 MiB"), "{text}");
+        assert!(text.contains("into the input image"), "{text}");
+        assert!(oversized(&def, "some other error").is_none());
     }
 
     #[test]

@@ -6,18 +6,21 @@ use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
+use crate::client::one_line_chain;
 use crate::harness::backend::Backend;
-use crate::harness::config::Config;
+use crate::harness::errors::SetupError;
 use crate::harness::registry::{self, TestDef, registered};
 use crate::harness::run::{RecordContext, Session, Sink, record_ignored, summary, verdict};
+use crate::protocol::{SuiteSettings, exit};
 use crate::report::{ResultsFile, junit};
 
-/// The exit code when the harness cannot start (bad configuration); test failures exit 101.
-pub const EXIT_SETUP: i32 = 2;
+/// The exit code when the harness cannot start (a setting's value it does not accept, see
+/// [`crate::harness::errors`]); test failures exit 101.
+pub const EXIT_SETUP: i32 = exit::SETUP;
 
 /// The exit code after Ctrl-C (SIGINT) during a run: 128 + 2, as shells report it. The JUnit
 /// file (`BUILDTEST_JUNIT`) is written first, with the checks that had finished.
-pub const EXIT_INTERRUPTED: i32 = 130;
+pub const EXIT_INTERRUPTED: i32 = exit::INTERRUPTED;
 
 /// The whole `main` of a `harness = false` test target: `fn main() { buildtest::main() }`.
 ///
@@ -76,18 +79,10 @@ pub fn run(args: Arguments) -> i32 {
         }
     }
 
-    let config = match Config::from_env() {
-        Ok(config) => config,
+    let (config, results) = match setup() {
+        Ok(setup) => setup,
         Err(err) => {
-            eprintln!("error: failed to {err}");
-            return EXIT_SETUP;
-        }
-    };
-    let results = match config.results.as_ref().map(ResultsFile::open) {
-        None => None,
-        Some(Ok(file)) => Some(file),
-        Some(Err(err)) => {
-            eprintln!("error: failed to {err}");
+            eprintln!("error: failed to {}", one_line_chain(&err));
             return EXIT_SETUP;
         }
     };
@@ -106,7 +101,8 @@ pub fn run(args: Arguments) -> i32 {
         {
             Ok(runtime) => runtime,
             Err(err) => {
-                eprintln!("error: failed to start the async runtime: {err}");
+                let err = SetupError::Runtime(err);
+                eprintln!("error: failed to {}", one_line_chain(&err));
                 return EXIT_SETUP;
             }
         };
@@ -123,7 +119,7 @@ pub fn run(args: Arguments) -> i32 {
                 Ok(Arc::new(backend))
             }
             Err(err) => {
-                eprintln!("error: {err}");
+                eprintln!("error: failed to {}", one_line_chain(&err));
                 Err(err)
             }
         };
@@ -153,7 +149,7 @@ pub fn run(args: Arguments) -> i32 {
     if let Some(path) = &config.junit {
         let suite = ctx.suite.as_str();
         if let Err(err) = junit::write([(suite, records.as_slice())], path) {
-            eprintln!("error: failed to {err}");
+            eprintln!("error: failed to {}", one_line_chain(&err));
         }
     }
     if !records.is_empty() {
@@ -162,7 +158,23 @@ pub fn run(args: Arguments) -> i32 {
     if let Some(session) = session {
         session.runtime.shutdown_background();
     }
-    if conclusion.has_failed() { 101 } else { 0 }
+    if conclusion.has_failed() {
+        exit::TESTS_FAILED
+    } else {
+        exit::SUCCESS
+    }
+}
+
+/// Reads the settings and opens the results file: everything that must be right before anything
+/// connects (a setup error otherwise).
+fn setup() -> Result<(SuiteSettings, Option<ResultsFile>), SetupError> {
+    let settings = SuiteSettings::from_env()?;
+    let results = settings
+        .results
+        .as_ref()
+        .map(ResultsFile::open)
+        .transpose()?;
+    Ok((settings, results))
 }
 
 /// The instances selected because an `--exact` filter names their fn (`path::fn` selects
@@ -194,16 +206,15 @@ async fn on_interrupt(sink: Sink, suite: String, junit_path: Option<std::path::P
         return;
     }
     sink.exit_with(EXIT_INTERRUPTED, |records| {
-        let n = records.len();
-        let checks = if n == 1 { "check" } else { "checks" };
-        eprintln!("\nbuildtest: interrupted; {n} {checks} had finished");
+        let finished = crate::protocol::count(records.len(), "check");
+        eprintln!("\nbuildtest: interrupted; {finished} had finished");
         if let Some(path) = &junit_path {
             match junit::write([(suite.as_str(), records.as_slice())], path) {
                 Ok(()) => eprintln!(
                     "buildtest: JUnit with the finished checks: {}",
                     path.display()
                 ),
-                Err(err) => eprintln!("error: failed to {err}"),
+                Err(err) => eprintln!("error: failed to {}", one_line_chain(&err)),
             }
         }
         if !records.is_empty() {
@@ -255,7 +266,7 @@ fn trial(
 
 /// The suite name: `BUILDTEST_SUITE`, else `<CARGO_PKG_NAME>::<crate>` when cargo runs the
 /// binary, else the crate name (from the registry, or the executable's name).
-fn suite_name(config: &Config, tests: &[(String, &'static TestDef)]) -> String {
+fn suite_name(config: &SuiteSettings, tests: &[(String, &'static TestDef)]) -> String {
     if let Some(suite) = &config.suite {
         return suite.clone();
     }

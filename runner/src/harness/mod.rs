@@ -37,19 +37,20 @@
 //! report), *error* (the input failed to build — which step and its log tail —, the builder
 //! failed or went away, the check timed out, or the test fn panicked).
 //!
+//! A plain `#[test]` fn in such a target never runs: the binary is `buildtest::main()`, which
+//! knows only the registered `#[buildtest::test]` fns (no attribute can see the others). Keep
+//! libtest tests in another test target; `cargo buildtest` names the targets it skips.
+//!
 //! # Environment
 //!
-//! | variable | meaning |
-//! |---|---|
-//! | `BUILDKIT_HOST`, `BUILDX_BUILDER`, `DOCKER_HOST`, … | which builder (see [`crate::client`]) |
-//! | `BUILDTEST_STRATEGY` | `auto` (default: passthrough when the builder has it, else a fallback), `passthrough`, `direct`, `discard`, `mergediff` |
-//! | `BUILDTEST_JOBS` | concurrent solves (default 16) |
-//! | `BUILDTEST_TIMEOUT` | per-check timeout in seconds (default 300); [`Test::timeout`] overrides it |
-//! | `BUILDTEST_NO_CACHE` | `1`: re-run every check exec (inputs stay cached) |
-//! | `BUILDTEST_RESULTS` | append per-check JSON-lines records to this file |
-//! | `BUILDTEST_JUNIT` | write this binary's JUnit XML to this file |
-//! | `BUILDTEST_SUITE` | the suite name in records and JUnit (default `<package>::<target>`) |
-//! | `BUILDTEST_TLSCACERT`, `BUILDTEST_TLSCERT`, `BUILDTEST_TLSKEY`, `BUILDTEST_TLSSERVERNAME` | TLS for a `tcp://` builder (buildctl's `--tls*` flags) |
+//! The settings (`BUILDTEST_STRATEGY`, `BUILDTEST_JOBS`, `BUILDTEST_TIMEOUT`, `BUILDTEST_NO_CACHE`,
+//! `BUILDTEST_PROBE`, `BUILDTEST_RESULTS`, `BUILDTEST_JUNIT`, `BUILDTEST_SUITE`, TLS, and the
+//! builder's `BUILDKIT_HOST`/`BUILDX_BUILDER`) are read once, by the protocol's one reader
+//! ([`crate::protocol::SuiteSettings::from_env`]); `crate::protocol::settings::SETTINGS` is the
+//! table of every variable, its accepted forms and meaning (README's environment table is checked
+//! against it). A value a setting does not accept is a setup error: exit 2 before connecting
+//! ([`errors`]). Builder resolution also reads `DOCKER_HOST`, `BUILDX_CONFIG`, … (see
+//! [`crate::client`]).
 //!
 //! # IDEs and nextest
 //!
@@ -65,8 +66,7 @@
 //! `--exact NAME --nocapture`: one process per test, one connection each.
 
 mod backend;
-pub mod cargo_env;
-pub mod config;
+pub mod errors;
 mod front;
 mod inputs;
 pub mod registry;

@@ -9,10 +9,12 @@ use std::time::Instant;
 
 use tokio::sync::{Semaphore, oneshot};
 
+use crate::client::one_line_chain;
 use crate::harness::backend::{Backend, Prepared};
-use crate::harness::config::Config;
+use crate::harness::errors::BackendError;
 use crate::harness::inputs::{Served, TestInputs, check_input, describe, transfer_error};
 use crate::harness::registry::{self, TestDef};
+use crate::protocol::{Counts, SuiteSettings, sort_records};
 use crate::report::{CheckRecord, ErrorKind, Outcome, ResultsFile};
 
 /// What every record of this process shares.
@@ -62,7 +64,7 @@ impl Sink {
     pub(crate) fn push(&self, record: CheckRecord) {
         let mut records = self.lock();
         if let Some(Err(err)) = self.file.as_ref().map(|file| file.append(&record)) {
-            eprintln!("buildtest: warning: failed to {err}");
+            eprintln!("buildtest: warning: failed to {}", one_line_chain(&err));
         }
         records.push(record);
     }
@@ -88,7 +90,7 @@ impl Sink {
 }
 
 fn sorted(mut records: Vec<CheckRecord>) -> Vec<CheckRecord> {
-    records.sort_by(|a, b| (&a.test, a.check).cmp(&(&b.test, b.check)));
+    sort_records(&mut records);
     records
 }
 
@@ -161,12 +163,13 @@ impl Session {
     /// reached, records the error for every check).
     pub(crate) fn start(
         runtime: tokio::runtime::Runtime,
-        backend: Result<Arc<Backend>, String>,
-        config: &Config,
+        backend: Result<Arc<Backend>, BackendError>,
+        config: &SuiteSettings,
         ctx: &RecordContext,
         sink: &Sink,
         tests: &[(String, &'static TestDef)],
     ) -> Session {
+        let backend = backend.map_err(|err| format!("failed to {}", one_line_chain(&err)));
         let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
         let mut handles = HashMap::with_capacity(tests.len());
         let mut pending = Vec::new();
@@ -221,12 +224,12 @@ impl Session {
                     checks.push(settled(sink, r));
                     continue;
                 }
-                let prepared = match backend.prepare(&test, name, i, config.no_cache) {
+                let prepared = match backend.prepare(&test, name, i, config.no_cache, check) {
                     Ok(prepared) => prepared,
-                    Err(msg) => {
+                    Err(err) => {
                         let mut r = base;
                         r.error_kind = Some(ErrorKind::Setup);
-                        r.message = Some(msg);
+                        r.message = Some(format!("failed to {}", one_line_chain(&err)));
                         checks.push(settled(sink, r));
                         continue;
                     }
@@ -389,15 +392,13 @@ pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
     };
     text.push_str(&head);
     text.push('\n');
+    let mut shown_errors: Vec<(u32, &str)> = Vec::new();
     for r in records {
         let head = match r.outcome {
             Outcome::Pass if r.cached => "passed (cached)".to_owned(),
             Outcome::Pass => "passed".to_owned(),
             Outcome::Ignored => "ignored".to_owned(),
-            Outcome::Fail => match r.exit_code {
-                Some(code) => format!("FAILED (exit code {code})"),
-                None => "FAILED".to_owned(),
-            },
+            Outcome::Fail => format!("FAILED ({})", r.failure_detail()),
             Outcome::Error => {
                 let kind = r.error_kind.map_or("error", ErrorKind::describe);
                 format!("ERROR ({kind})")
@@ -411,6 +412,16 @@ pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
                 .filter(|s| !s.trim().is_empty())
                 .or(r.message.as_deref())
                 .unwrap_or("(no report)");
+            // An error several checks share (one broken input) is shown once.
+            if r.outcome == Outcome::Error
+                && let Some(first) = shown_errors.iter().find(|(_, b)| *b == body)
+            {
+                let _ = writeln!(text, "    (the same error as check {})", first.0);
+                continue;
+            }
+            if r.outcome == Outcome::Error {
+                shown_errors.push((r.check, body));
+            }
             for line in body.trim_end().lines() {
                 text.push_str("    ");
                 text.push_str(line);
@@ -421,21 +432,9 @@ pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
     Err(text)
 }
 
-/// One line counting checks by outcome, and the cached passes.
+/// One line counting checks by outcome (the counts `cargo buildtest`'s summary uses).
 pub(crate) fn summary(records: &[CheckRecord]) -> String {
-    let count = |o| records.iter().filter(|r| r.outcome == o).count();
-    let cached = records
-        .iter()
-        .filter(|r| r.outcome == Outcome::Pass && r.cached)
-        .count();
-    format!(
-        "buildtest: {} checks: {} ok ({cached} cached); {} failed; {} errors; {} ignored",
-        records.len(),
-        count(Outcome::Pass),
-        count(Outcome::Fail),
-        count(Outcome::Error),
-        count(Outcome::Ignored),
-    )
+    format!("buildtest: {}", Counts::of(records).line())
 }
 
 #[cfg(test)]
@@ -453,6 +452,7 @@ mod tests {
         assert!(verdict(&[]).is_err());
         let mut fail = rec(2, "cmd: false", Outcome::Fail);
         fail.exit_code = Some(1);
+        fail.command_exit_code = Some(1);
         fail.report = Some("exit code: expected 0, got 1".into());
         let mut cached = rec(3, "file: /x", Outcome::Pass);
         cached.cached = true;
@@ -461,8 +461,26 @@ mod tests {
             text,
             "1 of 3 checks failed\n\
              \ncheck 1/3 `cmd: true`: passed\n\
-             \ncheck 2/3 `cmd: false`: FAILED (exit code 1)\n    exit code: expected 0, got 1\n\
+             \ncheck 2/3 `cmd: false`: FAILED (the command exited 1; probe: an assertion did not hold)\n    exit code: expected 0, got 1\n\
              \ncheck 3/3 `file: /x`: passed (cached)\n"
+        );
+    }
+
+    #[test]
+    fn an_error_shared_by_several_checks_is_shown_once() {
+        let mut a = rec(1, "cmd: ls", Outcome::Error);
+        a.error_kind = Some(ErrorKind::Input);
+        a.report = Some("failed to pull image `x`".into());
+        let mut b = a.clone();
+        b.check = 2;
+        b.label = "cmd: true".into();
+        let text = verdict(&[a, b]).unwrap_err();
+        assert_eq!(text.matches("failed to pull image").count(), 1, "{text}");
+        assert!(
+            text.contains(
+                "check 2/2 `cmd: true`: ERROR (input failed)\n    (the same error as check 1)\n"
+            ),
+            "{text}"
         );
     }
 

@@ -11,8 +11,6 @@
 //! `FileOp.Marshal` collects them before the actions are known, so they never
 //! reach the definition; this layer matches the bytes Go actually produces.
 
-use std::ops::Deref;
-
 use bytes::Bytes;
 use prost::Message;
 
@@ -96,19 +94,19 @@ struct Action {
     timestamp: Option<i64>,
 }
 
-/// The chain behind a [`FileAction`]: holds the chaining methods, so that
-/// `FileAction::mkdir(..)` constructs and `action.mkfile(..)` appends.
+/// The actions of a [`FileAction`], in order, and the first option misuse (reported at marshal).
 #[derive(Debug, Clone, Default)]
-pub struct FileActionChain {
+pub(crate) struct Actions {
     actions: Vec<Action>,
     error: Option<LlbError>,
 }
 
-/// File actions for [`State::file`]: constructors, chaining (through
-/// [`FileActionChain`]), and options that apply to the last action added.
+/// File actions for [`State::file`]: constructors (`FileAction::mkdir(..)`), chaining
+/// (`action.mkfile(..)`, the [`FileActionChain`] methods, in the prelude), and options that apply
+/// to the last action added.
 ///
 /// ```
-/// use buildtest::llb::{FileAction, Platform, State};
+/// use buildtest::llb::{FileAction, FileActionChain, Platform, State};
 ///
 /// let action = FileAction::mkdir("/etc/app", 0o755)
 ///     .make_parents(true)
@@ -122,35 +120,28 @@ pub struct FileActionChain {
 #[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct FileAction {
-    chain: FileActionChain,
+    chain: Actions,
 }
 
-impl Deref for FileAction {
-    type Target = FileActionChain;
-
-    fn deref(&self) -> &FileActionChain {
-        &self.chain
-    }
-}
-
-impl FileActionChain {
-    fn with(&self, kind: Kind) -> FileAction {
-        let mut chain = self.clone();
-        chain.actions.push(Action {
-            kind,
-            owner: None,
-            timestamp: None,
-        });
-        FileAction { chain }
-    }
-
+/// Chaining on a [`FileAction`]: the same names as its constructors, appending an action
+/// (`FileAction::mkdir(..)` constructs, `action.mkdir(..)` appends). A trait because one type
+/// cannot hold an associated fn and a method of the same name; it is in the prelude and in
+/// [`crate::llb`].
+pub trait FileActionChain {
     /// Then write `data` to the file `path` with permission bits `mode`.
-    pub fn mkfile(
-        &self,
-        path: impl Into<String>,
-        mode: u32,
-        data: impl Into<Vec<u8>>,
-    ) -> FileAction {
+    fn mkfile(&self, path: impl Into<String>, mode: u32, data: impl Into<Vec<u8>>) -> FileAction;
+    /// Then create the directory `path` with permission bits `mode`.
+    fn mkdir(&self, path: impl Into<String>, mode: u32) -> FileAction;
+    /// Then copy `src` of `from` to `dest`.
+    fn copy(&self, from: &State, src: impl Into<String>, dest: impl Into<String>) -> FileAction;
+    /// Then remove `path`.
+    fn rm(&self, path: impl Into<String>) -> FileAction;
+    /// Then create the symlink `link` pointing at `target` (paths as given).
+    fn symlink(&self, target: impl Into<String>, link: impl Into<String>) -> FileAction;
+}
+
+impl FileActionChain for FileAction {
+    fn mkfile(&self, path: impl Into<String>, mode: u32, data: impl Into<Vec<u8>>) -> FileAction {
         self.with(Kind::Mkfile {
             path: path.into(),
             mode,
@@ -158,8 +149,7 @@ impl FileActionChain {
         })
     }
 
-    /// Then create the directory `path` with permission bits `mode`.
-    pub fn mkdir(&self, path: impl Into<String>, mode: u32) -> FileAction {
+    fn mkdir(&self, path: impl Into<String>, mode: u32) -> FileAction {
         self.with(Kind::Mkdir {
             path: path.into(),
             mode,
@@ -167,24 +157,16 @@ impl FileActionChain {
         })
     }
 
-    /// Then copy `src` of `from` to `dest`.
-    pub fn copy(
-        &self,
-        from: &State,
-        src: impl Into<String>,
-        dest: impl Into<String>,
-    ) -> FileAction {
-        let kind = Kind::Copy {
+    fn copy(&self, from: &State, src: impl Into<String>, dest: impl Into<String>) -> FileAction {
+        self.with(Kind::Copy {
             source: from.output.clone(),
             src: src.into(),
             dest: dest.into(),
             opts: CopyOpts::default(),
-        };
-        self.with(kind)
+        })
     }
 
-    /// Then remove `path`.
-    pub fn rm(&self, path: impl Into<String>) -> FileAction {
+    fn rm(&self, path: impl Into<String>) -> FileAction {
         self.with(Kind::Rm {
             path: path.into(),
             allow_not_found: false,
@@ -192,8 +174,7 @@ impl FileActionChain {
         })
     }
 
-    /// Then create the symlink `link` pointing at `target` (paths as given).
-    pub fn symlink(&self, target: impl Into<String>, link: impl Into<String>) -> FileAction {
+    fn symlink(&self, target: impl Into<String>, link: impl Into<String>) -> FileAction {
         self.with(Kind::Symlink {
             target: target.into(),
             link: link.into(),
@@ -202,24 +183,36 @@ impl FileActionChain {
 }
 
 impl FileAction {
-    /// Writes `data` to the file `path` with permission bits `mode` (`& 0o777`).
-    pub fn mkfile(path: impl Into<String>, mode: u32, data: impl Into<Vec<u8>>) -> FileAction {
-        FileActionChain::default().mkfile(path, mode, data)
+    /// This chain with `kind` appended.
+    fn with(&self, kind: Kind) -> FileAction {
+        let mut chain = self.chain.clone();
+        chain.actions.push(Action {
+            kind,
+            owner: None,
+            timestamp: None,
+        });
+        FileAction { chain }
     }
 
-    /// Creates the directory `path` with permission bits `mode` (`& 0o777`).
+    /// Writes `data` to the file `path` with permission bits `mode` (`& 0o777`).
+    pub fn mkfile(path: impl Into<String>, mode: u32, data: impl Into<Vec<u8>>) -> FileAction {
+        FileActionChain::mkfile(&FileAction::default(), path, mode, data)
+    }
+
+    /// Creates the directory `path` with permission bits `mode` (`& 0o777`). Its parent must
+    /// exist in the input unless [`FileAction::make_parents`]`(true)`.
     pub fn mkdir(path: impl Into<String>, mode: u32) -> FileAction {
-        FileActionChain::default().mkdir(path, mode)
+        FileActionChain::mkdir(&FileAction::default(), path, mode)
     }
 
     /// Copies `src` of `from` to `dest` (mode kept unless [`FileAction::copy_mode`]).
     pub fn copy(from: &State, src: impl Into<String>, dest: impl Into<String>) -> FileAction {
-        FileActionChain::default().copy(from, src, dest)
+        FileActionChain::copy(&FileAction::default(), from, src, dest)
     }
 
     /// Removes `path`.
     pub fn rm(path: impl Into<String>) -> FileAction {
-        FileActionChain::default().rm(path)
+        FileActionChain::rm(&FileAction::default(), path)
     }
 
     /// Creates the symlink `link` pointing at `target`.
@@ -228,7 +221,7 @@ impl FileAction {
     /// 26's v0.13.2) reject it with `invalid action type <nil>`, which the client reports as
     /// unsupported. On those, create links with an exec (`ln -s`) in the input instead.
     pub fn symlink(target: impl Into<String>, link: impl Into<String>) -> FileAction {
-        FileActionChain::default().symlink(target, link)
+        FileActionChain::symlink(&FileAction::default(), target, link)
     }
 
     fn last(mut self, option: &'static str, f: impl FnOnce(&mut Action) -> bool) -> Self {
@@ -379,7 +372,7 @@ impl FileAction {
 #[derive(Debug, Clone)]
 pub(crate) struct FileOp {
     base: Option<Output>,
-    chain: FileActionChain,
+    chain: Actions,
 }
 
 impl FileOp {

@@ -217,10 +217,7 @@ fn testcase(record: &CheckRecord) -> TestCase {
     let mut case = match record.outcome {
         Outcome::Pass => TestCase::success(&name, time),
         Outcome::Fail => {
-            let kind = match record.exit_code {
-                Some(code) => format!("check failed with exit code {code}"),
-                None => "check failed".to_owned(),
-            };
+            let kind = format!("check failed: {}", record.failure_detail());
             let mut case = TestCase::failure(&name, time, &kind, &message);
             if let junit_report::TestResult::Failure { cause, .. } = &mut case.result {
                 *cause = body;
@@ -349,7 +346,7 @@ mod tests {
             "{xml}"
         );
         assert!(
-            xml.contains(r#"<failure type="check failed with exit code 1" message="file /x: expected exists, found absent"><![CDATA[a ]]]]><![CDATA[> b <&>]]></failure>"#),
+            xml.contains(r#"<failure type="check failed: probe: an assertion did not hold" message="file /x: expected exists, found absent"><![CDATA[a ]]]]><![CDATA[> b <&>]]></failure>"#),
             "{xml}"
         );
         assert!(

@@ -6,7 +6,7 @@
 //! object per line to it for every check of every selected test, as soon as the check's outcome
 //! is known. The file is opened with `O_APPEND` and each record is written with a single
 //! `write`, so several test binaries (as run by `cargo buildtest`) can share one file. Read it
-//! back with [`read_records`].
+//! back with [`read_records`] (a whole file) or [`parse_record`] (one line).
 //!
 //! Schema version 1 ([`CheckRecord`]); fields marked *optional* are omitted when empty:
 //!
@@ -22,7 +22,8 @@
 //! | `cached` | bool | the check's exec vertex was reported cached by BuildKit |
 //! | `duration_ms` | number | wall time of the check's solve |
 //! | `started_at_ms` | number, optional | when the check's solve started (ms since the Unix epoch) |
-//! | `exit_code` | number, optional | the check exec's exit code when it failed |
+//! | `exit_code` | number, optional | the check exec's exit code when it failed: the probe's (1 an assertion did not hold, 2 the spec was refused, 3 the command could not be started) |
+//! | `command_exit_code` | number, optional | the command's own exit code, as the probe reported it (`cmd` checks whose command ran) |
 //! | `report` | string, optional | full text: the probe's expected-vs-actual report for `fail`; the failing step and its log tail for `error` |
 //! | `message` | string, optional | one line: what failed (`fail`/`error`) or the ignore reason |
 //! | `stdout`, `stderr` | string | tails of the check exec's logs |
@@ -44,6 +45,6 @@ pub mod junit;
 mod record;
 
 pub use record::{
-    CheckRecord, ErrorKind, Outcome, RESULTS_ENV, RecordError, ResultsFile, SCHEMA_VERSION,
-    TAIL_LIMIT, read_records, tail,
+    CheckRecord, ErrorKind, LineError, Outcome, RESULTS_ENV, RecordError, ResultsFile,
+    SCHEMA_VERSION, TAIL_LIMIT, parse_record, read_records, tail,
 };

@@ -98,9 +98,13 @@ pub struct CheckRecord {
     /// When the check's solve started, in milliseconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at_ms: Option<u64>,
-    /// The check exec's exit code when it failed.
+    /// The check exec's exit code when it failed: the *probe's* (1: an assertion did not hold,
+    /// 2: the spec was refused, 3: the command could not be started), not the command's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// The command's own exit code (a `cmd` check whose command ran), as the probe reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_exit_code: Option<i32>,
     /// The full report: for failures the probe's expected-vs-actual text, for errors the
     /// failing step and its log tail (bounded to [`TAIL_LIMIT`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,6 +150,7 @@ impl CheckRecord {
             duration_ms: 0,
             started_at_ms: None,
             exit_code: None,
+            command_exit_code: None,
             report: None,
             message: None,
             stdout: String::new(),
@@ -155,6 +160,19 @@ impl CheckRecord {
             builder: None,
             file: None,
             line: None,
+        }
+    }
+
+    /// How a failed check ended, with the command's exit code and the probe's verdict kept
+    /// apart: `the command exited 2; probe: an assertion did not hold`.
+    pub fn failure_detail(&self) -> String {
+        let probe = match self.exit_code {
+            Some(code) => crate::check::ProbeExit::from_code(code).describe(),
+            None => "the check failed".to_owned(),
+        };
+        match self.command_exit_code {
+            Some(code) => format!("the command exited {code}; probe: {probe}"),
+            None => format!("probe: {probe}"),
         }
     }
 
@@ -280,6 +298,33 @@ impl ResultsFile {
     }
 }
 
+/// A line of a results file that is not a record this library reads.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    /// Not JSON, or not a record.
+    #[error("parse a result record")]
+    Parse(#[source] serde_json::Error),
+    /// Another schema version.
+    #[error("read a result record: schema {found} is not supported (expected {SCHEMA_VERSION})")]
+    Schema {
+        /// The version found (0 when missing).
+        found: u32,
+    },
+}
+
+/// The one reader of a results-file line (the harness writes it with
+/// [`CheckRecord::to_json_line`]).
+pub fn parse_record(line: &str) -> Result<CheckRecord, LineError> {
+    let value: serde_json::Value = serde_json::from_str(line).map_err(LineError::Parse)?;
+    let found = value.get("schema").and_then(serde_json::Value::as_u64);
+    if found != Some(u64::from(SCHEMA_VERSION)) {
+        return Err(LineError::Schema {
+            found: found.and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
+        });
+    }
+    serde_json::from_value(value).map_err(LineError::Parse)
+}
+
 /// Reads every record of a JSON-lines results file (blank lines are skipped).
 pub fn read_records(path: &Path) -> Result<Vec<CheckRecord>, RecordError> {
     let read_err = |source| RecordError::Read {
@@ -293,24 +338,17 @@ pub fn read_records(path: &Path) -> Result<Vec<CheckRecord>, RecordError> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value =
-            serde_json::from_str(&line).map_err(|source| RecordError::Parse {
+        let record = parse_record(&line).map_err(|err| match err {
+            LineError::Parse(source) => RecordError::Parse {
                 path: path.to_owned(),
                 line: index + 1,
                 source,
-            })?;
-        let found = value.get("schema").and_then(serde_json::Value::as_u64);
-        if found != Some(u64::from(SCHEMA_VERSION)) {
-            return Err(RecordError::Schema {
+            },
+            LineError::Schema { found } => RecordError::Schema {
                 path: path.to_owned(),
                 line: index + 1,
-                found: found.and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
-            });
-        }
-        let record = serde_json::from_value(value).map_err(|source| RecordError::Parse {
-            path: path.to_owned(),
-            line: index + 1,
-            source,
+                found,
+            },
         })?;
         records.push(record);
     }

@@ -160,7 +160,8 @@ fn passing_tests_pass_and_rerun_cached(engine: Engine) {
         "every passing check is cached on a rerun: {records:#?}"
     );
     assert!(
-        run2.stderr.contains("9 checks: 9 ok (9 cached)"),
+        run2.stderr
+            .contains("9 checks in 5 tests run: 9 passed (9 cached)"),
         "{run2:?}"
     );
 
@@ -448,10 +449,11 @@ fn the_probe_travels_as_an_image_or_inline(engine: Engine) {
         &["passes::"],
         &[("BUILDTEST_PROBE", "pull")],
     );
-    assert_ne!(run.code(), Some(0), "{run:?}");
+    assert_eq!(run.code(), Some(2), "a setup error: {run:?}");
     assert!(
-        run.stderr
-            .contains("BUILDTEST_PROBE=\"pull\": auto, image, inline or session"),
+        run.stderr.contains(
+            "error: failed to read BUILDTEST_PROBE: `pull` is not one of auto, image, inline, session"
+        ),
         "{run:?}"
     );
 }
@@ -574,7 +576,7 @@ fn ctrl_c_writes_junit_with_the_finished_checks_and_exits_130(engine: Engine) {
         "{engine:?}: {stderr}"
     );
     assert!(
-        stderr.contains("buildtest: 1 checks: 1 ok"),
+        stderr.contains("buildtest: 1 check in 1 test run: 1 passed"),
         "{engine:?}: {stderr}"
     );
 
@@ -601,6 +603,53 @@ for c in root.iter("testcase"):
         String::from_utf8_lossy(&parsed.stdout),
         "quick 1: cmd: echo interrupt-quick pass\n",
         "{engine:?}"
+    );
+}
+
+/// What a new user trips over, explained: a `mkdir` under a missing parent names
+/// `make_parents(true)`; an input over the daemon's 4 MiB message limit names the op, its size
+/// and the limit; one broken input shared by three checks is printed once.
+fn new_user_traps_are_explained(engine: Engine) {
+    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let exe = EXE.get_or_init(|| build_target("harness_trouble"));
+    let outputs = Outputs::new();
+    let run = Run::of(engine_command(exe, engine, &outputs, &[], &[]));
+    assert_eq!(run.code(), Some(101), "{run:?}");
+    let records = outputs.records();
+
+    let mkdir = find(&records, "mkdir_without_parents", 1);
+    assert_eq!(mkdir.error_kind, Some(ErrorKind::Input), "{mkdir:#?}");
+    let message = mkdir.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("the parent directory of `/opt/buildtest-missing/bin` does not exist")
+            && message.contains("make_parents(true)"),
+        "{engine:?}: {mkdir:#?}"
+    );
+
+    let big = find(&records, "oversized_input", 1);
+    let report = big.report.as_deref().unwrap_or_default();
+    assert_eq!(
+        big.error_kind,
+        Some(ErrorKind::Input),
+        "{engine:?}: {big:#?}"
+    );
+    assert!(
+        report.contains("a file op writing `/blob.bin` (5242880 bytes of data)")
+            && report.contains("4194304 bytes, 4 MiB")
+            && report.contains("received message larger than max"),
+        "{engine:?}: {report}"
+    );
+
+    let shared = run.stdout.matches("failed to pull image `").count();
+    assert_eq!(
+        shared, 1,
+        "{engine:?}: printed once, not per check:\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout.matches("(the same error as check 1)").count(),
+        2,
+        "{run:?}"
     );
 }
 
@@ -802,6 +851,7 @@ on_both_engines!(
     the_probe_travels_through_the_session,
     discard_strategy_needs_nothing_from_the_image,
     ctrl_c_writes_junit_with_the_finished_checks_and_exits_130,
+    new_user_traps_are_explained,
     local_directories_are_sent_once_and_cached,
     local_directory_errors_and_definitions_from_elsewhere,
 );

@@ -149,12 +149,16 @@ fn unknown_configuration_keys_are_errors_naming_file_and_key() {
         .assert_stderr_has("[workspace.metadata.buildtest]")
         .assert_stderr_has("unknown field `jobz`");
 
-    // A bad strategy name is a usage error before anything is built, but listing ignores it.
+    // A bad strategy name is a setup error before anything is built, like every other setting's
+    // bad value (`--jobs 0 --list` below), listing or not.
     cargo_buildtest(
         &workspace(),
         &["--strategy", "sideways", "--list", "-p", "beta"],
     )
-    .assert_code(0);
+    .assert_code(2)
+    .assert_stderr_has(
+        "error: failed to read flag --strategy: `sideways` is not one of auto, passthrough, direct, discard, mergediff",
+    );
     let out = cargo_buildtest(
         &workspace(),
         &["--strategy", "sideways", "--addr", "unix:///x"],

@@ -10,4 +10,5 @@ mod config;
 mod interrupt;
 mod list;
 mod run;
+mod snapshot;
 mod support;

@@ -1,0 +1,605 @@
+//! The settings a suite binary runs with: one typed struct, one table of the variables that carry
+//! it, one reader, one writer and one value grammar.
+//!
+//! `cargo buildtest` reads each setting from its flag, the environment or a configuration file
+//! ([`SuiteSettings::read`] with its own lookup), then hands the result to every suite binary as
+//! environment variables ([`SuiteSettings::to_env`]); a suite binary run by `cargo test`, nextest
+//! or an IDE reads the same variables ([`SuiteSettings::from_env`]). Every source goes through
+//! the same parser, so a value means the same thing (and is refused with the same words)
+//! wherever it is written.
+//!
+//! Adding a setting: a field of [`SuiteSettings`], a [`Setting`] in [`SETTINGS`] (its variable,
+//! configuration key, flag, accepted forms, default and meaning), one line in
+//! [`SuiteSettings::read`] and one in [`SuiteSettings::to_env`]. README's environment table and
+//! `cargo buildtest --help` are checked against [`SETTINGS`].
+
+use std::fmt::{self, Write as _};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::client::{Strategy, TlsOptions};
+
+/// Concurrent solves when nothing sets `BUILDTEST_JOBS`.
+pub const DEFAULT_JOBS: usize = 16;
+/// Per-check timeout when nothing sets `BUILDTEST_TIMEOUT`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Who reads a variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadBy {
+    /// `cargo buildtest` (flag, variable, configuration file) and the suite binaries (variable).
+    Both,
+    /// Only the suite binaries (`cargo buildtest` sets it for them).
+    Harness,
+}
+
+impl ReadBy {
+    /// The README's wording.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadBy::Both => "both",
+            ReadBy::Harness => "harness",
+        }
+    }
+}
+
+/// One setting of the protocol: where it is written and what it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The environment variable.
+    pub var: &'static str,
+    /// The key in `.config/buildtest.toml` and `[workspace.metadata.buildtest]`, if any.
+    pub key: Option<&'static str>,
+    /// The `cargo buildtest` flag, if any.
+    pub flag: Option<&'static str>,
+    /// The accepted forms, as error messages and the README state them.
+    pub accepted: &'static str,
+    /// What it means (README's environment table).
+    pub meaning: &'static str,
+    /// Who reads the variable.
+    pub read_by: ReadBy,
+}
+
+/// `BUILDKIT_HOST`: the builder's address.
+pub const BUILDKIT_HOST: Setting = Setting {
+    var: "BUILDKIT_HOST",
+    key: Some("builder"),
+    flag: Some("--addr"),
+    accepted: "a builder address (`docker+unix://PATH`, `unix://PATH`, `tcp://HOST:PORT`, `docker-container://NAME`, …)",
+    meaning: "builder address (forms above); the configuration key `builder` takes an address (with `://`) or a buildx builder name",
+    read_by: ReadBy::Both,
+};
+/// `BUILDX_BUILDER`: a buildx builder name.
+pub const BUILDX_BUILDER: Setting = Setting {
+    var: "BUILDX_BUILDER",
+    key: Some("builder"),
+    flag: Some("--builder"),
+    accepted: "a buildx builder name",
+    meaning: "a buildx builder name (from the buildx store)",
+    read_by: ReadBy::Both,
+};
+/// `BUILDTEST_STRATEGY`.
+pub const STRATEGY: Setting = Setting {
+    var: "BUILDTEST_STRATEGY",
+    key: Some("strategy"),
+    flag: Some("--strategy"),
+    accepted: "one of auto, passthrough, direct, discard, mergediff",
+    meaning: "how checks are attached to their input: `auto` (default), `passthrough`, `direct`, `discard`, `mergediff`",
+    read_by: ReadBy::Both,
+};
+/// `BUILDTEST_JOBS`.
+pub const JOBS: Setting = Setting {
+    var: "BUILDTEST_JOBS",
+    key: Some("jobs"),
+    flag: Some("--jobs"),
+    accepted: "a whole number of concurrent solves, at least 1",
+    meaning: "concurrent solves per suite (default 16)",
+    read_by: ReadBy::Both,
+};
+/// `BUILDTEST_TIMEOUT`.
+pub const TIMEOUT: Setting = Setting {
+    var: "BUILDTEST_TIMEOUT",
+    key: Some("timeout"),
+    flag: Some("--timeout"),
+    accepted: "a duration above zero: seconds (`90`, `2.5`) or with a unit (`1500ms`, `90s`, `5m`, `1h`)",
+    meaning: "per-check timeout: seconds (`90`, `2.5`) or with a unit (`1500ms`, `90s`, `5m`, `1h`) (default 300 s)",
+    read_by: ReadBy::Both,
+};
+/// `BUILDTEST_NO_CACHE`.
+pub const NO_CACHE: Setting = Setting {
+    var: "BUILDTEST_NO_CACHE",
+    key: Some("no-cache"),
+    flag: Some("--no-cache"),
+    accepted: "a boolean: 1, true, yes, on or 0, false, no, off",
+    meaning: "`1`/`true`/`yes`/`on`: re-run every check exec (inputs stay cached)",
+    read_by: ReadBy::Both,
+};
+/// `BUILDTEST_JUNIT`.
+pub const JUNIT: Setting = Setting {
+    var: "BUILDTEST_JUNIT",
+    key: Some("junit"),
+    flag: Some("--junit"),
+    accepted: "a file path",
+    meaning: "JUnit path (for `cargo test`: this one binary's report; nothing is written without it; on Ctrl-C it is written with the checks that had finished and the binary exits 130)",
+    read_by: ReadBy::Both,
+};
+/// `BUILDTEST_PROBE`.
+pub const PROBE: Setting = Setting {
+    var: "BUILDTEST_PROBE",
+    key: None,
+    flag: None,
+    accepted: "one of auto, image, inline, session",
+    meaning: "how the probe reaches the builder: `auto` (default: loaded once into a Docker engine as image `buildtest/probe:<hash>`, else `session`), `image`, `session` (a local directory `<temp>/buildtest-probe-<hash>` served by the run's session: sent at most once per run, and not at all while the builder keeps the previous run's copy; the run's last line says `of which the probe: N bytes`), `inline` (a `mkfile` carrying the probe's bytes in every check's Definition)",
+    read_by: ReadBy::Harness,
+};
+/// `BUILDTEST_RESULTS`.
+pub const RESULTS: Setting = Setting {
+    var: crate::report::RESULTS_ENV,
+    key: None,
+    flag: None,
+    accepted: "a file path",
+    meaning: "append per-check JSON-lines records to this file (`cargo buildtest` sets it)",
+    read_by: ReadBy::Harness,
+};
+/// `BUILDTEST_SUITE`.
+pub const SUITE: Setting = Setting {
+    var: "BUILDTEST_SUITE",
+    key: None,
+    flag: None,
+    accepted: "a suite name",
+    meaning: "the suite name in records and JUnit (default `<package>::<target>`; `cargo buildtest` sets it)",
+    read_by: ReadBy::Harness,
+};
+/// `BUILDTEST_TLSCACERT`.
+pub const TLS_CA_CERT: Setting = tls("BUILDTEST_TLSCACERT", "--tlscacert", "a file path");
+/// `BUILDTEST_TLSCERT`.
+pub const TLS_CERT: Setting = tls("BUILDTEST_TLSCERT", "--tlscert", "a file path");
+/// `BUILDTEST_TLSKEY`.
+pub const TLS_KEY: Setting = tls("BUILDTEST_TLSKEY", "--tlskey", "a file path");
+/// `BUILDTEST_TLSSERVERNAME`.
+pub const TLS_SERVER_NAME: Setting = tls("BUILDTEST_TLSSERVERNAME", "--tlsservername", "a name");
+
+const fn tls(var: &'static str, flag: &'static str, accepted: &'static str) -> Setting {
+    Setting {
+        var,
+        key: None,
+        flag: Some(flag),
+        accepted,
+        meaning: "TLS for a `tcp://` `BUILDKIT_HOST` (buildctl's `--tls*` flags; `cargo buildtest` sets them from its flags)",
+        read_by: ReadBy::Harness,
+    }
+}
+
+/// Every setting, in documentation order.
+pub const SETTINGS: &[Setting] = &[
+    BUILDKIT_HOST,
+    BUILDX_BUILDER,
+    STRATEGY,
+    JOBS,
+    TIMEOUT,
+    NO_CACHE,
+    JUNIT,
+    PROBE,
+    TLS_CA_CERT,
+    TLS_CERT,
+    TLS_KEY,
+    TLS_SERVER_NAME,
+    RESULTS,
+    SUITE,
+];
+
+/// README's environment table, rendered from [`SETTINGS`] (a test checks that README holds it).
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "| variable | read by | configuration key, flag | accepted | meaning |\n|---|---|---|---|---|\n",
+    );
+    for s in SETTINGS {
+        let mut places: Vec<String> = Vec::new();
+        if let Some(key) = s.key {
+            places.push(format!("`{key} =`"));
+        }
+        if let Some(flag) = s.flag {
+            places.push(format!("`{flag}`"));
+        }
+        let places = if places.is_empty() {
+            "—".to_owned()
+        } else {
+            places.join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {places} | {} | {} |",
+            s.var,
+            s.read_by.as_str(),
+            s.accepted,
+            s.meaning
+        );
+    }
+    out
+}
+
+/// How the check probe reaches the builder (`BUILDTEST_PROBE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProbeDelivery {
+    /// `auto` (default): `image` on a Docker engine, else `session`; when loading the image
+    /// fails, `inline` with the reason in the run's header.
+    #[default]
+    Auto,
+    /// `image`: loaded once into the Docker engine's image store as `buildtest/probe:<hash>` and
+    /// referenced by every check (an error on builders that are not a Docker engine).
+    Image,
+    /// `inline`: a `mkfile` op carrying the probe's bytes in every check's Definition.
+    Inline,
+    /// `session`: a local directory served by the run's client session, so the probe's bytes
+    /// reach the builder at most once per run (and not again while the builder keeps them); the
+    /// default on builders that are not a Docker engine.
+    Session,
+}
+
+impl ProbeDelivery {
+    /// The value's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProbeDelivery::Auto => "auto",
+            ProbeDelivery::Image => "image",
+            ProbeDelivery::Inline => "inline",
+            ProbeDelivery::Session => "session",
+        }
+    }
+}
+
+/// The builder a run was told to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuilderChoice {
+    /// An address (`unix://`, `tcp://`, `docker+unix://`, `docker-container://` …):
+    /// `BUILDKIT_HOST`, `--addr`, or a configuration `builder` containing `://`.
+    Addr(String),
+    /// A buildx builder name: `BUILDX_BUILDER`, `--builder`, or a configuration `builder`
+    /// without `://`.
+    Named(String),
+}
+
+/// Where a raw value was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A `cargo buildtest` flag.
+    Flag(&'static str),
+    /// An environment variable.
+    Env(&'static str),
+    /// A key of a configuration file.
+    File {
+        /// The file (`Cargo.toml` for `[workspace.metadata.buildtest]`).
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+    },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+            Origin::Env(var) => f.write_str(var),
+            Origin::File { path, key } => write!(f, "key `{key}` of {}", path.display()),
+        }
+    }
+}
+
+/// A value as written, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raw {
+    /// The text (configuration numbers and booleans are given as their TOML spelling).
+    pub text: String,
+    /// Where it was written.
+    pub origin: Origin,
+}
+
+impl Raw {
+    /// A value read from environment variable `var`.
+    pub fn env(var: &'static str, text: impl Into<String>) -> Raw {
+        Raw {
+            text: text.into(),
+            origin: Origin::Env(var),
+        }
+    }
+}
+
+/// A value a setting does not accept. The message names where it was written, the value and
+/// the accepted forms, the same whichever program reads it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("read {origin}: `{value}` is not {accepted}")]
+pub struct SettingError {
+    /// Where the value was written.
+    pub origin: Origin,
+    /// The value.
+    pub value: String,
+    /// The accepted forms ([`Setting::accepted`]).
+    pub accepted: &'static str,
+}
+
+/// Everything a suite binary's run depends on that is not a test's own code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuiteSettings {
+    /// `BUILDKIT_HOST` / `BUILDX_BUILDER`: the builder asked for (`None`: the client's default
+    /// resolution — Docker context, default socket …).
+    pub builder: Option<BuilderChoice>,
+    /// `BUILDTEST_STRATEGY`.
+    pub strategy: Strategy,
+    /// `BUILDTEST_JOBS`.
+    pub jobs: usize,
+    /// `BUILDTEST_TIMEOUT`.
+    pub timeout: Duration,
+    /// `BUILDTEST_NO_CACHE`.
+    pub no_cache: bool,
+    /// `BUILDTEST_PROBE`.
+    pub probe: ProbeDelivery,
+    /// `BUILDTEST_JUNIT`.
+    pub junit: Option<PathBuf>,
+    /// `BUILDTEST_RESULTS`.
+    pub results: Option<PathBuf>,
+    /// `BUILDTEST_SUITE`.
+    pub suite: Option<String>,
+    /// `BUILDTEST_TLSCACERT`, `BUILDTEST_TLSCERT`, `BUILDTEST_TLSKEY`, `BUILDTEST_TLSSERVERNAME`.
+    pub tls: TlsOptions,
+}
+
+impl Default for SuiteSettings {
+    fn default() -> Self {
+        SuiteSettings {
+            builder: None,
+            strategy: Strategy::Auto,
+            jobs: DEFAULT_JOBS,
+            timeout: DEFAULT_TIMEOUT,
+            no_cache: false,
+            probe: ProbeDelivery::Auto,
+            junit: None,
+            results: None,
+            suite: None,
+            tls: TlsOptions::default(),
+        }
+    }
+}
+
+impl SuiteSettings {
+    /// Reads the process environment (empty values count as unset).
+    pub fn from_env() -> Result<SuiteSettings, SettingError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads environment variables through `lookup` (empty values count as unset).
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<SuiteSettings, SettingError> {
+        Self::read(|setting| {
+            lookup(setting.var)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| Raw::env(setting.var, v))
+        })
+    }
+
+    /// The one reader: `lookup` gives the raw value of a setting and where it was written (or
+    /// `None`: the default). [`BUILDKIT_HOST`] is asked before [`BUILDX_BUILDER`]; the first that
+    /// answers names the builder.
+    pub fn read(lookup: impl Fn(&Setting) -> Option<Raw>) -> Result<SuiteSettings, SettingError> {
+        let d = SuiteSettings::default();
+        let get = |setting: &Setting| lookup(setting);
+        let builder = match get(&BUILDKIT_HOST) {
+            Some(raw) => Some(parse_builder(&raw, true)),
+            None => get(&BUILDX_BUILDER).map(|raw| parse_builder(&raw, false)),
+        };
+        Ok(SuiteSettings {
+            builder,
+            strategy: value(get(&STRATEGY), &STRATEGY, parse_strategy)?.unwrap_or(d.strategy),
+            jobs: value(get(&JOBS), &JOBS, parse_jobs)?.unwrap_or(d.jobs),
+            timeout: value(get(&TIMEOUT), &TIMEOUT, parse_duration)?.unwrap_or(d.timeout),
+            no_cache: value(get(&NO_CACHE), &NO_CACHE, parse_bool)?.unwrap_or(d.no_cache),
+            probe: value(get(&PROBE), &PROBE, parse_probe)?.unwrap_or(d.probe),
+            junit: get(&JUNIT).map(|raw| PathBuf::from(raw.text.trim())),
+            results: get(&RESULTS).map(|raw| PathBuf::from(raw.text.trim())),
+            suite: get(&SUITE).map(|raw| raw.text.trim().to_owned()),
+            tls: TlsOptions {
+                ca_cert: get(&TLS_CA_CERT).map(|raw| PathBuf::from(raw.text.trim())),
+                cert: get(&TLS_CERT).map(|raw| PathBuf::from(raw.text.trim())),
+                key: get(&TLS_KEY).map(|raw| PathBuf::from(raw.text.trim())),
+                server_name: get(&TLS_SERVER_NAME).map(|raw| raw.text.trim().to_owned()),
+            },
+        })
+    }
+
+    /// The one writer: every variable of [`SETTINGS`] with the value a suite binary must see
+    /// (`Some`), or `None` where the variable must be removed so that a stale value in the
+    /// caller's environment cannot change the run. `from_lookup` of the result gives `self` back.
+    pub fn to_env(&self) -> Vec<(&'static str, Option<String>)> {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let (addr, name) = match &self.builder {
+            Some(BuilderChoice::Addr(a)) => (Some(a.clone()), None),
+            Some(BuilderChoice::Named(n)) => (None, Some(n.clone())),
+            None => (None, None),
+        };
+        let values = [
+            (BUILDKIT_HOST, addr),
+            (BUILDX_BUILDER, name),
+            (STRATEGY, Some(self.strategy.name().to_owned())),
+            (JOBS, Some(self.jobs.to_string())),
+            (TIMEOUT, Some(format_duration(self.timeout))),
+            (NO_CACHE, self.no_cache.then(|| "1".to_owned())),
+            (JUNIT, path(&self.junit)),
+            (PROBE, Some(self.probe.name().to_owned())),
+            (TLS_CA_CERT, path(&self.tls.ca_cert)),
+            (TLS_CERT, path(&self.tls.cert)),
+            (TLS_KEY, path(&self.tls.key)),
+            (TLS_SERVER_NAME, self.tls.server_name.clone()),
+            (RESULTS, path(&self.results)),
+            (SUITE, self.suite.clone()),
+        ];
+        values.into_iter().map(|(s, v)| (s.var, v)).collect()
+    }
+}
+
+fn value<T>(
+    raw: Option<Raw>,
+    setting: &Setting,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, SettingError> {
+    let Some(raw) = raw else { return Ok(None) };
+    match parse(raw.text.trim()) {
+        Some(v) => Ok(Some(v)),
+        None => Err(SettingError {
+            origin: raw.origin,
+            value: raw.text,
+            accepted: setting.accepted,
+        }),
+    }
+}
+
+fn parse_builder(raw: &Raw, addr_var: bool) -> BuilderChoice {
+    let text = raw.text.trim().to_owned();
+    let is_addr = match &raw.origin {
+        Origin::File { .. } => text.contains("://"),
+        _ => addr_var,
+    };
+    if is_addr {
+        BuilderChoice::Addr(text)
+    } else {
+        BuilderChoice::Named(text)
+    }
+}
+
+/// `auto`, `passthrough`, `direct`, `discard`, `mergediff`.
+pub fn parse_strategy(text: &str) -> Option<Strategy> {
+    Strategy::from_str(text).ok()
+}
+
+/// A whole number, at least 1.
+pub fn parse_jobs(text: &str) -> Option<usize> {
+    text.parse::<usize>().ok().filter(|n| *n > 0)
+}
+
+/// `auto`, `image`, `inline`.
+pub fn parse_probe(text: &str) -> Option<ProbeDelivery> {
+    match text {
+        "auto" => Some(ProbeDelivery::Auto),
+        "image" => Some(ProbeDelivery::Image),
+        "inline" => Some(ProbeDelivery::Inline),
+        "session" => Some(ProbeDelivery::Session),
+        _ => None,
+    }
+}
+
+/// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off` (any case).
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// `90`, `2.5`, `90s`, `1500ms`, `5m`, `1h`: above zero, at most 10⁹ s.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "" | "s" | "sec" | "secs" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" | "mins" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return None,
+    };
+    (seconds.is_finite() && seconds > 0.0 && seconds <= 1.0e9)
+        .then(|| Duration::from_secs_f64(seconds))
+}
+
+/// A duration as [`parse_duration`] reads it back exactly: whole seconds as `90`, else
+/// milliseconds or nanoseconds with their unit.
+pub fn format_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        d.as_secs().to_string()
+    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Result<SuiteSettings, SettingError> {
+        SuiteSettings::from_lookup(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(env(&[]).unwrap(), SuiteSettings::default());
+        assert_eq!(env(&[("BUILDTEST_JOBS", " ")]).unwrap().jobs, DEFAULT_JOBS);
+    }
+
+    #[test]
+    fn the_writer_and_the_reader_agree() {
+        let settings = SuiteSettings {
+            builder: Some(BuilderChoice::Named("bx".into())),
+            strategy: Strategy::Discard,
+            jobs: 3,
+            timeout: Duration::from_millis(2500),
+            no_cache: true,
+            probe: ProbeDelivery::Inline,
+            junit: Some("out/j.xml".into()),
+            results: Some("/tmp/r.jsonl".into()),
+            suite: Some("pkg::suite".into()),
+            tls: TlsOptions {
+                ca_cert: Some("/c/ca.pem".into()),
+                cert: None,
+                key: None,
+                server_name: Some("kit".into()),
+            },
+        };
+        let written = settings.to_env();
+        let back = SuiteSettings::from_lookup(|name| {
+            written
+                .iter()
+                .find(|(n, _)| *n == name)
+                .and_then(|(_, v)| v.clone())
+        })
+        .unwrap();
+        assert_eq!(back, settings);
+        let names: Vec<&str> = written.iter().map(|(n, _)| *n).collect();
+        let table: Vec<&str> = SETTINGS.iter().map(|s| s.var).collect();
+        assert_eq!(names, table, "the writer covers every setting, in order");
+    }
+
+    #[test]
+    fn durations_round_trip() {
+        for d in [
+            Duration::from_secs(300),
+            Duration::from_millis(2500),
+            Duration::from_nanos(1_000_000_001),
+        ] {
+            assert_eq!(parse_duration(&format_duration(d)), Some(d), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_variable_the_value_and_the_forms() {
+        let err = env(&[("BUILDTEST_JOBS", "0")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "read BUILDTEST_JOBS: `0` is not a whole number of concurrent solves, at least 1"
+        );
+        let err = env(&[("BUILDTEST_STRATEGY", "bogus")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "read BUILDTEST_STRATEGY: `bogus` is not one of auto, passthrough, direct, discard, mergediff"
+        );
+    }
+}
