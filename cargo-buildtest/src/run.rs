@@ -175,6 +175,14 @@ async fn run_one(
     }
     let stderr_text = tail_text(&stderr.await_text().await);
     let stdout_text = tail_text(&stdout.await_text().await);
+    // What the suite's session sent of the host's directories (and of the probe).
+    if !console.is_json()
+        && let Some(sent) = stderr_text
+            .lines()
+            .find_map(|l| l.strip_prefix(buildtest::protocol::events::LOCAL_FILES_SENT))
+    {
+        console.status("Sent", &format!("{name}: {sent}"));
+    }
 
     // The authoritative list; fall back to what was seen live when the file is damaged.
     let mut records = match report::read_records(results) {

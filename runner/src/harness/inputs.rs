@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::client::{self, LocalDirs, SessionOptions, TransferStats};
 use crate::llb::{FileAction, LocalSource, State};
+use crate::protocol::events::LOCAL_FILES_SENT;
 
 /// The local directories of one test's input, resolved against the current directory.
 #[derive(Debug, Default, Clone)]
@@ -168,7 +169,7 @@ pub(crate) fn describe(stats: &TransferStats, probe: Option<&TransferStats>) -> 
         "transfers"
     };
     format!(
-        "buildtest: local files sent: {} bytes in {} {files} ({} {transfers}, {:.3} s)",
+        "{LOCAL_FILES_SENT}{} bytes in {} {files} ({} {transfers}, {:.3} s)",
         stats.file_bytes_sent,
         stats.files_sent,
         stats.transfers,

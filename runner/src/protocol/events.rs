@@ -19,6 +19,12 @@ use crate::client::Probed;
 use crate::protocol::SuiteSettings;
 use crate::report::CheckRecord;
 
+/// The prefix of the line a suite binary prints on stderr after a run that served local
+/// directories through its session: `buildtest: local files sent: N bytes in F files (T transfers,
+/// S s)`, plus `; of which the probe: P bytes` when the probe travelled that way. `cargo buildtest`
+/// shows it after the suite (`Sent` status line).
+pub const LOCAL_FILES_SENT: &str = "buildtest: local files sent: ";
+
 /// The version of the event format (the `format` field of every event).
 pub const FORMAT_VERSION: u32 = 1;
 
