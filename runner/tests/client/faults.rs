@@ -121,9 +121,19 @@ async fn the_solve_bound_holds() {
     let mut solves: Vec<_> = (0..10)
         .map(|_| client.solve(Default::default(), SolveOptions::default()))
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(server.solves.lock().unwrap().len(), 3);
+    // Wait (bounded) until the expected number arrived, then a little longer: no more may come.
+    let reached = |n: usize| {
+        let server = &server;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while server.solves.lock().unwrap().len() < n && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            server.solves.lock().unwrap().len()
+        }
+    };
+    assert_eq!(reached(3).await, 3);
     solves.drain(..2);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(server.solves.lock().unwrap().len(), 5);
+    assert_eq!(reached(5).await, 5);
 }
