@@ -164,12 +164,30 @@ fn http1_error(e: hyper::Error) -> AttemptError {
 
 /// `POST /grpc` + `Upgrade: h2c` on a Docker API stream; returns the upgraded stream.
 async fn upgrade_h2c(base: BoxedIo) -> Result<BoxedIo, AttemptError> {
-    let request = Request::post("/grpc")
+    upgrade(base, "/grpc", &[]).await
+}
+
+/// `POST path` + `Upgrade: h2c` on a Docker API stream, with `headers` each as its own header line
+/// (repeated names are repeated lines); returns the upgraded stream. Bytes the engine sent right
+/// after the `101` are kept (hyper's upgraded stream replays its read buffer first).
+async fn upgrade(
+    base: BoxedIo,
+    path: &str,
+    headers: &[(String, String)],
+) -> Result<BoxedIo, AttemptError> {
+    let mut request = Request::post(path)
         .header(header::HOST, "docker")
         .header(header::CONNECTION, "Upgrade")
         .header(header::UPGRADE, "h2c")
         .body(Full::new(Bytes::new()))
         .map_err(|e| AttemptError::Handshake(e.to_string()))?;
+    for (name, value) in headers {
+        let name = header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| AttemptError::Handshake(format!("header {name}: {e}")))?;
+        let value = header::HeaderValue::from_str(value)
+            .map_err(|e| AttemptError::Handshake(format!("header {name}: {e}")))?;
+        request.headers_mut().append(name, value);
+    }
     let response = http1_send(base, request).await?;
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         let status = response.status().as_u16();
@@ -340,40 +358,7 @@ pub(crate) async fn docker_session(
                 .open_socket(socket)
                 .await
                 .map_err(|e| e.0)?;
-            let mut request = Request::post("/session")
-                .header(header::HOST, "docker")
-                .header(header::CONNECTION, "Upgrade")
-                .header(header::UPGRADE, "h2c")
-                .body(Full::new(Bytes::new()))
-                .map_err(|e| AttemptError::Handshake(e.to_string()))?;
-            for (name, value) in headers {
-                let name = header::HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|e| AttemptError::Handshake(format!("header {name}: {e}")))?;
-                let value = header::HeaderValue::from_str(value)
-                    .map_err(|e| AttemptError::Handshake(format!("header {name}: {e}")))?;
-                request.headers_mut().append(name, value);
-            }
-            let response = http1_send(io, request).await?;
-            if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-                let status = response.status().as_u16();
-                let body =
-                    tokio::time::timeout(Duration::from_secs(2), response.into_body().collect())
-                        .await
-                        .ok()
-                        .and_then(Result::ok)
-                        .map(|b| {
-                            String::from_utf8_lossy(&b.to_bytes())
-                                .trim()
-                                .chars()
-                                .take(300)
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                return Err(AttemptError::Upgrade { status, body });
-            }
-            let upgraded = hyper::upgrade::on(response).await.map_err(http1_error)?;
-            let io: Box<dyn Io> = Box::new(TokioIo::new(upgraded));
-            Ok(TokioIo::new(io))
+            upgrade(io, "/session", headers).await
         }
         .await,
     )
