@@ -5,9 +5,12 @@
 //! | [`SetupError`] | before connecting: a setting's value is not one it accepts (every setting, see [`crate::protocol::settings`]), the results file cannot be opened, no async runtime | nothing is solved; the binary prints the error and exits [`crate::protocol::exit::SETUP`] (2) |
 //! | [`BackendError`] | connecting: no builder, its capabilities could not be probed, it cannot run the strategy asked for, the probe could not be delivered | every selected check is an error with the message (kind `builder`); the binary exits 101 |
 //! | [`PrepareError`] | one check cannot become a graph (invalid check, marshalling) | that check is an error (kind `setup`) |
+//! | [`InputError`] | a local directory a test reads is missing or no directory stands for it; the run's session could not be opened | every check that reads it is an error (kind `setup`; `builder` for the session) |
 
 use crate::check::CheckError;
-use crate::client::{ClientError, ProbeError};
+use std::path::PathBuf;
+
+use crate::client::{ClientError, ProbeError, SessionError};
 use crate::llb::LlbError;
 use crate::protocol::SettingError;
 use crate::report::RecordError;
@@ -75,4 +78,50 @@ pub enum PrepareError {
         #[source]
         source: LlbError,
     },
+}
+
+/// A test's host directories cannot be served: every check that reads them is an error.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// A local source with no host directory behind it (`State::local(name)`, a foreign definition's).
+    #[error(
+        "serve local source `{name}`: no host directory stands for it (use `State::local_dir(path)`; \
+         `State::local(name)` names a directory another client must serve)"
+    )]
+    NoDirectory {
+        /// The source's name.
+        name: String,
+    },
+    /// The path is not a directory.
+    #[error(
+        "read local directory {}: it is not a directory (State::local_dir takes a directory; to \
+         send one file, give its directory and `include_patterns([file name])`)",
+        path.display()
+    )]
+    NotADirectory {
+        /// The host path.
+        path: PathBuf,
+    },
+    /// The directory does not exist.
+    #[error(
+        "read local directory {}: no such directory (a relative path is relative to the current \
+         directory, which cargo sets to the package root)",
+        path.display()
+    )]
+    Missing {
+        /// The host path.
+        path: PathBuf,
+    },
+    /// The directory could not be examined.
+    #[error("read local directory {}", path.display())]
+    Unreadable {
+        /// The host path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The run's session could not be opened.
+    #[error(transparent)]
+    Session(#[from] SessionError),
 }

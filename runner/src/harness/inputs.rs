@@ -14,17 +14,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::client::{self, LocalDirs, SessionOptions, TransferStats};
+use crate::harness::errors::InputError;
 use crate::llb::{FileAction, LocalSource, State};
 use crate::protocol::events::LOCAL_FILES_SENT;
 
 /// The local directories of one test's input, resolved against the current directory.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub(crate) struct TestInputs {
     /// Source name → host directory.
     pub(crate) dirs: BTreeMap<String, PathBuf>,
     /// Why the input cannot be served (a missing directory, a source no directory stands for);
     /// every check of the test is then a setup error with this message.
-    pub(crate) problem: Option<String>,
+    pub(crate) problem: Option<InputError>,
 }
 
 impl TestInputs {
@@ -68,28 +69,20 @@ pub(crate) fn check_input(input: &State) -> State {
 }
 
 /// The host directory of a local source, checked to exist.
-fn resolve(source: &LocalSource, cwd: &Path) -> Result<PathBuf, String> {
+fn resolve(source: &LocalSource, cwd: &Path) -> Result<PathBuf, InputError> {
     let Some(path) = &source.path else {
-        return Err(format!(
-            "serve local source `{}`: no host directory stands for it (use `State::local_dir(path)`; \
-             `State::local(name)` names a directory another client must serve)",
-            source.name
-        ));
+        return Err(InputError::NoDirectory {
+            name: source.name.clone(),
+        });
     };
     let full = cwd.join(path);
     match std::fs::metadata(&full) {
         Ok(md) if md.is_dir() => Ok(full),
-        Ok(_) => Err(format!(
-            "read local directory {}: it is not a directory (State::local_dir takes a directory; \
-             to send one file, give its directory and `include_patterns([file name])`)",
-            full.display()
-        )),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(format!(
-            "read local directory {}: no such directory (a relative path is relative to the \
-             current directory, which cargo sets to the package root)",
-            full.display(),
-        )),
-        Err(err) => Err(format!("read local directory {}: {err}", full.display())),
+        Ok(_) => Err(InputError::NotADirectory { path: full }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Err(InputError::Missing { path: full })
+        }
+        Err(source) => Err(InputError::Unreadable { path: full, source }),
     }
 }
 
@@ -106,7 +99,7 @@ impl Served {
         client: &client::Client,
         dirs: &BTreeMap<String, PathBuf>,
         cwd: &Path,
-    ) -> Result<Served, client::SessionError> {
+    ) -> Result<Served, InputError> {
         let served = LocalDirs::new();
         for (name, path) in dirs {
             served.insert(name.clone(), path.clone());
@@ -194,7 +187,7 @@ mod tests {
         let base = tempfile::tempdir().unwrap();
         let missing = base.path().join("no/such/dir");
         let inputs = TestInputs::of(&State::local_dir(&missing), base.path());
-        let problem = inputs.problem.unwrap();
+        let problem = inputs.problem.unwrap().to_string();
         assert_eq!(
             problem,
             format!(
@@ -217,14 +210,17 @@ mod tests {
             "/data",
         ));
         let inputs = TestInputs::of(&input, base.path());
-        assert_eq!(inputs.problem, None);
+        assert!(inputs.problem.is_none(), "{:?}", inputs.problem);
         assert_eq!(
             inputs.dirs.into_iter().collect::<Vec<_>>(),
             [(format!("dir={}", data.display()), data)]
         );
         let file = TestInputs::of(&State::local_dir(base.path().join("file")), base.path());
         assert!(
-            file.problem.unwrap().contains("it is not a directory"),
+            file.problem
+                .unwrap()
+                .to_string()
+                .contains("it is not a directory"),
             "a file is not a directory"
         );
         let named = TestInputs::of(&State::local("ctx"), base.path());
@@ -232,6 +228,7 @@ mod tests {
             named
                 .problem
                 .unwrap()
+                .to_string()
                 .contains("no host directory stands for it")
         );
     }

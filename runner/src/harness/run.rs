@@ -220,7 +220,10 @@ impl Session {
                 if let Some(problem) = &inputs.problem {
                     let mut r = base;
                     r.error_kind = Some(ErrorKind::Setup);
-                    r.message = Some(format!("failed to {problem}"));
+                    r.message = Some(format!(
+                        "failed to {}",
+                        crate::client::one_line_chain(problem)
+                    ));
                     checks.push(settled(sink, r));
                     continue;
                 }
@@ -263,7 +266,10 @@ impl Session {
         if let (false, Ok(backend)) = (dirs.is_empty(), &backend) {
             match runtime.block_on(Served::open(backend.client(), &dirs, &cwd)) {
                 Ok(session) => served = Some(session),
-                Err(err) => session_error = Some(format!("failed to {err}")),
+                Err(err) => {
+                    session_error =
+                        Some(format!("failed to {}", crate::client::one_line_chain(&err)));
+                }
             }
         }
         let session_id = served.as_ref().map(Served::id);
