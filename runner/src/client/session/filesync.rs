@@ -117,9 +117,9 @@ impl FileSync for FileSyncService {
             return Err(Status::invalid_argument("no dir-name in the request"));
         };
         let Some(root) = self.shared.dirs.get(&name) else {
-            return Err(Status::not_found(format!(
-                "no access allowed to dir {name:?}"
-            )));
+            let message = format!("no access allowed to dir {name:?}");
+            self.shared.record_error(&name, message.clone());
+            return Err(Status::not_found(message));
         };
         let include = metadata_values(md, "include-patterns");
         let exclude = metadata_values(md, "exclude-patterns");
