@@ -162,7 +162,8 @@ mod errors {
     fn times_out() -> Test {
         Test::on(busybox())
             .timeout(Duration::from_secs(2))
-            .check(cmd(["sleep", "600"]))
+            // Unique to this process, so the exec is never a cache hit (see harness_interrupt).
+            .check(cmd(["sleep", "600"]).env("RUN", std::process::id().to_string()))
     }
 
     #[buildtest::test]

@@ -14,7 +14,9 @@ fn quick() -> Test {
 
 #[buildtest::test]
 fn sleeps() -> Test {
-    Test::on(busybox()).check(cmd(["sleep", "600"]))
+    // Unique to this process, so the exec is never a cache hit: an earlier run whose process was
+    // killed without the builder noticing may have let its `sleep 600` finish and cached it.
+    Test::on(busybox()).check(cmd(["sleep", "600"]).env("RUN", std::process::id().to_string()))
 }
 
 fn main() {
