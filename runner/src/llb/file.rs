@@ -11,6 +11,8 @@
 //! `FileOp.Marshal` collects them before the actions are known, so they never
 //! reach the definition; this layer matches the bytes Go actually produces.
 
+use std::ops::Deref;
+
 use bytes::Bytes;
 use prost::Message;
 
@@ -95,18 +97,24 @@ struct Action {
 }
 
 /// The actions of a [`FileAction`], in order, and the first option misuse (reported at marshal).
+/// It holds the chaining methods, so that `FileAction::mkdir(..)` constructs and
+/// `action.mkfile(..)` appends with nothing more than `FileAction` in scope: one type cannot hold
+/// an associated fn and a method of the same name, and a trait would have to be imported.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Actions {
+pub struct FileActionChain {
     actions: Vec<Action>,
     error: Option<LlbError>,
 }
 
+/// The name this module uses for the chain's contents.
+pub(crate) type Actions = FileActionChain;
+
 /// File actions for [`State::file`]: constructors (`FileAction::mkdir(..)`), chaining
-/// (`action.mkfile(..)`, the [`FileActionChain`] methods, in the prelude), and options that apply
-/// to the last action added.
+/// (`action.mkfile(..)`, through [`FileActionChain`]), and options that apply to the last action
+/// added.
 ///
 /// ```
-/// use buildtest::llb::{FileAction, FileActionChain, Platform, State};
+/// use buildtest::llb::{FileAction, Platform, State};
 ///
 /// let action = FileAction::mkdir("/etc/app", 0o755)
 ///     .make_parents(true)
@@ -123,69 +131,18 @@ pub struct FileAction {
     chain: Actions,
 }
 
-/// Chaining on a [`FileAction`]: the same names as its constructors, appending an action
-/// (`FileAction::mkdir(..)` constructs, `action.mkdir(..)` appends). A trait because one type
-/// cannot hold an associated fn and a method of the same name; it is in the prelude and in
-/// [`crate::llb`].
-pub trait FileActionChain {
-    /// Then write `data` to the file `path` with permission bits `mode`.
-    fn mkfile(&self, path: impl Into<String>, mode: u32, data: impl Into<Vec<u8>>) -> FileAction;
-    /// Then create the directory `path` with permission bits `mode`.
-    fn mkdir(&self, path: impl Into<String>, mode: u32) -> FileAction;
-    /// Then copy `src` of `from` to `dest`.
-    fn copy(&self, from: &State, src: impl Into<String>, dest: impl Into<String>) -> FileAction;
-    /// Then remove `path`.
-    fn rm(&self, path: impl Into<String>) -> FileAction;
-    /// Then create the symlink `link` pointing at `target` (paths as given).
-    fn symlink(&self, target: impl Into<String>, link: impl Into<String>) -> FileAction;
-}
+impl Deref for FileAction {
+    type Target = FileActionChain;
 
-impl FileActionChain for FileAction {
-    fn mkfile(&self, path: impl Into<String>, mode: u32, data: impl Into<Vec<u8>>) -> FileAction {
-        self.with(Kind::Mkfile {
-            path: path.into(),
-            mode,
-            data: Bytes::from(data.into()),
-        })
-    }
-
-    fn mkdir(&self, path: impl Into<String>, mode: u32) -> FileAction {
-        self.with(Kind::Mkdir {
-            path: path.into(),
-            mode,
-            make_parents: false,
-        })
-    }
-
-    fn copy(&self, from: &State, src: impl Into<String>, dest: impl Into<String>) -> FileAction {
-        self.with(Kind::Copy {
-            source: from.output.clone(),
-            src: src.into(),
-            dest: dest.into(),
-            opts: CopyOpts::default(),
-        })
-    }
-
-    fn rm(&self, path: impl Into<String>) -> FileAction {
-        self.with(Kind::Rm {
-            path: path.into(),
-            allow_not_found: false,
-            allow_wildcard: false,
-        })
-    }
-
-    fn symlink(&self, target: impl Into<String>, link: impl Into<String>) -> FileAction {
-        self.with(Kind::Symlink {
-            target: target.into(),
-            link: link.into(),
-        })
+    fn deref(&self) -> &FileActionChain {
+        &self.chain
     }
 }
 
-impl FileAction {
+impl FileActionChain {
     /// This chain with `kind` appended.
     fn with(&self, kind: Kind) -> FileAction {
-        let mut chain = self.chain.clone();
+        let mut chain = self.clone();
         chain.actions.push(Action {
             kind,
             owner: None,
@@ -194,25 +151,82 @@ impl FileAction {
         FileAction { chain }
     }
 
+    /// Then write `data` to the file `path` with permission bits `mode`.
+    pub fn mkfile(
+        &self,
+        path: impl Into<String>,
+        mode: u32,
+        data: impl Into<Vec<u8>>,
+    ) -> FileAction {
+        self.with(Kind::Mkfile {
+            path: path.into(),
+            mode,
+            data: Bytes::from(data.into()),
+        })
+    }
+
+    /// Then create the directory `path` with permission bits `mode`.
+    pub fn mkdir(&self, path: impl Into<String>, mode: u32) -> FileAction {
+        self.with(Kind::Mkdir {
+            path: path.into(),
+            mode,
+            make_parents: false,
+        })
+    }
+
+    /// Then copy `src` of `from` to `dest`.
+    pub fn copy(
+        &self,
+        from: &State,
+        src: impl Into<String>,
+        dest: impl Into<String>,
+    ) -> FileAction {
+        self.with(Kind::Copy {
+            source: from.output.clone(),
+            src: src.into(),
+            dest: dest.into(),
+            opts: CopyOpts::default(),
+        })
+    }
+
+    /// Then remove `path`.
+    pub fn rm(&self, path: impl Into<String>) -> FileAction {
+        self.with(Kind::Rm {
+            path: path.into(),
+            allow_not_found: false,
+            allow_wildcard: false,
+        })
+    }
+
+    /// Then create the symlink `link` pointing at `target` (paths as given).
+    pub fn symlink(&self, target: impl Into<String>, link: impl Into<String>) -> FileAction {
+        self.with(Kind::Symlink {
+            target: target.into(),
+            link: link.into(),
+        })
+    }
+}
+
+impl FileAction {
     /// Writes `data` to the file `path` with permission bits `mode` (`& 0o777`).
     pub fn mkfile(path: impl Into<String>, mode: u32, data: impl Into<Vec<u8>>) -> FileAction {
-        FileActionChain::mkfile(&FileAction::default(), path, mode, data)
+        FileActionChain::default().mkfile(path, mode, data)
     }
 
     /// Creates the directory `path` with permission bits `mode` (`& 0o777`). Its parent must
     /// exist in the input unless [`FileAction::make_parents`]`(true)`.
     pub fn mkdir(path: impl Into<String>, mode: u32) -> FileAction {
-        FileActionChain::mkdir(&FileAction::default(), path, mode)
+        FileActionChain::default().mkdir(path, mode)
     }
 
     /// Copies `src` of `from` to `dest` (mode kept unless [`FileAction::copy_mode`]).
     pub fn copy(from: &State, src: impl Into<String>, dest: impl Into<String>) -> FileAction {
-        FileActionChain::copy(&FileAction::default(), from, src, dest)
+        FileActionChain::default().copy(from, src, dest)
     }
 
     /// Removes `path`.
     pub fn rm(path: impl Into<String>) -> FileAction {
-        FileActionChain::rm(&FileAction::default(), path)
+        FileActionChain::default().rm(path)
     }
 
     /// Creates the symlink `link` pointing at `target`.
@@ -221,7 +235,7 @@ impl FileAction {
     /// 26's v0.13.2) reject it with `invalid action type <nil>`, which the client reports as
     /// unsupported. On those, create links with an exec (`ln -s`) in the input instead.
     pub fn symlink(target: impl Into<String>, link: impl Into<String>) -> FileAction {
-        FileActionChain::symlink(&FileAction::default(), target, link)
+        FileActionChain::default().symlink(target, link)
     }
 
     fn last(mut self, option: &'static str, f: impl FnOnce(&mut Action) -> bool) -> Self {

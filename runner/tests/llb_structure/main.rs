@@ -10,8 +10,8 @@ mod inputs;
 mod sources;
 
 use buildtest::llb::{
-    CacheSharing, DecodedOp, Definition, FileAction, FileActionChain, ImageOptions, LlbError,
-    LocalOptions, NetMode, Platform, ResolveMode, State, diff, merge,
+    CacheSharing, DecodedOp, Definition, FileAction, ImageOptions, LlbError, LocalOptions, NetMode,
+    Platform, ResolveMode, State, diff, merge,
 };
 use buildtest::proto::pb;
 
