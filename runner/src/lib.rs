@@ -78,7 +78,7 @@ macro_rules! cargo_bin {
 /// built-in `#[test]` in that module ambiguous (E0659).
 pub mod prelude {
     pub use crate::cargo_bin;
-    pub use crate::check::{cmd, file};
+    pub use crate::check::{cmd, file, metadata};
     pub use crate::harness::Test;
     pub use crate::llb::{FileAction, State};
 }

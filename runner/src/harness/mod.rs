@@ -32,6 +32,10 @@
 //!    finished, stderr says so, and the binary exits [`EXIT_INTERRUPTED`] (130); closing the
 //!    connection makes the builder cancel the open solves.
 //!
+//! A `metadata()` check is not solved: the runner reads the input's image config (resolving each
+//! image once per run) and evaluates the check itself; it still gets its record, libtest line and
+//! JUnit testcase like any check.
+//!
 //! Outcomes per check: *pass* (the check exec succeeded; *cached* when BuildKit reported its
 //! vertex cached), *fail* (the check exec ran and failed: its exit code and the probe's
 //! report), *error* (the input failed to build — which step and its log tail —, the builder
@@ -69,11 +73,13 @@ mod backend;
 pub mod errors;
 mod front;
 mod inputs;
+mod metadata;
 pub mod registry;
 mod run;
 mod test;
 
 pub use front::{EXIT_INTERRUPTED, EXIT_SETUP, main, run as run_with_args};
+pub use metadata::MetadataInputError;
 pub use test::Test;
 
 /// What `#[buildtest::test]` and `cargo_bin!` expand to refers only to items here.

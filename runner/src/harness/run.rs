@@ -13,6 +13,7 @@ use crate::client::one_line_chain;
 use crate::harness::backend::{Backend, Prepared};
 use crate::harness::errors::BackendError;
 use crate::harness::inputs::{Served, TestInputs, check_input, describe, transfer_error};
+use crate::harness::metadata::{self, ConfigCache};
 use crate::harness::registry::{self, TestDef};
 use crate::protocol::{Counts, SuiteSettings, sort_records};
 use crate::report::{CheckRecord, ErrorKind, Outcome, ResultsFile};
@@ -146,10 +147,20 @@ pub(crate) struct Session {
     probe_dirs: Vec<String>,
 }
 
+/// What a check needs done: a solve, or (a metadata check) reading the input's image config.
+enum Work {
+    Solve(Prepared),
+    Metadata {
+        /// The test's input as the test fn returned it.
+        input: crate::llb::State,
+        check: crate::check::Metadata,
+    },
+}
+
 /// A prepared check waiting for its solve to be started.
 struct Pending {
     backend: Arc<Backend>,
-    prepared: Prepared,
+    work: Work,
     record: CheckRecord,
     timeout: std::time::Duration,
     /// The local sources its input reads (names), for the session's transfer errors.
@@ -176,12 +187,15 @@ impl Session {
         // The probe's own directory when it travels through the session; every check reads it.
         let probe_dirs = backend.as_ref().map(|b| b.probe_dirs()).unwrap_or_default();
         let mut dirs = BTreeMap::new();
+        // Image configs for metadata checks, each resolved once per run.
+        let configs = Arc::new(ConfigCache::default());
         for (name, def) in tests {
             let mut checks = Vec::new();
-            let test = match registry::build(def, name) {
+            let (test, original_input) = match registry::build(def, name) {
                 Ok(mut test) => {
+                    let original = test.input.clone();
                     test.input = check_input(&test.input);
-                    test
+                    (test, original)
                 }
                 Err(msg) => {
                     let mut r = ctx.record(def, name, 1, "test", Outcome::Error);
@@ -217,6 +231,30 @@ impl Session {
                         continue;
                     }
                 };
+                if let crate::check::Check::Metadata(m) = check {
+                    // Evaluated from the image config by the runner: no exec, no local files.
+                    if let Err(err) = check.validate() {
+                        let mut r = base;
+                        r.error_kind = Some(ErrorKind::Setup);
+                        r.message = Some(format!("failed to {err}"));
+                        checks.push(settled(sink, r));
+                        continue;
+                    }
+                    let (tx, rx) = oneshot::channel();
+                    checks.push(rx);
+                    pending.push(Pending {
+                        backend,
+                        work: Work::Metadata {
+                            input: original_input.clone(),
+                            check: m.clone(),
+                        },
+                        record: base,
+                        timeout,
+                        locals: Vec::new(),
+                        tx,
+                    });
+                    continue;
+                }
                 if let Some(problem) = &inputs.problem {
                     let mut r = base;
                     r.error_kind = Some(ErrorKind::Setup);
@@ -241,7 +279,7 @@ impl Session {
                 checks.push(rx);
                 pending.push(Pending {
                     backend,
-                    prepared,
+                    work: Work::Solve(prepared),
                     record: base,
                     timeout,
                     locals: inputs
@@ -293,12 +331,26 @@ impl Session {
                 session_id.clone()
             };
             let status = status.clone();
+            let configs = Arc::clone(&configs);
             runtime.spawn(async move {
-                let mut record = match permits.acquire_owned().await {
-                    Ok(_permit) => {
-                        solve(&p.backend, p.prepared, p.record, p.timeout, session).await
+                let mut record = match p.work {
+                    Work::Metadata { input, check } => {
+                        metadata::evaluate(
+                            p.backend.client(),
+                            &configs,
+                            &input,
+                            &check,
+                            p.timeout,
+                            p.record,
+                        )
+                        .await
                     }
-                    Err(_) => p.record,
+                    Work::Solve(prepared) => match permits.acquire_owned().await {
+                        Ok(_permit) => {
+                            solve(&p.backend, prepared, p.record, p.timeout, session).await
+                        }
+                        Err(_) => p.record,
+                    },
                 };
                 if let (Outcome::Error, Some(status)) = (record.outcome, &status)
                     && let Some(why) = transfer_error(status, &p.locals)
@@ -439,8 +491,17 @@ pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
 }
 
 /// One line counting checks by outcome (the counts `cargo buildtest`'s summary uses).
+///
+/// When metadata checks ran, a second line says how many of the checks they were: they are
+/// evaluated from image configs, with no exec, so they are never counted as cached.
 pub(crate) fn summary(records: &[CheckRecord]) -> String {
-    format!("buildtest: {}", Counts::of(records).line())
+    let line = format!("buildtest: {}", Counts::of(records).line());
+    match metadata::count(records) {
+        0 => line,
+        n => format!(
+            "{line}\nbuildtest: {n} of them read image configs (metadata checks: no exec, never cached)"
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -166,6 +166,12 @@ impl CheckRecord {
     /// How a failed check ended, with the command's exit code and the probe's verdict kept
     /// apart: `the command exited 2; probe: an assertion did not hold`.
     pub fn failure_detail(&self) -> String {
+        let metadata = crate::check::METADATA_LABEL;
+        if self.exit_code.is_none()
+            && (self.label == metadata || self.label.starts_with(&format!("{metadata}: ")))
+        {
+            return "the image config did not match; no exec ran".to_owned();
+        }
         let probe = match self.exit_code {
             Some(code) => crate::check::ProbeExit::from_code(code).describe(),
             None => "the check failed".to_owned(),
