@@ -137,7 +137,27 @@ impl Run {
 
 const IMAGE: &str = "docker.io/buildtest/configured:latest";
 
+/// Fails with what to do when the engine's `buildtest/configured:latest` is not the one
+/// `scripts/builders.sh up` builds (it carries the `buildtest.fixture.stamp` label).
+fn assert_fixture_image(var: &str) {
+    let out = Command::new("/usr/bin/docker")
+        .args(["-H", &host(var), "image", "inspect", "-f"])
+        .arg(r#"{{index .Config.Labels "buildtest.fixture.stamp"}}"#)
+        .arg("buildtest/configured:latest")
+        .env_remove("DOCKER_CONTEXT")
+        .output()
+        .unwrap();
+    let stamp = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && !stamp.trim().is_empty() && stamp.trim() != "<no value>",
+        "buildtest/configured:latest on {var} is missing or was not built by `scripts/builders.sh up` \
+         (no buildtest.fixture.stamp label): run `bash scripts/builders.sh up`\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn every_assertion_passes(var: &str) {
+    assert_fixture_image(var);
     let run = Run::on(var, &["passes::"]);
     assert_eq!(run.code, Some(0), "{run:?}");
     let all = run.record("passes::all_in_one", 1);
@@ -180,6 +200,7 @@ fn every_assertion_passes(var: &str) {
 }
 
 fn wrong_values_fail_with_expected_and_actual(var: &str) {
+    assert_fixture_image(var);
     let run = Run::on(var, &["fails::"]);
     assert_eq!(run.code, Some(101), "{run:?}");
     let r = run.record("fails::every_wrong_value", 1);
@@ -243,6 +264,7 @@ fn wrong_values_fail_with_expected_and_actual(var: &str) {
 }
 
 fn inputs_without_a_config_are_errors(var: &str) {
+    assert_fixture_image(var);
     let run = Run::on(var, &["errors::"]);
     assert_eq!(run.code, Some(101), "{run:?}");
     let error = |test: &str, kind: ErrorKind, needle: &str| {
