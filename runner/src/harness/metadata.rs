@@ -8,8 +8,9 @@
 //!
 //! Which config an input carries is documented on [`Metadata`]: the one attached to it
 //! ([`State::image_config`]), else, for a plain [`State::image`], the image's own config resolved
-//! on the builder ([`Client::resolve_image_config`]); scratch, local directories, merges, diffs
-//! and steps on a state without a config carry none.
+//! on the builder ([`Client::resolve_image_config`]; on a Docker engine its image-inspect API is
+//! asked first, since the engine's store is where its BuildKit finds local images); scratch, local
+//! directories, merges, diffs and steps on a state without a config carry none.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -82,6 +83,15 @@ impl ConfigCache {
             Arc::clone(entries.entry(key).or_default())
         };
         cell.get_or_init(|| async {
+            // A Docker engine's BuildKit resolves local images from the engine's own store: its
+            // image-inspect API answers the same config in one HTTP call, where a gateway build
+            // costs a Control.Solve and three LLBBridge calls. An image it does not have (or an
+            // engine that fails to answer) goes through the gateway as everywhere else.
+            if client.is_docker_engine()
+                && let Ok(Some(resolved)) = client.docker_image_config(reference).await
+            {
+                return Ok(resolved.config);
+            }
             client
                 .resolve_image_config(reference, platform)
                 .await
