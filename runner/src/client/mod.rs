@@ -44,6 +44,7 @@ pub mod docker_context;
 mod env;
 mod errors;
 mod events;
+pub mod export;
 pub mod gateway;
 mod graph;
 mod probed;
@@ -63,6 +64,7 @@ pub use errors::{
     AttemptError, BuilderError, ClientError, ConnectError, ResolveError, SolveError, TlsError,
     one_line_chain,
 };
+pub use export::{ExportTarget, ExportTargets, ExporterSpec};
 pub use events::{LogStream, SolveEvent, VertexReport, Warning};
 pub use graph::{OpKind, shell_words};
 pub use probed::{ProbeError, ProbeRequest, Probed, StrategyReason, connect_and_probe};

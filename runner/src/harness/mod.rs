@@ -67,13 +67,16 @@
 
 mod backend;
 pub mod errors;
+pub mod export;
 mod front;
+mod gate;
 mod inputs;
 pub mod registry;
 mod run;
 mod test;
 
 pub use front::{EXIT_INTERRUPTED, EXIT_SETUP, main, run as run_with_args};
+pub use export::{Export, ExportKind};
 pub use test::Test;
 
 /// What `#[buildtest::test]` and `cargo_bin!` expand to refers only to items here.

@@ -1,0 +1,364 @@
+//! Performing a test's gated exports (see [`crate::harness::export`] for the rules): wait for
+//! every check's record, then, only if all passed, one solve per export with its exporter; one
+//! record per export (`export: image NAME`), which passes with what was written or fails naming
+//! the checks that blocked it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+use tokio::sync::oneshot;
+
+use crate::client::{
+    ExportTarget, ExportTargets, ExporterSpec, SolveError, SolveOptions, SolveReport,
+    one_line_chain,
+};
+use crate::harness::Test;
+use crate::harness::backend::Backend;
+use crate::harness::export::{Export, ExportKind};
+use crate::harness::registry::TestDef;
+use crate::harness::run::{RecordContext, Sink};
+use crate::proto::pb;
+use crate::report::{CheckRecord, ErrorKind, ExportRecord, Outcome};
+
+/// One test's exports, waiting for its checks.
+pub(crate) struct ExportJob {
+    pub(crate) backend: Arc<Backend>,
+    /// What the builder can export, or why that could not be learned.
+    pub(crate) targets: Arc<Result<ExportTargets, String>>,
+    pub(crate) test: Test,
+    pub(crate) name: String,
+    pub(crate) def: &'static TestDef,
+    pub(crate) ctx: RecordContext,
+    /// Relative export paths are resolved against this.
+    pub(crate) root: PathBuf,
+    pub(crate) timeout: Duration,
+    /// The check records, as the check solves finish.
+    pub(crate) checks: Vec<oneshot::Receiver<CheckRecord>>,
+    /// Where the check records go on to (the trial).
+    pub(crate) forward: Vec<oneshot::Sender<CheckRecord>>,
+    /// One per export: its record.
+    pub(crate) exports: Vec<oneshot::Sender<CheckRecord>>,
+}
+
+/// The base record of export `i` (0-based) of a test with `checks` checks.
+pub(crate) fn export_record(
+    ctx: &RecordContext,
+    def: &TestDef,
+    name: &str,
+    checks: usize,
+    i: usize,
+    export: &Export,
+    gate: &str,
+) -> CheckRecord {
+    let number = u32::try_from(checks + i + 1).unwrap_or(u32::MAX);
+    let mut record = ctx.record(def, name, number, &export.label(), Outcome::Error);
+    record.export = Some(ExportRecord {
+        kind: export.target().name().to_owned(),
+        target: match export.kind() {
+            ExportKind::Image(name) => name.clone(),
+            _ => export
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        },
+        gate: gate.to_owned(),
+        ..ExportRecord::default()
+    });
+    record
+}
+
+impl ExportJob {
+    /// Waits for the checks (forwarding each record), then performs or blocks every export.
+    pub(crate) async fn run(self, session: Option<String>, sink: Sink) {
+        let ExportJob {
+            backend,
+            targets,
+            test,
+            name,
+            def,
+            ctx,
+            root,
+            timeout,
+            checks,
+            forward,
+            exports,
+        } = self;
+        let mut records = Vec::with_capacity(checks.len());
+        for (rx, tx) in checks.into_iter().zip(forward) {
+            let record = rx.await.unwrap_or_else(|_| {
+                let mut r = CheckRecord::new("", "", 0, "check", Outcome::Error);
+                r.error_kind = Some(ErrorKind::Builder);
+                r.message = Some("the check's task ended without a result".to_owned());
+                r
+            });
+            let _ = tx.send(record.clone());
+            records.push(record);
+        }
+        let blocking: Vec<&CheckRecord> = records
+            .iter()
+            .filter(|r| r.outcome != Outcome::Pass)
+            .collect();
+        for (i, (export, tx)) in test.exports.iter().zip(exports).enumerate() {
+            let mut record = export_record(
+                &ctx,
+                def,
+                &name,
+                test.checks.len(),
+                i,
+                export,
+                backend.gate(),
+            );
+            if let Some(why) = refusal(&targets, export.target()) {
+                record.error_kind = Some(ErrorKind::Setup);
+                record.message = Some(format!("failed to {why}"));
+            } else if !blocking.is_empty() || records.is_empty() {
+                block(&mut record, &blocking, records.len());
+            } else {
+                let started = Instant::now();
+                record.started_at_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .and_then(|d| u64::try_from(d.as_millis()).ok());
+                let performed = tokio::time::timeout(
+                    timeout,
+                    perform(&backend, &targets, &test, &name, export, &root, session.clone()),
+                )
+                .await;
+                match performed {
+                    Ok(Ok(done)) => {
+                        record.outcome = Outcome::Pass;
+                        record.error_kind = None;
+                        record.cached = done.cached;
+                        if let Some(info) = &mut record.export {
+                            info.digest = done.digest;
+                            info.path = done.path.map(|p| p.display().to_string());
+                            info.size = done.size;
+                        }
+                    }
+                    Ok(Err(failure)) => {
+                        record.error_kind = Some(failure.kind);
+                        record.message = Some(failure.message.lines().next().unwrap_or_default().to_owned());
+                        record.report = Some(failure.message);
+                    }
+                    Err(_) => {
+                        record.error_kind = Some(ErrorKind::Timeout);
+                        record.message = Some(format!(
+                            "the export did not finish within {timeout:.0?} (BUILDTEST_TIMEOUT or Test::timeout); nothing was written"
+                        ));
+                    }
+                }
+                record.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            }
+            sink.push(record.clone());
+            let _ = tx.send(record);
+        }
+    }
+}
+
+/// Why this builder cannot perform `target`, if it cannot.
+fn refusal(targets: &Result<ExportTargets, String>, target: ExportTarget) -> Option<String> {
+    match targets {
+        Ok(targets) => targets.refusal(target),
+        Err(why) => Some(why.clone()),
+    }
+}
+
+/// Marks `record` as blocked by the checks that did not pass.
+fn block(record: &mut CheckRecord, blocking: &[&CheckRecord], total: usize) {
+    record.outcome = Outcome::Fail;
+    record.error_kind = None;
+    let names: Vec<String> = blocking
+        .iter()
+        .map(|r| format!("{}: {} ({})", r.check, r.label, r.outcome.as_str()))
+        .collect();
+    if names.is_empty() {
+        record.message = Some("not exported: the test has no checks to gate it".to_owned());
+    } else {
+        record.message = Some(format!(
+            "not exported: blocked by {} of {total} checks: {}",
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    let mut report = String::from("nothing was written; the checks that did not pass:\n");
+    for name in &names {
+        report.push_str("  ");
+        report.push_str(name);
+        report.push('\n');
+    }
+    record.report = Some(report);
+    if let Some(info) = &mut record.export {
+        info.blocked_by = names;
+    }
+}
+
+/// What an export wrote.
+struct Done {
+    digest: Option<String>,
+    path: Option<PathBuf>,
+    size: Option<u64>,
+    /// Every op of the exported graph was answered from the cache.
+    cached: bool,
+}
+
+/// Why an export wrote nothing.
+struct Failure {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Failure {
+    fn builder(message: String) -> Failure {
+        Failure {
+            kind: ErrorKind::Builder,
+            message,
+        }
+    }
+}
+
+/// The one solve of an export (and, for a tar from a Docker engine, the image save).
+async fn perform(
+    backend: &Backend,
+    targets: &Result<ExportTargets, String>,
+    test: &Test,
+    name: &str,
+    export: &Export,
+    root: &Path,
+    session: Option<String>,
+) -> Result<Done, Failure> {
+    let docker = targets.as_ref().is_ok_and(|t| t.docker_engine);
+    let definition = backend
+        .export_definition(test, name)
+        .map_err(|e| Failure {
+            kind: ErrorKind::Setup,
+            message: format!("failed to {}", one_line_chain(&e)),
+        })?;
+    let config = test.input.image_config().map(image_config_json);
+    let mut exporter = match (export.kind(), docker) {
+        (ExportKind::Image(image), true) => ExporterSpec::moby(Some(image)),
+        (ExportKind::Image(image), false) => ExporterSpec::image_push(image),
+        (ExportKind::DockerTar(_) | ExportKind::OciTar(_), true) => ExporterSpec::moby(None),
+        (kind, _) => {
+            return Err(Failure {
+                kind: ErrorKind::Setup,
+                message: format!(
+                    "failed to export {kind:?}: the runner cannot write it on this builder"
+                ),
+            });
+        }
+    };
+    if let Some(config) = config {
+        exporter
+            .attrs
+            .insert("containerimage.config".to_owned(), config);
+    }
+    let ops = op_digests(&definition);
+    let options = SolveOptions {
+        session,
+        exporter: Some(exporter),
+        ..SolveOptions::default()
+    };
+    let report = backend
+        .client()
+        .solve_and_wait(definition, options)
+        .await;
+    if let Err(err) = &report.result {
+        return Err(solve_failure(err, &report));
+    }
+    let seen: Vec<bool> = ops
+        .iter()
+        .filter_map(|d| report.vertex(d).map(|v| v.cached))
+        .collect();
+    let cached = seen.iter().all(|c| *c);
+    let digest = report
+        .exporter_response
+        .get("containerimage.digest")
+        .or_else(|| report.exporter_response.get("containerimage.config.digest"))
+        .cloned();
+    match export.kind() {
+        ExportKind::Image(_) => Ok(Done {
+            digest,
+            path: None,
+            size: None,
+            cached,
+        }),
+        ExportKind::DockerTar(_) | ExportKind::OciTar(_) => {
+            let Some(id) = digest.clone() else {
+                return Err(Failure::builder(
+                    "failed to find the exported image: the builder's answer named no image digest"
+                        .to_owned(),
+                ));
+            };
+            let dest = export
+                .resolved_path(root)
+                .unwrap_or_else(|| root.join("export.tar"));
+            if let Some(parent) = dest.parent() {
+                tokio::fs::create_dir_all(parent).await.map_err(|e| Failure {
+                    kind: ErrorKind::Setup,
+                    message: format!("failed to create {}: {e}", parent.display()),
+                })?;
+            }
+            let size = backend
+                .client()
+                .docker_save_image(&id, &dest)
+                .await
+                .map_err(|e| Failure::builder(format!("failed to {}", one_line_chain(&e))))?;
+            Ok(Done {
+                digest,
+                path: Some(dest),
+                size: Some(size),
+                cached,
+            })
+        }
+        ExportKind::LocalDir(_) => Err(Failure {
+            kind: ErrorKind::Setup,
+            message: "failed to export a local directory: not supported yet".to_owned(),
+        }),
+    }
+}
+
+/// An export solve's failure: the input (a vertex failed) or the builder/exporter.
+fn solve_failure(err: &SolveError, report: &SolveReport) -> Failure {
+    let _ = report;
+    let kind = match err {
+        SolveError::InputFailed { .. } | SolveError::ImageNotFound { .. } => ErrorKind::Input,
+        SolveError::ExecFailed { .. } => ErrorKind::Input,
+        _ => ErrorKind::Builder,
+    };
+    Failure {
+        kind,
+        message: format!("failed to export: {err}; nothing was written"),
+    }
+}
+
+/// The OCI image config document carrying `config` (for the exporter's `containerimage.config`:
+/// the image keeps the input's Env, Cmd, User, … when the input state carries its config).
+fn image_config_json(config: &crate::llb::ImageConfig) -> String {
+    serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": config,
+    })
+    .to_string()
+}
+
+/// The digests (`sha256:` + hex of the op's bytes) of every op of `definition` that BuildKit can
+/// answer from its cache: not the sources (an image or local source is resolved again on every
+/// solve and never reported cached) and not the terminal op.
+fn op_digests(definition: &pb::Definition) -> Vec<String> {
+    use prost::Message as _;
+    definition
+        .def
+        .iter()
+        .filter(|bytes| {
+            pb::Op::decode(&bytes[..]).is_ok_and(|op| {
+                op.op
+                    .as_ref()
+                    .is_some_and(|o| !matches!(o, pb::op::Op::Source(_)))
+            })
+        })
+        .map(|op| format!("sha256:{}", hex::encode(Sha256::digest(op))))
+        .collect()
+}

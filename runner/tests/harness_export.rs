@@ -1,0 +1,51 @@
+//! A `harness = false` fixture for `tests/export.rs`: gated exports on the offline image
+//! `buildtest/busybox:latest`. The image names and file paths come from the environment
+//! (`EXPORT_FIXTURE_TAG`, `EXPORT_FIXTURE_DIR`), so every run of the test uses its own.
+
+use buildtest::prelude::*;
+
+fn tag() -> String {
+    std::env::var("EXPORT_FIXTURE_TAG").unwrap_or_else(|_| "unset".to_owned())
+}
+
+fn dir() -> std::path::PathBuf {
+    std::env::var_os("EXPORT_FIXTURE_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| std::env::temp_dir().join("buildtest-export-fixture"))
+}
+
+/// The input: busybox plus one file, so the exported image is the test's own.
+fn input() -> State {
+    State::image("buildtest/busybox:latest").file(FileAction::mkfile(
+        "/release.txt",
+        0o644,
+        "tested\n",
+    ))
+}
+
+mod gated {
+    use super::*;
+
+    #[buildtest::test]
+    fn passing() -> Test {
+        Test::on(input())
+            .check(file("/release.txt").equals("tested\n"))
+            .check(cmd(["cat", "/release.txt"]).stdout_equals("tested\n"))
+            .export(Export::image(format!("buildtest-export-pass:{}", tag())))
+            .export(Export::docker_tar(dir().join("pass-docker.tar")))
+            .export(Export::oci_tar(dir().join("pass-oci.tar")))
+    }
+
+    #[buildtest::test]
+    fn failing() -> Test {
+        Test::on(input())
+            .check(file("/release.txt").exists())
+            .check(cmd(["cat", "/release.txt"]).stdout_equals("not what it holds\n"))
+            .export(Export::image(format!("buildtest-export-fail:{}", tag())))
+            .export(Export::docker_tar(dir().join("fail-docker.tar")))
+    }
+}
+
+fn main() {
+    buildtest::main()
+}
