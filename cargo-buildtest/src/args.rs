@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use buildtest::protocol::exit;
 use buildtest::protocol::settings::{
     BUILDKIT_HOST, BUILDX_BUILDER, DEFAULT_JOBS, DEFAULT_TIMEOUT, EXPORT, JOBS, JUNIT, NO_CACHE,
-    Origin,
-    Raw, ReadBy, SETTINGS, STRATEGY, Setting, TIMEOUT, TLS_CA_CERT, TLS_CERT, TLS_KEY,
+    Origin, Raw, ReadBy, SETTINGS, STRATEGY, Setting, TIMEOUT, TLS_CA_CERT, TLS_CERT, TLS_KEY,
     TLS_SERVER_NAME,
 };
 use clap::{Args as ClapArgs, Parser, ValueEnum};
@@ -385,6 +384,7 @@ mod tests {
             "--timeout",
             "5m",
             "--no-cache",
+            "--export",
             "--junit",
             "j.xml",
             "--tlscacert",

@@ -158,11 +158,15 @@ impl Console {
 
     /// `        PASS [   0.123s] suite test #n label (cached)`.
     pub fn check_line(&self, r: &CheckRecord) -> String {
-        let (word, code) = match r.outcome {
-            Outcome::Pass => ("PASS", "1;32"),
-            Outcome::Fail => ("FAIL", "1;31"),
-            Outcome::Error => ("ERROR", "1;35"),
-            Outcome::Ignored => ("IGNORED", "1;33"),
+        let (word, code) = match (r.outcome, r.export.is_some()) {
+            (Outcome::Pass, true) => ("EXPORTED", "1;32"),
+            (Outcome::Fail, true) => ("BLOCKED", "1;31"),
+            (outcome, _) => match outcome {
+                Outcome::Pass => ("PASS", "1;32"),
+                Outcome::Fail => ("FAIL", "1;31"),
+                Outcome::Error => ("ERROR", "1;35"),
+                Outcome::Ignored => ("IGNORED", "1;33"),
+            },
         };
         let status = self.paint(&format!("{word:>12}"), code);
         let time = if r.outcome == Outcome::Ignored {
@@ -175,8 +179,10 @@ impl Console {
         } else {
             String::new()
         };
-        let detail = match (&r.outcome, &r.message) {
-            (Outcome::Ignored, Some(m)) if !m.is_empty() => format!(": {m}"),
+        let detail = match (&r.outcome, &r.message, &r.export) {
+            (Outcome::Ignored, Some(m), _) if !m.is_empty() => format!(": {m}"),
+            (Outcome::Pass, _, Some(export)) => format!(": {}", export.written()),
+            (_, Some(m), Some(_)) => format!(": {m}"),
             _ => String::new(),
         };
         format!(
@@ -275,6 +281,15 @@ impl Console {
         for r in s.problems() {
             text.push('\n');
             text.push_str(&self.check_line(r));
+        }
+        let exports: Vec<&CheckRecord> =
+            s.records().iter().filter(|r| r.export.is_some()).collect();
+        if !exports.is_empty() {
+            text.push_str("\n     Exports");
+            for r in exports {
+                text.push('\n');
+                text.push_str(&self.check_line(r));
+            }
         }
         for line in extra {
             text.push('\n');

@@ -270,11 +270,10 @@ impl Client {
     async fn docker_get(&self, path: &str) -> Result<(StatusCode, Bytes), ClientError> {
         let response = self.docker_stream(Method::GET, path).await?;
         let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ClientError::DockerApi(format!("read the answer to GET {path}: {e}")))?;
+        let body =
+            response.into_body().collect().await.map_err(|e| {
+                ClientError::DockerApi(format!("read the answer to GET {path}: {e}"))
+            })?;
         Ok((status, body.to_bytes()))
     }
 

@@ -64,8 +64,8 @@ pub use errors::{
     AttemptError, BuilderError, ClientError, ConnectError, ResolveError, SolveError, TlsError,
     one_line_chain,
 };
-pub use export::{ExportTarget, ExportTargets, ExporterSpec};
 pub use events::{LogStream, SolveEvent, VertexReport, Warning};
+pub use export::{ExportTarget, ExportTargets, ExporterSpec};
 pub use graph::{OpKind, shell_words};
 pub use probed::{ProbeError, ProbeRequest, Probed, StrategyReason, connect_and_probe};
 pub use resolve::{ResolveOptions, Resolved, resolve};

@@ -146,15 +146,19 @@ impl Backend {
         test: &Test,
         name: &str,
     ) -> Result<pb::Definition, PrepareError> {
-        let graph = if self.gate() == "passthrough" {
-            let mut execs = Vec::with_capacity(test.checks.len());
+        let passthrough = self.gate() == "passthrough";
+        let mut execs = Vec::with_capacity(test.checks.len());
+        if passthrough {
             for check in &test.checks {
                 execs.push(check.to_exec(&test.input, &self.probe)?);
             }
-            test.input.requires(&format!("{name}/export"), execs)
-        } else {
-            test.input.clone()
-        };
+        }
+        let graph = crate::harness::gate::gate_graph(
+            &test.input,
+            &format!("{name}/export"),
+            execs,
+            passthrough,
+        );
         Ok(graph
             .marshal(&self.platform)
             .map_err(|source| PrepareError::Marshal {

@@ -132,9 +132,7 @@ impl fmt::Display for Export {
             ExportKind::Image(name) => write!(f, "image {name}"),
             other => {
                 let path = match other {
-                    ExportKind::OciTar(p) | ExportKind::DockerTar(p) | ExportKind::LocalDir(p) => {
-                        p
-                    }
+                    ExportKind::OciTar(p) | ExportKind::DockerTar(p) | ExportKind::LocalDir(p) => p,
                     ExportKind::Image(_) => return Ok(()),
                 };
                 write!(f, "{} {}", self.target().name(), path.display())
@@ -181,10 +179,7 @@ mod tests {
             Export::oci_tar("/abs/o.tar").label(),
             "export: oci-tar /abs/o.tar"
         );
-        assert_eq!(
-            Export::local_dir("out").label(),
-            "export: local-dir out"
-        );
+        assert_eq!(Export::local_dir("out").label(), "export: local-dir out");
     }
 
     #[test]

@@ -123,7 +123,15 @@ impl ExportJob {
                     .and_then(|d| u64::try_from(d.as_millis()).ok());
                 let performed = tokio::time::timeout(
                     timeout,
-                    perform(&backend, &targets, &test, &name, export, &root, session.clone()),
+                    perform(
+                        &backend,
+                        &targets,
+                        &test,
+                        &name,
+                        export,
+                        &root,
+                        session.clone(),
+                    ),
                 )
                 .await;
                 match performed {
@@ -139,7 +147,14 @@ impl ExportJob {
                     }
                     Ok(Err(failure)) => {
                         record.error_kind = Some(failure.kind);
-                        record.message = Some(failure.message.lines().next().unwrap_or_default().to_owned());
+                        record.message = Some(
+                            failure
+                                .message
+                                .lines()
+                                .next()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        );
                         record.report = Some(failure.message);
                     }
                     Err(_) => {
@@ -149,11 +164,28 @@ impl ExportJob {
                         ));
                     }
                 }
-                record.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                record.duration_ms =
+                    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             }
             sink.push(record.clone());
             let _ = tx.send(record);
         }
+    }
+}
+
+/// The graph an export solves: `input.requires(id, checks)` when the builder has the passthrough
+/// op (its output is `input`, and BuildKit cannot produce it unless every check exec succeeds),
+/// else `input` itself (the runner gates). `checks` are the check execs built on `input`.
+pub(crate) fn gate_graph(
+    input: &crate::llb::State,
+    id: &str,
+    checks: Vec<crate::llb::State>,
+    passthrough: bool,
+) -> crate::llb::State {
+    if passthrough {
+        input.requires(id, checks)
+    } else {
+        input.clone()
     }
 }
 
@@ -229,12 +261,10 @@ async fn perform(
     session: Option<String>,
 ) -> Result<Done, Failure> {
     let docker = targets.as_ref().is_ok_and(|t| t.docker_engine);
-    let definition = backend
-        .export_definition(test, name)
-        .map_err(|e| Failure {
-            kind: ErrorKind::Setup,
-            message: format!("failed to {}", one_line_chain(&e)),
-        })?;
+    let definition = backend.export_definition(test, name).map_err(|e| Failure {
+        kind: ErrorKind::Setup,
+        message: format!("failed to {}", one_line_chain(&e)),
+    })?;
     let config = test.input.image_config().map(image_config_json);
     let mut exporter = match (export.kind(), docker) {
         (ExportKind::Image(image), true) => ExporterSpec::moby(Some(image)),
@@ -260,10 +290,7 @@ async fn perform(
         exporter: Some(exporter),
         ..SolveOptions::default()
     };
-    let report = backend
-        .client()
-        .solve_and_wait(definition, options)
-        .await;
+    let report = backend.client().solve_and_wait(definition, options).await;
     if let Err(err) = &report.result {
         return Err(solve_failure(err, &report));
     }
@@ -295,10 +322,12 @@ async fn perform(
                 .resolved_path(root)
                 .unwrap_or_else(|| root.join("export.tar"));
             if let Some(parent) = dest.parent() {
-                tokio::fs::create_dir_all(parent).await.map_err(|e| Failure {
-                    kind: ErrorKind::Setup,
-                    message: format!("failed to create {}: {e}", parent.display()),
-                })?;
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(|e| Failure {
+                        kind: ErrorKind::Setup,
+                        message: format!("failed to create {}: {e}", parent.display()),
+                    })?;
             }
             let size = backend
                 .client()
@@ -361,4 +390,83 @@ fn op_digests(definition: &pb::Definition) -> Vec<String> {
         })
         .map(|op| format!("sha256:{}", hex::encode(Sha256::digest(op))))
         .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::llb::{Platform, State};
+
+    fn image() -> State {
+        State::image("docker.io/library/alpine:3.20")
+    }
+
+    fn check(script: &str) -> State {
+        image().run(["/bin/sh", "-c", script]).root()
+    }
+
+    /// The passthrough gate is byte for byte the Go client's `requires_two` vector
+    /// (`../shared/golden-llb/requires_two.pb`: sha256 and length from its README).
+    #[test]
+    fn the_passthrough_gate_matches_the_go_clients_requires_two_vector() {
+        let gate = gate_graph(
+            &image(),
+            "suite",
+            vec![check("test -f /etc/os-release"), check("test -x /bin/sh")],
+            true,
+        );
+        let bytes = gate.marshal(&Platform::linux_amd64()).unwrap().to_bytes();
+        assert_eq!(bytes.len(), 1521);
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            "e66bd4e8d73cc852d303380c86a0e0e4ce0b271c72759f7346776c5c5a2aa7f3"
+        );
+    }
+
+    /// Without the passthrough op the export solves the input itself: the same digests the
+    /// checks built, so the export is answered from the cache.
+    #[test]
+    fn the_legacy_gate_exports_the_input_itself() {
+        let gate = gate_graph(&image(), "suite", vec![check("true")], false);
+        let platform = Platform::linux_amd64();
+        assert_eq!(
+            gate.marshal(&platform).unwrap().to_bytes(),
+            image().marshal(&platform).unwrap().to_bytes()
+        );
+    }
+
+    #[test]
+    fn cacheable_ops_leave_out_sources_and_the_terminal() {
+        let def = image()
+            .run(["true"])
+            .root()
+            .marshal(&Platform::linux_amd64())
+            .unwrap()
+            .into_proto();
+        assert_eq!(def.def.len(), 3);
+        let ops = op_digests(&def);
+        assert_eq!(ops.len(), 1, "{ops:?}");
+    }
+
+    #[test]
+    fn a_blocked_export_names_the_checks_that_blocked_it() {
+        let mut record = CheckRecord::new("s", "t", 3, "export: image a:b", Outcome::Error);
+        record.export = Some(ExportRecord::default());
+        let mut failed = CheckRecord::new("s", "t", 2, "cmd: false", Outcome::Fail);
+        failed.exit_code = Some(1);
+        let errored = CheckRecord::new("s", "t", 1, "file: /x", Outcome::Error);
+        block(&mut record, &[&errored, &failed], 2);
+        assert_eq!(record.outcome, Outcome::Fail);
+        assert_eq!(
+            record.message.as_deref(),
+            Some(
+                "not exported: blocked by 2 of 2 checks: 1: file: /x (error), 2: cmd: false (fail)"
+            )
+        );
+        assert_eq!(
+            record.export.unwrap().blocked_by,
+            ["1: file: /x (error)", "2: cmd: false (fail)"]
+        );
+    }
 }

@@ -75,8 +75,8 @@ pub mod registry;
 mod run;
 mod test;
 
-pub use front::{EXIT_INTERRUPTED, EXIT_SETUP, main, run as run_with_args};
 pub use export::{Export, ExportKind};
+pub use front::{EXIT_INTERRUPTED, EXIT_SETUP, main, run as run_with_args};
 pub use test::Test;
 
 /// What `#[buildtest::test]` and `cargo_bin!` expand to refers only to items here.

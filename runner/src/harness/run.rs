@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use tokio::sync::{Semaphore, oneshot};
 
+use crate::client::ExportTargets;
 use crate::client::one_line_chain;
 use crate::harness::backend::{Backend, Prepared};
-use crate::client::ExportTargets;
 use crate::harness::errors::BackendError;
 use crate::harness::gate::{ExportJob, export_record};
 use crate::harness::inputs::{Served, TestInputs, check_input, describe, transfer_error};
@@ -321,7 +321,13 @@ impl Session {
         if let (false, Ok(backend)) = (export_jobs.is_empty(), &backend) {
             let targets = runtime
                 .block_on(ExportTargets::of(backend.client()))
-                .map_err(|e| format!("learn what {} can export: {}", backend.builder_name(), one_line_chain(&e)));
+                .map_err(|e| {
+                    format!(
+                        "learn what {} can export: {}",
+                        backend.builder_name(),
+                        one_line_chain(&e)
+                    )
+                });
             let gate = match backend.gate() {
                 "passthrough" => "passthrough (each export solves input.requires(id, [every check]) with the exporter)".to_owned(),
                 _ => format!(
@@ -457,10 +463,7 @@ async fn solve(
 pub(crate) fn verdict(all: &[CheckRecord]) -> Result<(), String> {
     let (exports, checks): (Vec<&CheckRecord>, Vec<&CheckRecord>) =
         all.iter().partition(|r| r.export.is_some());
-    let bad = checks
-        .iter()
-        .filter(|r| r.outcome != Outcome::Pass)
-        .count();
+    let bad = checks.iter().filter(|r| r.outcome != Outcome::Pass).count();
     let bad_exports = exports
         .iter()
         .filter(|r| r.outcome != Outcome::Pass)

@@ -45,6 +45,6 @@ pub mod junit;
 mod record;
 
 pub use record::{
-    CheckRecord, ErrorKind, ExportRecord, LineError, Outcome, RESULTS_ENV, RecordError, ResultsFile,
-    SCHEMA_VERSION, TAIL_LIMIT, parse_record, read_records, tail,
+    CheckRecord, ErrorKind, ExportRecord, LineError, Outcome, RESULTS_ENV, RecordError,
+    ResultsFile, SCHEMA_VERSION, TAIL_LIMIT, parse_record, read_records, tail,
 };

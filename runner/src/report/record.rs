@@ -169,7 +169,11 @@ impl ExportRecord {
     /// What was written, for summaries: `image myapp:tested sha256:…`, `docker-tar /p/a.tar
     /// (1234 bytes)`.
     pub fn written(&self) -> String {
-        let mut text = format!("{} {}", self.kind, self.path.as_deref().unwrap_or(&self.target));
+        let mut text = format!(
+            "{} {}",
+            self.kind,
+            self.path.as_deref().unwrap_or(&self.target)
+        );
         if let Some(digest) = &self.digest {
             text.push(' ');
             text.push_str(digest);
