@@ -33,6 +33,14 @@ mod gated {
             .check(cmd(["cat", "/release.txt"]).stdout_equals("tested\n"))
             .export(Export::image(format!("buildtest-export-pass:{}", tag())))
             .export(Export::docker_tar(dir().join("pass-docker.tar")))
+    }
+
+    /// An OCI layout: written by a Docker 25+ engine's image save, refused before solving by
+    /// older engines (naming the builder and what it supports).
+    #[buildtest::test]
+    fn oci() -> Test {
+        Test::on(input())
+            .check(file("/release.txt").exists())
             .export(Export::oci_tar(dir().join("pass-oci.tar")))
     }
 
