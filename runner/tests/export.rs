@@ -300,7 +300,7 @@ fn failing_test_exports_nothing(engine: Engine) {
         "a blocked export leaves the name absent"
     );
     assert!(scene.files().is_empty(), "no file: {:?}", scene.files());
-    for label in ["export: image", "export: docker-tar"] {
+    for label in ["export: image", "export: docker-tar", "export: local-dir"] {
         let r = export(&records, label);
         assert_eq!(r.outcome, Outcome::Fail, "{r:#?}");
         assert_eq!(
@@ -368,11 +368,32 @@ fn oci_tar_is_written_or_refused_clearly(engine: Engine) {
                 "{message}"
             );
             assert!(
-                message.ends_with("supports: image, docker-tar"),
+                message.ends_with("supports: image, docker-tar, local-dir"),
                 "{message}"
             );
             assert!(scene.files().is_empty());
         }
+    }
+}
+
+/// The input's filesystem as a directory: written through the session's FileSend, unpacked into
+/// a temporary sibling and renamed into place; a second run replaces it whole.
+fn local_dir_export_writes_the_filesystem(engine: Engine) {
+    let scene = Scene::new(engine);
+    for round in 0..2 {
+        let (out, records) = scene.run(&["gated::local", "--exact"], true);
+        assert_eq!(out.status.code(), Some(0), "round {round}: {}", debug(&out));
+        let r = export(&records, "export: local-dir");
+        assert_eq!(r.outcome, Outcome::Pass, "{r:#?}");
+        let root = scene.dir.path().join("rootfs");
+        assert_eq!(
+            std::fs::read_to_string(root.join("release.txt")).unwrap(),
+            "tested\n"
+        );
+        assert!(root.join("bin/busybox").is_file());
+        let size = r.export.as_ref().unwrap().size.unwrap();
+        assert!(size > 1_000_000, "busybox alone is over 1 MB: {size}");
+        assert_eq!(scene.files(), ["rootfs"], "no temporary sibling is left");
     }
 }
 
@@ -392,4 +413,5 @@ on_both_engines!(
     failing_test_exports_nothing,
     plain_runs_never_export,
     oci_tar_is_written_or_refused_clearly,
+    local_dir_export_writes_the_filesystem,
 );

@@ -51,6 +51,16 @@ mod gated {
             .check(cmd(["cat", "/release.txt"]).stdout_equals("not what it holds\n"))
             .export(Export::image(format!("buildtest-export-fail:{}", tag())))
             .export(Export::docker_tar(dir().join("fail-docker.tar")))
+            .export(Export::local_dir(dir().join("fail-rootfs")))
+    }
+
+    /// The input's filesystem as a directory (the `tar` exporter through the session's
+    /// FileSend, unpacked on the client).
+    #[buildtest::test]
+    fn local() -> Test {
+        Test::on(input())
+            .check(file("/release.txt").exists())
+            .export(Export::local_dir(dir().join("rootfs")))
     }
 }
 

@@ -70,8 +70,8 @@ pub use graph::{OpKind, shell_words};
 pub use probed::{ProbeError, ProbeRequest, Probed, StrategyReason, connect_and_probe};
 pub use resolve::{ResolveOptions, Resolved, resolve};
 pub use session::{
-    LocalDirs, Session, SessionEnd, SessionError, SessionOptions, SessionStatus, TransferStats,
-    TunnelKind,
+    FileSendTarget, LocalDirs, Session, SessionEnd, SessionError, SessionOptions, SessionStatus,
+    TransferStats, TunnelKind,
 };
 pub(crate) use solve::sanitize;
 pub use solve::{Solve, SolveOptions, SolveReport, new_ref};

@@ -3,6 +3,7 @@
 //! record per export (`export: image NAME`), which passes with what was written or fails naming
 //! the checks that blocked it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,9 +11,10 @@ use std::time::{Duration, Instant};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::oneshot;
 
+use crate::client::export::{forget_temp, remove_temp, temp_sibling, track_temp};
 use crate::client::{
-    ExportTarget, ExportTargets, ExporterSpec, SolveError, SolveOptions, SolveReport,
-    one_line_chain,
+    ExportTarget, ExportTargets, ExporterSpec, FileSendTarget, LocalDirs, SessionOptions,
+    SolveError, SolveOptions, SolveReport, one_line_chain,
 };
 use crate::harness::Test;
 use crate::harness::backend::Backend;
@@ -33,6 +35,11 @@ pub(crate) struct ExportJob {
     pub(crate) ctx: RecordContext,
     /// Relative export paths are resolved against this.
     pub(crate) root: PathBuf,
+    /// The local directories the test's graph reads (its inputs and the probe's), served again
+    /// by the session of an export that writes through FileSend.
+    pub(crate) dirs: BTreeMap<String, PathBuf>,
+    /// The run's session shared key (the current directory), so the daemon's copies are reused.
+    pub(crate) shared_key: String,
     pub(crate) timeout: Duration,
     /// The check records, as the check solves finish.
     pub(crate) checks: Vec<oneshot::Receiver<CheckRecord>>,
@@ -80,6 +87,8 @@ impl ExportJob {
             def,
             ctx,
             root,
+            dirs,
+            shared_key,
             timeout,
             checks,
             forward,
@@ -130,7 +139,11 @@ impl ExportJob {
                         &name,
                         export,
                         &root,
-                        session.clone(),
+                        Sessions {
+                            run: session.clone(),
+                            dirs: &dirs,
+                            shared_key: &shared_key,
+                        },
                     ),
                 )
                 .await;
@@ -250,6 +263,49 @@ impl Failure {
     }
 }
 
+/// The sessions an export solve may use.
+struct Sessions<'a> {
+    /// The run's session (local inputs), if it has one.
+    run: Option<String>,
+    /// What a dedicated FileSend session must serve too.
+    dirs: &'a BTreeMap<String, PathBuf>,
+    shared_key: &'a str,
+}
+
+/// How an export is written on this builder.
+enum Route {
+    /// An exporter that needs nothing from the client (`moby`, `image` push).
+    Direct(ExporterSpec),
+    /// `moby` (untagged), then the engine's image save into the file.
+    MobyThenSave,
+    /// An exporter streaming a file through the session's FileSend (`docker`, `oci`, `tar`);
+    /// `unpack`: the stream is a tar to unpack into the destination directory.
+    FileSend {
+        exporter: ExporterSpec,
+        unpack: bool,
+    },
+}
+
+fn route(export: &Export, docker: bool) -> Route {
+    match (export.kind(), docker) {
+        (ExportKind::Image(image), true) => Route::Direct(ExporterSpec::moby(Some(image))),
+        (ExportKind::Image(image), false) => Route::Direct(ExporterSpec::image_push(image)),
+        (ExportKind::DockerTar(_) | ExportKind::OciTar(_), true) => Route::MobyThenSave,
+        (ExportKind::DockerTar(_), false) => Route::FileSend {
+            exporter: ExporterSpec::file("docker"),
+            unpack: false,
+        },
+        (ExportKind::OciTar(_), false) => Route::FileSend {
+            exporter: ExporterSpec::file("oci"),
+            unpack: false,
+        },
+        (ExportKind::LocalDir(_), _) => Route::FileSend {
+            exporter: ExporterSpec::file("tar"),
+            unpack: true,
+        },
+    }
+}
+
 /// The one solve of an export (and, for a tar from a Docker engine, the image save).
 async fn perform(
     backend: &Backend,
@@ -258,7 +314,7 @@ async fn perform(
     name: &str,
     export: &Export,
     root: &Path,
-    session: Option<String>,
+    sessions: Sessions<'_>,
 ) -> Result<Done, Failure> {
     let docker = targets.as_ref().is_ok_and(|t| t.docker_engine);
     let definition = backend.export_definition(test, name).map_err(|e| Failure {
@@ -266,71 +322,72 @@ async fn perform(
         message: format!("failed to {}", one_line_chain(&e)),
     })?;
     let config = test.input.image_config().map(image_config_json);
-    let mut exporter = match (export.kind(), docker) {
-        (ExportKind::Image(image), true) => ExporterSpec::moby(Some(image)),
-        (ExportKind::Image(image), false) => ExporterSpec::image_push(image),
-        (ExportKind::DockerTar(_) | ExportKind::OciTar(_), true) => ExporterSpec::moby(None),
-        (kind, _) => {
-            return Err(Failure {
-                kind: ErrorKind::Setup,
-                message: format!(
-                    "failed to export {kind:?}: the runner cannot write it on this builder"
-                ),
-            });
+    let with_config = |mut exporter: ExporterSpec| {
+        if let Some(config) = &config
+            && exporter.kind != "tar"
+        {
+            exporter
+                .attrs
+                .insert("containerimage.config".to_owned(), config.clone());
         }
-    };
-    if let Some(config) = config {
         exporter
-            .attrs
-            .insert("containerimage.config".to_owned(), config);
-    }
-    let ops = op_digests(&definition);
-    let options = SolveOptions {
-        session,
-        exporter: Some(exporter),
-        ..SolveOptions::default()
     };
-    let report = backend.client().solve_and_wait(definition, options).await;
-    if let Err(err) = &report.result {
-        return Err(solve_failure(err, &report));
+    let ops = op_digests(&definition);
+    let dest = export.resolved_path(root);
+    if let Some(parent) = dest.as_deref().and_then(Path::parent) {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| Failure {
+                kind: ErrorKind::Setup,
+                message: format!("failed to create {}: {e}", parent.display()),
+            })?;
     }
-    let seen: Vec<bool> = ops
-        .iter()
-        .filter_map(|d| report.vertex(d).map(|v| v.cached))
-        .collect();
-    let cached = seen.iter().all(|c| *c);
-    let digest = report
-        .exporter_response
-        .get("containerimage.digest")
-        .or_else(|| report.exporter_response.get("containerimage.config.digest"))
-        .cloned();
-    match export.kind() {
-        ExportKind::Image(_) => Ok(Done {
-            digest,
-            path: None,
-            size: None,
-            cached,
-        }),
-        ExportKind::DockerTar(_) | ExportKind::OciTar(_) => {
+    let client = backend.client();
+    let solve = |exporter: ExporterSpec, session: Option<String>| {
+        let options = SolveOptions {
+            session,
+            exporter: Some(with_config(exporter)),
+            ..SolveOptions::default()
+        };
+        client.solve_and_wait(definition.clone(), options)
+    };
+    let finish = |report: &SolveReport| -> Result<(Option<String>, bool), Failure> {
+        if let Err(err) = &report.result {
+            return Err(solve_failure(err, report));
+        }
+        let seen: Vec<bool> = ops
+            .iter()
+            .filter_map(|d| report.vertex(d).map(|v| v.cached))
+            .collect();
+        let digest = report
+            .exporter_response
+            .get("containerimage.digest")
+            .or_else(|| report.exporter_response.get("containerimage.config.digest"))
+            .cloned();
+        Ok((digest, seen.iter().all(|c| *c)))
+    };
+    match route(export, docker) {
+        Route::Direct(exporter) => {
+            let report = solve(exporter, sessions.run.clone()).await;
+            let (digest, cached) = finish(&report)?;
+            Ok(Done {
+                digest,
+                path: None,
+                size: None,
+                cached,
+            })
+        }
+        Route::MobyThenSave => {
+            let report = solve(ExporterSpec::moby(None), sessions.run.clone()).await;
+            let (digest, cached) = finish(&report)?;
             let Some(id) = digest.clone() else {
                 return Err(Failure::builder(
                     "failed to find the exported image: the builder's answer named no image digest"
                         .to_owned(),
                 ));
             };
-            let dest = export
-                .resolved_path(root)
-                .unwrap_or_else(|| root.join("export.tar"));
-            if let Some(parent) = dest.parent() {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(|e| Failure {
-                        kind: ErrorKind::Setup,
-                        message: format!("failed to create {}: {e}", parent.display()),
-                    })?;
-            }
-            let size = backend
-                .client()
+            let dest = dest.unwrap_or_else(|| root.join("export.tar"));
+            let size = client
                 .docker_save_image(&id, &dest)
                 .await
                 .map_err(|e| Failure::builder(format!("failed to {}", one_line_chain(&e))))?;
@@ -341,11 +398,131 @@ async fn perform(
                 cached,
             })
         }
-        ExportKind::LocalDir(_) => Err(Failure {
-            kind: ErrorKind::Setup,
-            message: "failed to export a local directory: not supported yet".to_owned(),
-        }),
+        Route::FileSend { exporter, unpack } => {
+            let dest = dest.unwrap_or_else(|| root.join("export"));
+            let file = temp_sibling(&dest);
+            track_temp(&file);
+            let result = async {
+                let target = FileSendTarget::new(&file);
+                let served = LocalDirs::new();
+                for (name, path) in sessions.dirs {
+                    served.insert(name.clone(), path.clone());
+                }
+                let session = client
+                    .start_session(SessionOptions {
+                        shared_key: sessions.shared_key.to_owned(),
+                        dirs: served,
+                        file_send: Some(target.clone()),
+                        ..SessionOptions::default()
+                    })
+                    .await
+                    .map_err(|e| Failure::builder(format!("failed to {e}")))?;
+                let report = solve(exporter, Some(session.id().to_owned())).await;
+                let _ = session.close().await;
+                let (digest, cached) = finish(&report)?;
+                if !target.complete() {
+                    return Err(Failure::builder(
+                        "failed to receive the export: the builder sent no file through the session"
+                            .to_owned(),
+                    ));
+                }
+                let size = if unpack {
+                    unpack_into_place(&file, &dest).await?
+                } else {
+                    tokio::fs::rename(&file, &dest).await.map_err(|e| {
+                        Failure::builder(format!(
+                            "failed to move the export into place at {}: {e}",
+                            dest.display()
+                        ))
+                    })?;
+                    target.bytes()
+                };
+                Ok(Done {
+                    digest,
+                    path: Some(dest.clone()),
+                    size: Some(size),
+                    cached,
+                })
+            }
+            .await;
+            remove_temp(&file);
+            result
+        }
     }
+}
+
+/// Unpacks the tar at `archive` into a temporary sibling directory of `dest`, then puts it in
+/// place of `dest` (an earlier directory there is replaced whole). Returns the bytes of the
+/// regular files written.
+async fn unpack_into_place(archive: &Path, dest: &Path) -> Result<u64, Failure> {
+    let archive = archive.to_owned();
+    let dest = dest.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let dir = temp_sibling(&dest);
+        track_temp(&dir);
+        let result = (|| {
+            let failed = |what: String| Failure::builder(format!("failed to {what}"));
+            std::fs::create_dir(&dir)
+                .map_err(|e| failed(format!("create {}: {e}", dir.display())))?;
+            let file = std::fs::File::open(&archive)
+                .map_err(|e| failed(format!("open {}: {e}", archive.display())))?;
+            let mut tar = tar::Archive::new(file);
+            tar.set_preserve_permissions(true);
+            tar.set_preserve_mtime(true);
+            tar.set_overwrite(true);
+            tar.unpack(&dir).map_err(|e| {
+                failed(format!(
+                    "unpack the exported filesystem into {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            let size = tree_size(&dir);
+            let old = temp_sibling(&dest);
+            let had_old = std::fs::symlink_metadata(&dest).is_ok();
+            if had_old {
+                std::fs::rename(&dest, &old).map_err(|e| {
+                    failed(format!("move the earlier {} aside: {e}", dest.display()))
+                })?;
+            }
+            if let Err(e) = std::fs::rename(&dir, &dest) {
+                if had_old {
+                    let _ = std::fs::rename(&old, &dest);
+                }
+                return Err(failed(format!(
+                    "move the export into place at {}: {e}",
+                    dest.display()
+                )));
+            }
+            if had_old {
+                let _ = std::fs::remove_dir_all(&old);
+                let _ = std::fs::remove_file(&old);
+            }
+            Ok(size)
+        })();
+        if result.is_err() {
+            remove_temp(&dir);
+        } else {
+            forget_temp(&dir);
+        }
+        result
+    })
+    .await
+    .map_err(|e| Failure::builder(format!("failed to unpack the export: {e}")))?
+}
+
+/// The bytes of the regular files under `dir`.
+fn tree_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.file_type() {
+            Ok(t) if t.is_dir() => tree_size(&entry.path()),
+            Ok(t) if t.is_file() => entry.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// An export solve's failure: the input (a vertex failed) or the builder/exporter.

@@ -258,7 +258,8 @@ impl Session {
                     tx,
                 });
             }
-            dirs.extend(inputs.dirs);
+            let test_dirs = inputs.dirs;
+            dirs.extend(test_dirs.clone());
             declared_exports += test.exports.len();
             if config.export && !test.exports.is_empty() {
                 match &backend {
@@ -285,6 +286,12 @@ impl Session {
                             def,
                             ctx: ctx.clone(),
                             root: root.clone(),
+                            dirs: test_dirs
+                                .iter()
+                                .chain(probe_dirs.iter())
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect(),
+                            shared_key: cwd.display().to_string(),
                             timeout,
                             checks: own,
                             forward,
