@@ -181,7 +181,9 @@ impl Console {
         };
         let detail = match (&r.outcome, &r.message, &r.export) {
             (Outcome::Ignored, Some(m), _) if !m.is_empty() => format!(": {m}"),
-            (Outcome::Pass, _, Some(export)) => format!(": {}", export.written()),
+            (Outcome::Pass, _, Some(export)) => {
+                format!(": {} (gate: {})", export.written(), export.gate)
+            }
             (_, Some(m), Some(_)) => format!(": {m}"),
             _ => String::new(),
         };
@@ -201,10 +203,10 @@ impl Console {
         let mut text = String::new();
         for group in group_errors(records) {
             let r = group[0];
-            let word = if r.outcome == Outcome::Fail {
-                "FAIL"
-            } else {
-                "ERROR"
+            let word = match (r.outcome, r.export.is_some()) {
+                (Outcome::Fail, true) => "BLOCKED",
+                (Outcome::Fail, false) => "FAIL",
+                _ => "ERROR",
             };
             let who = if group.len() == 1 {
                 format!("{} {}", r.suite, check_name(r))
@@ -221,6 +223,9 @@ impl Console {
             text.push('\n');
             text.push_str(&head);
             match (r.outcome, r.error_kind) {
+                (Outcome::Fail, _) if r.export.is_some() => {
+                    text.push_str(" (export blocked)");
+                }
                 (Outcome::Fail, _) => {
                     let _ = write!(text, " ({})", r.failure_detail());
                 }

@@ -324,7 +324,12 @@ fn plain_runs_never_export(engine: Engine) {
     let scene = Scene::new(engine);
     let (out, records) = scene.run(&["gated::passing", "--exact"], false);
     assert_eq!(out.status.code(), Some(0), "{}", debug(&out));
-    assert!(records.iter().all(|r| r.export.is_none()), "{records:#?}");
+    let exports: Vec<&CheckRecord> = records.iter().filter(|r| r.export.is_some()).collect();
+    assert_eq!(exports.len(), 2, "{records:#?}");
+    for r in exports {
+        assert_eq!(r.outcome, Outcome::Ignored, "{r:#?}");
+        assert!(r.message.as_deref().unwrap().contains("--export"), "{r:#?}");
+    }
     assert!(engine.inspect(&scene.pass_image()).is_none());
     assert!(scene.files().is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);

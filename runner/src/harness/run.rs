@@ -261,6 +261,16 @@ impl Session {
             let test_dirs = inputs.dirs;
             dirs.extend(test_dirs.clone());
             declared_exports += test.exports.len();
+            if !config.export {
+                for (i, export) in test.exports.iter().enumerate() {
+                    let gate = backend.as_ref().map_or("legacy", |b| b.gate());
+                    let mut r = export_record(ctx, def, name, test.checks.len(), i, export, gate);
+                    r.outcome = Outcome::Ignored;
+                    r.error_kind = None;
+                    r.message = Some(NOT_EXPORTING.to_owned());
+                    checks.push(settled(sink, r));
+                }
+            }
             if config.export && !test.exports.is_empty() {
                 match &backend {
                     Ok(backend) => {
@@ -428,6 +438,10 @@ impl Session {
     }
 }
 
+/// Why a declared export was not performed on a plain run.
+const NOT_EXPORTING: &str =
+    "not performed: exports run only with `cargo buildtest --export` or BUILDTEST_EXPORT=1";
+
 /// A check whose record is known before anything is solved.
 fn settled(sink: &Sink, record: CheckRecord) -> oneshot::Receiver<CheckRecord> {
     let (tx, rx) = oneshot::channel();
@@ -473,7 +487,7 @@ pub(crate) fn verdict(all: &[CheckRecord]) -> Result<(), String> {
     let bad = checks.iter().filter(|r| r.outcome != Outcome::Pass).count();
     let bad_exports = exports
         .iter()
-        .filter(|r| r.outcome != Outcome::Pass)
+        .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error))
         .count();
     if bad == 0 && bad_exports == 0 && !checks.is_empty() {
         return Ok(());
@@ -541,6 +555,9 @@ pub(crate) fn verdict(all: &[CheckRecord]) -> Result<(), String> {
     }
     for r in exports {
         let Some(info) = &r.export else { continue };
+        if r.outcome == Outcome::Ignored {
+            continue;
+        }
         let head = match r.outcome {
             Outcome::Pass => format!("written: {}", info.written()),
             Outcome::Fail => "NOT WRITTEN (blocked by failing checks)".to_owned(),
