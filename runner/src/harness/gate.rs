@@ -61,7 +61,7 @@ pub(crate) fn export_record(
 ) -> CheckRecord {
     let number = u32::try_from(checks + i + 1).unwrap_or(u32::MAX);
     let mut record = ctx.record(def, name, number, &export.label(), Outcome::Error);
-    record.export = Some(ExportRecord {
+    record.export = Some(Box::new(ExportRecord {
         kind: export.target().name().to_owned(),
         target: match export.kind() {
             ExportKind::Image(name) => name.clone(),
@@ -72,7 +72,7 @@ pub(crate) fn export_record(
         },
         gate: gate.to_owned(),
         ..ExportRecord::default()
-    });
+    }));
     record
 }
 
@@ -629,7 +629,7 @@ mod tests {
     #[test]
     fn a_blocked_export_names_the_checks_that_blocked_it() {
         let mut record = CheckRecord::new("s", "t", 3, "export: image a:b", Outcome::Error);
-        record.export = Some(ExportRecord::default());
+        record.export = Some(Box::default());
         let mut failed = CheckRecord::new("s", "t", 2, "cmd: false", Outcome::Fail);
         failed.exit_code = Some(1);
         let errored = CheckRecord::new("s", "t", 1, "file: /x", Outcome::Error);

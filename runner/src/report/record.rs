@@ -1,6 +1,7 @@
 //! The per-check result record and the JSON-lines results file (schema in the module docs of
 //! [`crate::report`]).
 
+use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -136,7 +137,7 @@ pub struct CheckRecord {
     /// Set when the record is a gated export's (`Test::export`), not a check's: what was
     /// written, or which checks blocked it. Its `check` number follows the test's checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub export: Option<ExportRecord>,
+    pub export: Option<Box<ExportRecord>>,
 }
 
 /// What a gated export wrote (pass), or why it wrote nothing (fail: blocked by checks; error:
@@ -179,7 +180,7 @@ impl ExportRecord {
             text.push_str(digest);
         }
         if let Some(size) = self.size {
-            text.push_str(&format!(" ({size} bytes)"));
+            let _ = write!(text, " ({size} bytes)");
         }
         text
     }
