@@ -402,6 +402,48 @@ fn local_dir_export_writes_the_filesystem(engine: Engine) {
     }
 }
 
+/// Ctrl-C (SIGINT) while an export is being written: the run exits 130 and leaves neither the
+/// destination nor its temporary sibling.
+fn ctrl_c_during_an_export_leaves_nothing(engine: Engine) {
+    let scene = Scene::new(engine);
+    let mut cmd = Command::new(fixture());
+    cmd.args(["slow::big", "--exact"])
+        .env_remove("BUILDKIT_HOST")
+        .env("DOCKER_HOST", engine.host())
+        .env("BUILDTEST_EXPORT", "1")
+        .env("EXPORT_FIXTURE_TAG", &scene.tag)
+        .env("EXPORT_FIXTURE_DIR", scene.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    let mut seen = false;
+    while started.elapsed() < std::time::Duration::from_secs(240) {
+        if scene.files().iter().any(|f| f.contains(".buildtest-tmp-")) {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(
+        seen,
+        "the export's temporary file never appeared: {:?}",
+        scene.files()
+    );
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", debug(&out));
+    assert!(
+        scene.files().is_empty(),
+        "an interrupted export leaves nothing: {:?}",
+        scene.files()
+    );
+}
+
 macro_rules! on_both_engines {
     ($($scenario:ident),* $(,)?) => {
         mod docker20 {
@@ -419,6 +461,7 @@ on_both_engines!(
     plain_runs_never_export,
     oci_tar_is_written_or_refused_clearly,
     local_dir_export_writes_the_filesystem,
+    ctrl_c_during_an_export_leaves_nothing,
 );
 
 /// Measures the two ways of getting per-check outcomes plus a gated export (GUIDE §4, issue

@@ -64,6 +64,23 @@ mod gated {
     }
 }
 
+/// A 150 MB input, so its directory export takes long enough to be interrupted midway (the
+/// content is fixed, so the builder's cache is reused across runs instead of growing).
+mod slow {
+    use super::*;
+
+    #[buildtest::test]
+    fn big() -> Test {
+        let input = State::image("buildtest/busybox:latest")
+            .run(["dd", "if=/dev/zero", "of=/big", "bs=1M", "count=150"])
+            .network(buildtest::llb::NetMode::None)
+            .root();
+        Test::on(input)
+            .check(file("/big").exists())
+            .export(Export::local_dir(dir().join("big-rootfs")))
+    }
+}
+
 fn main() {
     buildtest::main()
 }
