@@ -28,9 +28,13 @@
 //! 5. **Report**: libtest's lines and summary on stdout, a check count (with how many were
 //!    cached) on stderr, one record per check appended to `BUILDTEST_RESULTS` (see
 //!    [`crate::report`]), JUnit XML to `BUILDTEST_JUNIT`.
-//! 6. **Ctrl-C** (SIGINT) during a run: the JUnit file is written with the checks that had
+//! 6. **Exports** ([`export`]): with `BUILDTEST_EXPORT=1` (`cargo buildtest --export`), a test's
+//!    [`Test::export`]s run after its checks, only if all passed, one solve each; one more record
+//!    per export. Without it each declared export is recorded `ignored`.
+//! 7. **Ctrl-C** (SIGINT) during a run: the JUnit file is written with the checks that had
 //!    finished, stderr says so, and the binary exits [`EXIT_INTERRUPTED`] (130); closing the
-//!    connection makes the builder cancel the open solves.
+//!    connection makes the builder cancel the open solves; an export writing a file leaves no
+//!    temporary behind.
 //!
 //! Outcomes per check: *pass* (the check exec succeeded; *cached* when BuildKit reported its
 //! vertex cached), *fail* (the check exec ran and failed: its exit code and the probe's
@@ -44,6 +48,7 @@
 //! # Environment
 //!
 //! The settings (`BUILDTEST_STRATEGY`, `BUILDTEST_JOBS`, `BUILDTEST_TIMEOUT`, `BUILDTEST_NO_CACHE`,
+//! `BUILDTEST_EXPORT`,
 //! `BUILDTEST_PROBE`, `BUILDTEST_RESULTS`, `BUILDTEST_JUNIT`, `BUILDTEST_SUITE`, TLS, and the
 //! builder's `BUILDKIT_HOST`/`BUILDX_BUILDER`) are read once, by the protocol's one reader
 //! ([`crate::protocol::SuiteSettings::from_env`]); `crate::protocol::settings::SETTINGS` is the
