@@ -402,6 +402,24 @@ fn local_dir_export_writes_the_filesystem(engine: Engine) {
     }
 }
 
+/// The exported image keeps the config the input carries (`State::with_image_config`).
+fn the_exported_image_keeps_the_inputs_config(engine: Engine) {
+    let scene = Scene::new(engine);
+    let (out, records) = scene.run(&["gated::configured", "--exact"], true);
+    assert_eq!(out.status.code(), Some(0), "{}", debug(&out));
+    let r = export(&records, "export: image");
+    assert_eq!(r.outcome, Outcome::Pass, "{r:#?}");
+    let image = engine.inspect(&scene.pass_image()).unwrap();
+    let config = &image["Config"];
+    assert_eq!(
+        config["Env"],
+        serde_json::json!(["PATH=/bin", "APP_MODE=tested"]),
+        "{image}"
+    );
+    assert_eq!(config["Cmd"], serde_json::json!(["/bin/sh"]), "{image}");
+    assert_eq!(config["WorkingDir"], "/srv", "{image}");
+}
+
 /// Ctrl-C (SIGINT) while an export is being written: the run exits 130 and leaves neither the
 /// destination nor its temporary sibling.
 fn ctrl_c_during_an_export_leaves_nothing(engine: Engine) {
@@ -462,6 +480,7 @@ on_both_engines!(
     oci_tar_is_written_or_refused_clearly,
     local_dir_export_writes_the_filesystem,
     ctrl_c_during_an_export_leaves_nothing,
+    the_exported_image_keeps_the_inputs_config,
 );
 
 /// Measures the two ways of getting per-check outcomes plus a gated export (GUIDE §4, issue

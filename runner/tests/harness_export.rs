@@ -35,6 +35,18 @@ mod gated {
             .export(Export::docker_tar(dir().join("pass-docker.tar")))
     }
 
+    /// An input carrying an image config: the exported image keeps it (Env, Cmd, WorkingDir).
+    #[buildtest::test]
+    fn configured() -> Test {
+        let config = buildtest::llb::ImageConfig::from_image_json(
+            br#"{"config":{"Env":["PATH=/bin","APP_MODE=tested"],"Cmd":["/bin/sh"],"WorkingDir":"/srv"}}"#,
+        )
+        .unwrap_or_default();
+        Test::on(input().with_image_config(&config))
+            .check(cmd(["sh", "-c", "echo $APP_MODE"]).stdout_equals("tested\n"))
+            .export(Export::image(format!("buildtest-export-pass:{}", tag())))
+    }
+
     /// An OCI layout: written by a Docker 25+ engine's image save, refused before solving by
     /// older engines (naming the builder and what it supports).
     #[buildtest::test]

@@ -16,6 +16,12 @@
 //!   graph-driver Docker engine refuses; so the runner exports the very input definition whose
 //!   checks it has just seen pass (the same digests, answered from the cache).
 //!
+//! **Image config.** An input carrying an image config ([`State::with_image_config`]) is exported
+//! with it: the export is then a gateway build returning the input with `containerimage.config`
+//! in the result's metadata (the `moby` exporter ignores it as an exporter attribute).
+//!
+//! [`State::with_image_config`]: crate::llb::State::with_image_config
+//!
 //! **Nothing leaks.** A failing or erroring check means no export (no image tag, no file); the
 //! export's record names the checks that blocked it. Files are written to a temporary sibling
 //! and renamed into place when complete.

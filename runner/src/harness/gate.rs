@@ -344,25 +344,35 @@ async fn perform(
     }
     let client = backend.client();
     let solve = |exporter: ExporterSpec, session: Option<String>| {
-        let options = SolveOptions {
+        solve_export(
+            client,
+            definition.clone(),
+            with_config(exporter),
             session,
-            exporter: Some(with_config(exporter)),
-            ..SolveOptions::default()
-        };
-        client.solve_and_wait(definition.clone(), options)
+            config.clone(),
+        )
     };
-    let finish = |report: &SolveReport| -> Result<(Option<String>, bool), Failure> {
-        if let Err(err) = &report.result {
-            return Err(solve_failure(err, report));
+    let finish = |solved: &Solved| -> Result<(Option<String>, bool), Failure> {
+        if let Err(failure) = &solved.result {
+            return Err(Failure {
+                kind: failure.kind,
+                message: failure.message.clone(),
+            });
         }
         let seen: Vec<bool> = ops
             .iter()
-            .filter_map(|d| report.vertex(d).map(|v| v.cached))
+            .filter_map(|d| {
+                solved
+                    .vertices
+                    .iter()
+                    .find(|v| &v.digest == d)
+                    .map(|v| v.cached)
+            })
             .collect();
-        let digest = report
+        let digest = solved
             .exporter_response
             .get("containerimage.digest")
-            .or_else(|| report.exporter_response.get("containerimage.config.digest"))
+            .or_else(|| solved.exporter_response.get("containerimage.config.digest"))
             .cloned();
         Ok((digest, seen.iter().all(|c| *c)))
     };
@@ -523,6 +533,69 @@ fn tree_size(dir: &Path) -> u64 {
             _ => 0,
         })
         .sum()
+}
+
+/// How an export solve ended.
+struct Solved {
+    result: Result<(), Failure>,
+    exporter_response: BTreeMap<String, String>,
+    vertices: Vec<crate::client::VertexReport>,
+}
+
+/// One export solve: a plain `Control.Solve` with the exporter, or, when the image config must
+/// travel with the result (`config`), a gateway build returning the definition with
+/// `containerimage.config` in its metadata (a Docker engine's `moby` exporter reads the config
+/// only from there).
+async fn solve_export(
+    client: &crate::client::Client,
+    definition: pb::Definition,
+    exporter: ExporterSpec,
+    session: Option<String>,
+    config: Option<String>,
+) -> Solved {
+    let Some(config) = config.filter(|_| exporter.kind != "tar") else {
+        let options = SolveOptions {
+            session,
+            exporter: Some(exporter),
+            ..SolveOptions::default()
+        };
+        let report = client.solve_and_wait(definition, options).await;
+        return Solved {
+            result: report
+                .result
+                .as_ref()
+                .map_err(|err| solve_failure(err, &report))
+                .map(|_| ()),
+            exporter_response: report.exporter_response.clone(),
+            vertices: report.vertices,
+        };
+    };
+    let options = crate::client::gateway::GatewayOptions {
+        session,
+        exporter: Some(exporter),
+        ..Default::default()
+    };
+    let failed = |e: crate::client::gateway::GatewayError| Solved {
+        result: Err(Failure::builder(format!(
+            "failed to export: {}; nothing was written",
+            one_line_chain(&e)
+        ))),
+        exporter_response: BTreeMap::new(),
+        vertices: Vec::new(),
+    };
+    let build = match client.gateway_build_with(options).await {
+        Ok(build) => build,
+        Err(e) => return failed(e),
+    };
+    let metadata = BTreeMap::from([("containerimage.config".to_owned(), config.into_bytes())]);
+    match build.finish_with(definition, metadata).await {
+        Ok(done) => Solved {
+            result: Ok(()),
+            exporter_response: done.exporter_response,
+            vertices: done.vertices,
+        },
+        Err(e) => failed(e),
+    }
 }
 
 /// An export solve's failure: the input (a vertex failed) or the builder/exporter.
