@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use crate::client::export::{forget_temp, remove_temp, temp_sibling, track_temp};
 use crate::client::{
     ExportTarget, ExportTargets, ExporterSpec, FileSendTarget, LocalDirs, SessionOptions,
-    SolveError, SolveOptions, SolveReport, one_line_chain,
+    SolveError, SolveOptions, one_line_chain,
 };
 use crate::harness::Test;
 use crate::harness::backend::Backend;
@@ -561,11 +561,7 @@ async fn solve_export(
         };
         let report = client.solve_and_wait(definition, options).await;
         return Solved {
-            result: report
-                .result
-                .as_ref()
-                .map_err(|err| solve_failure(err, &report))
-                .map(|_| ()),
+            result: report.result.as_ref().map_err(solve_failure).map(|_| ()),
             exporter_response: report.exporter_response.clone(),
             vertices: report.vertices,
         };
@@ -599,8 +595,7 @@ async fn solve_export(
 }
 
 /// An export solve's failure: the input (a vertex failed) or the builder/exporter.
-fn solve_failure(err: &SolveError, report: &SolveReport) -> Failure {
-    let _ = report;
+fn solve_failure(err: &SolveError) -> Failure {
     let kind = match err {
         SolveError::InputFailed { .. } | SolveError::ImageNotFound { .. } => ErrorKind::Input,
         SolveError::ExecFailed { .. } => ErrorKind::Input,
