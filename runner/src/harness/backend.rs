@@ -126,6 +126,48 @@ impl Backend {
         Ok(Prepared { definition, vertex })
     }
 
+    /// Whether exports are gated in the graph (`passthrough`: `input.requires(id, [checks])`) or
+    /// by the runner (`legacy`).
+    pub(crate) fn gate(&self) -> &'static str {
+        if self.probed.strategy == crate::client::Strategy::Passthrough {
+            "passthrough"
+        } else {
+            "legacy"
+        }
+    }
+
+    /// The graph a gated export of `test` solves: on a passthrough builder
+    /// `input.requires("<name>/export", [every check's exec])`, whose output is the input and
+    /// which BuildKit cannot produce unless every check passes; elsewhere the input itself (the
+    /// runner gates: it solves this only after every check passed). See
+    /// [`crate::harness::export`].
+    pub(crate) fn export_definition(
+        &self,
+        test: &Test,
+        name: &str,
+    ) -> Result<pb::Definition, PrepareError> {
+        let passthrough = self.gate() == "passthrough";
+        let mut execs = Vec::with_capacity(test.checks.len());
+        if passthrough {
+            for check in &test.checks {
+                execs.push(check.to_exec(&test.input, &self.probe)?);
+            }
+        }
+        let graph = crate::harness::gate::gate_graph(
+            &test.input,
+            &format!("{name}/export"),
+            execs,
+            passthrough,
+        );
+        Ok(graph
+            .marshal(&self.platform)
+            .map_err(|source| PrepareError::Marshal {
+                what: "the export's graph",
+                source,
+            })?
+            .into_proto())
+    }
+
     /// The connected client.
     pub(crate) fn client(&self) -> &Client {
         &self.probed.client
@@ -484,6 +526,7 @@ mod tests {
             error_details: None,
             retries: 0,
             elapsed: Duration::ZERO,
+            exporter_response: std::collections::BTreeMap::new(),
         };
         let mut record = CheckRecord::new("s", "t", 1, "cmd: x", Outcome::Error);
         fill(&report, Some(CHECK), &mut record);

@@ -28,9 +28,13 @@
 //! 5. **Report**: libtest's lines and summary on stdout, a check count (with how many were
 //!    cached) on stderr, one record per check appended to `BUILDTEST_RESULTS` (see
 //!    [`crate::report`]), JUnit XML to `BUILDTEST_JUNIT`.
-//! 6. **Ctrl-C** (SIGINT) during a run: the JUnit file is written with the checks that had
+//! 6. **Exports** ([`export`]): with `BUILDTEST_EXPORT=1` (`cargo buildtest --export`), a test's
+//!    [`Test::export`]s run after its checks, only if all passed, one solve each; one more record
+//!    per export. Without it each declared export is recorded `ignored`.
+//! 7. **Ctrl-C** (SIGINT) during a run: the JUnit file is written with the checks that had
 //!    finished, stderr says so, and the binary exits [`EXIT_INTERRUPTED`] (130); closing the
-//!    connection makes the builder cancel the open solves.
+//!    connection makes the builder cancel the open solves; an export writing a file leaves no
+//!    temporary behind.
 //!
 //! A `metadata()` check is not solved: the runner reads the input's image config (resolving each
 //! image once per run) and evaluates the check itself; it still gets its record, libtest line and
@@ -48,6 +52,7 @@
 //! # Environment
 //!
 //! The settings (`BUILDTEST_STRATEGY`, `BUILDTEST_JOBS`, `BUILDTEST_TIMEOUT`, `BUILDTEST_NO_CACHE`,
+//! `BUILDTEST_EXPORT`,
 //! `BUILDTEST_PROBE`, `BUILDTEST_RESULTS`, `BUILDTEST_JUNIT`, `BUILDTEST_SUITE`, TLS, and the
 //! builder's `BUILDKIT_HOST`/`BUILDX_BUILDER`) are read once, by the protocol's one reader
 //! ([`crate::protocol::SuiteSettings::from_env`]); `crate::protocol::settings::SETTINGS` is the
@@ -71,13 +76,16 @@
 
 mod backend;
 pub mod errors;
+pub mod export;
 mod front;
+mod gate;
 mod inputs;
 mod metadata;
 pub mod registry;
 mod run;
 mod test;
 
+pub use export::{Export, ExportKind};
 pub use front::{EXIT_INTERRUPTED, EXIT_SETUP, main, run as run_with_args};
 pub use metadata::MetadataInputError;
 pub use test::Test;

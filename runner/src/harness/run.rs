@@ -9,9 +9,11 @@ use std::time::Instant;
 
 use tokio::sync::{Semaphore, oneshot};
 
+use crate::client::ExportTargets;
 use crate::client::one_line_chain;
 use crate::harness::backend::{Backend, Prepared};
 use crate::harness::errors::BackendError;
+use crate::harness::gate::{ExportJob, export_record};
 use crate::harness::inputs::{Served, TestInputs, check_input, describe, transfer_error};
 use crate::harness::metadata::{self, ConfigCache};
 use crate::harness::registry::{self, TestDef};
@@ -189,6 +191,9 @@ impl Session {
         let mut dirs = BTreeMap::new();
         // Image configs for metadata checks, each resolved once per run.
         let configs = Arc::new(ConfigCache::default());
+        let mut export_jobs: Vec<ExportJob> = Vec::new();
+        let mut declared_exports = 0usize;
+        let root = crate::harness::export::workspace_root();
         for (name, def) in tests {
             let mut checks = Vec::new();
             let (test, original_input) = match registry::build(def, name) {
@@ -291,11 +296,108 @@ impl Session {
                     tx,
                 });
             }
+            let test_dirs = inputs.dirs;
             // Metadata checks read no files: a test with only those opens no session.
             if test.checks.iter().any(|c| !c.is_metadata()) {
-                dirs.extend(inputs.dirs);
+                dirs.extend(test_dirs.clone());
+            }
+            declared_exports += test.exports.len();
+            if !config.export {
+                for (i, export) in test.exports.iter().enumerate() {
+                    let gate = backend.as_ref().map_or("legacy", |b| b.gate());
+                    let mut r = export_record(ctx, def, name, test.checks.len(), i, export, gate);
+                    r.outcome = Outcome::Ignored;
+                    r.error_kind = None;
+                    r.message = Some(NOT_EXPORTING.to_owned());
+                    checks.push(settled(sink, r));
+                }
+            }
+            if config.export && !test.exports.is_empty() {
+                match &backend {
+                    Ok(backend) => {
+                        let mut forward = Vec::new();
+                        let mut receivers = Vec::new();
+                        for _ in &checks {
+                            let (tx, rx) = oneshot::channel();
+                            forward.push(tx);
+                            receivers.push(rx);
+                        }
+                        let mut exports = Vec::new();
+                        for _ in &test.exports {
+                            let (tx, rx) = oneshot::channel();
+                            exports.push(tx);
+                            receivers.push(rx);
+                        }
+                        let own = std::mem::replace(&mut checks, receivers);
+                        export_jobs.push(ExportJob {
+                            backend: Arc::clone(backend),
+                            targets: Arc::new(Err(String::new())),
+                            test: test.clone(),
+                            name: name.clone(),
+                            def,
+                            ctx: ctx.clone(),
+                            root: root.clone(),
+                            dirs: test_dirs
+                                .iter()
+                                .chain(probe_dirs.iter())
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect(),
+                            shared_key: cwd.display().to_string(),
+                            timeout,
+                            checks: own,
+                            forward,
+                            exports,
+                        });
+                    }
+                    Err(msg) => {
+                        for (i, export) in test.exports.iter().enumerate() {
+                            let mut r = export_record(
+                                ctx,
+                                def,
+                                name,
+                                test.checks.len(),
+                                i,
+                                export,
+                                "legacy",
+                            );
+                            r.error_kind = Some(ErrorKind::Builder);
+                            r.message = Some(msg.clone());
+                            checks.push(settled(sink, r));
+                        }
+                    }
+                }
             }
             handles.insert(name.clone(), TestHandle { checks });
+        }
+        if declared_exports > 0 && !config.export {
+            eprintln!(
+                "buildtest: {} declared by the selected tests not performed: exports run only with \
+                 `cargo buildtest --export` or BUILDTEST_EXPORT=1",
+                crate::protocol::count(declared_exports, "export")
+            );
+        }
+        if let (false, Ok(backend)) = (export_jobs.is_empty(), &backend) {
+            let targets = runtime
+                .block_on(ExportTargets::of(backend.client()))
+                .map_err(|e| {
+                    format!(
+                        "learn what {} can export: {}",
+                        backend.builder_name(),
+                        one_line_chain(&e)
+                    )
+                });
+            let gate = match backend.gate() {
+                "passthrough" => "passthrough (each export solves input.requires(id, [every check]) with the exporter)".to_owned(),
+                _ => format!(
+                    "legacy (the builder lacks passthroughop: the runner exports the input only after every check of its test passed, by one more solve of the same input, answered from the cache; strategy {})",
+                    backend.strategy_name()
+                ),
+            };
+            eprintln!("buildtest: exports gated: {gate}");
+            let targets = Arc::new(targets);
+            for job in &mut export_jobs {
+                job.targets = Arc::clone(&targets);
+            }
         }
 
         // One session for the whole run, opened only when some check reads a local directory.
@@ -367,6 +469,10 @@ impl Session {
                 let _ = p.tx.send(record);
             });
         }
+        for job in export_jobs {
+            let sink = sink.clone();
+            runtime.spawn(job.run(session_id.clone(), sink));
+        }
         Session {
             runtime,
             handles,
@@ -386,6 +492,10 @@ impl Session {
         }
     }
 }
+
+/// Why a declared export was not performed on a plain run.
+const NOT_EXPORTING: &str =
+    "not performed: exports run only with `cargo buildtest --export` or BUILDTEST_EXPORT=1";
 
 /// A check whose record is known before anything is solved.
 fn settled(sink: &Sink, record: CheckRecord) -> oneshot::Receiver<CheckRecord> {
@@ -426,14 +536,18 @@ async fn solve(
 
 /// The libtest verdict of a test from its checks' records: `Ok` iff every check passed;
 /// otherwise a text listing every check, with each failing check's report.
-pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
-    let bad = records
+pub(crate) fn verdict(all: &[CheckRecord]) -> Result<(), String> {
+    let (exports, checks): (Vec<&CheckRecord>, Vec<&CheckRecord>) =
+        all.iter().partition(|r| r.export.is_some());
+    let bad = checks.iter().filter(|r| r.outcome != Outcome::Pass).count();
+    let bad_exports = exports
         .iter()
-        .filter(|r| r.outcome != Outcome::Pass)
+        .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error))
         .count();
-    if bad == 0 && !records.is_empty() {
+    if bad == 0 && bad_exports == 0 && !checks.is_empty() {
         return Ok(());
     }
+    let records = checks;
     let total = records.len();
     let mut text = String::new();
     let failed = records
@@ -445,6 +559,10 @@ pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
         .filter(|r| r.outcome == Outcome::Error)
         .count();
     let head = match (failed, errored) {
+        (0, 0) => format!(
+            "{bad_exports} of {} not written",
+            crate::protocol::count(exports.len(), "export")
+        ),
         (_, 0) => format!("{failed} of {total} checks failed"),
         (0, _) => format!("{errored} of {total} checks could not be run"),
         _ => format!(
@@ -454,7 +572,7 @@ pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
     text.push_str(&head);
     text.push('\n');
     let mut shown_errors: Vec<(u32, &str)> = Vec::new();
-    for r in records {
+    for r in records.iter().copied() {
         let head = match r.outcome {
             Outcome::Pass if r.cached => "passed (cached)".to_owned(),
             Outcome::Pass => "passed".to_owned(),
@@ -483,6 +601,34 @@ pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
             if r.outcome == Outcome::Error {
                 shown_errors.push((r.check, body));
             }
+            for line in body.trim_end().lines() {
+                text.push_str("    ");
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    for r in exports {
+        let Some(info) = &r.export else { continue };
+        if r.outcome == Outcome::Ignored {
+            continue;
+        }
+        let head = match r.outcome {
+            Outcome::Pass => format!("written: {}", info.written()),
+            Outcome::Fail => "NOT WRITTEN (blocked by failing checks)".to_owned(),
+            Outcome::Ignored => "ignored".to_owned(),
+            Outcome::Error => format!(
+                "NOT WRITTEN ({})",
+                r.error_kind.map_or("error", ErrorKind::describe)
+            ),
+        };
+        let _ = write!(text, "\n`{}`: {head}\n", r.label);
+        if r.outcome != Outcome::Pass {
+            let body = r
+                .message
+                .as_deref()
+                .or(r.report.as_deref())
+                .unwrap_or("(no report)");
             for line in body.trim_end().lines() {
                 text.push_str("    ");
                 text.push_str(line);

@@ -42,10 +42,12 @@
 mod build;
 mod errors;
 mod evaluate;
+mod export;
 mod frontend;
 mod image;
 
 pub use build::{BUILD_ID_METADATA, GatewayBuild, GatewayCaps, GatewayOptions};
 pub use errors::{FrontendFailure, GatewayError};
+pub use export::FinishedBuild;
 pub use frontend::{DOCKERFILE_FRONTEND, FrontendRequest, FrontendResult, IMAGE_CONFIG_KEY};
 pub use image::{ConfigSource, ResolvedImage};
