@@ -126,6 +126,11 @@ impl Backend {
         Ok(Prepared { definition, vertex })
     }
 
+    /// The platform checks run for.
+    pub(crate) fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
     /// The connected client.
     pub(crate) fn client(&self) -> &Client {
         &self.probed.client

@@ -70,6 +70,7 @@ pub mod errors;
 mod front;
 mod inputs;
 pub mod registry;
+mod resolve;
 mod run;
 mod test;
 

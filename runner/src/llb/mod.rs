@@ -110,6 +110,7 @@
 
 mod definition;
 mod diff;
+mod dockerfile;
 mod encode;
 mod error;
 mod exec;
@@ -121,10 +122,12 @@ mod merge;
 mod passthrough;
 mod path;
 mod reference;
+mod resolve;
 mod source;
 mod state;
 
 pub use diff::diff;
+pub use dockerfile::{DEFAULT_DOCKERFILE, DockerfileOptions, DockerfileSource};
 pub use error::LlbError;
 pub use exec::{CacheSharing, Exec, NetMode};
 pub use file::{FileAction, FileActionChain};
@@ -132,5 +135,6 @@ pub use image_config::{ImageConfig, normalize_reference};
 pub use local::{LocalSource, local_sources};
 pub use marshal::{DecodedOp, Definition};
 pub use merge::merge;
-pub use source::{ImageOptions, LocalOptions, ResolveMode};
+pub use resolve::ResolvedInputs;
+pub use source::{ImageOptions, ImageSource, LocalOptions, ResolveMode};
 pub use state::{Platform, State};
