@@ -131,7 +131,7 @@ impl DockerfileSource {
         }
     }
 
-    /// How it reads in messages: `Dockerfile <file> (context <dir>, target <t>)`.
+    /// How it reads in messages: `Dockerfile <file> (context <dir>, target <t>, build-arg K=V, …)`.
     pub fn describe(&self) -> String {
         let mut text = format!(
             "Dockerfile {} (context {}",
@@ -141,6 +141,12 @@ impl DockerfileSource {
         if let Some(target) = &self.target {
             text.push_str(", target ");
             text.push_str(target);
+        }
+        for (key, value) in &self.build_args {
+            text.push_str(&format!(", build-arg {key}={value}"));
+        }
+        if let Some(platform) = &self.platform {
+            text.push_str(&format!(", platform {platform}"));
         }
         text.push(')');
         text
