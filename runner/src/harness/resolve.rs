@@ -97,8 +97,9 @@ impl Plan {
             .collect()
     }
 
-    /// Resolves every image and builds every Dockerfile, concurrently, in one gateway build
-    /// linked to `session` (which serves [`Plan::dirs`]).
+    /// Resolves every image (in one gateway build) and builds every Dockerfile (each in a gateway
+    /// build of its own, so a failure's Status stream names its own step), all concurrently, the
+    /// builds linked to `session` (which serves [`Plan::dirs`]).
     pub(crate) async fn resolve(
         self,
         client: &Client,
@@ -109,13 +110,22 @@ impl Plan {
         if self.is_empty() {
             return resolution;
         }
-        let build = client
-            .gateway_build_with(GatewayOptions {
-                session,
-                ..GatewayOptions::default()
+        let options = GatewayOptions {
+            session,
+            ..GatewayOptions::default()
+        };
+        let build = if self.images.is_empty() {
+            Err(GatewayError::Rpc {
+                rpc: "Solve",
+                code: tonic::Code::Cancelled,
+                message: "no image to resolve".to_owned(),
             })
-            .await
-            .map(Arc::new);
+        } else {
+            client
+                .gateway_build_with(options.clone())
+                .await
+                .map(Arc::new)
+        };
         let mut images = tokio::task::JoinSet::new();
         for image in self.images {
             let (client, build, platform) = (client.clone(), build.clone(), platform.clone());
@@ -126,17 +136,13 @@ impl Plan {
         }
         let mut dockerfiles = tokio::task::JoinSet::new();
         for dockerfile in self.dockerfiles {
-            let build = build.clone();
+            let (client, options) = (client.clone(), options.clone());
             dockerfiles.spawn(async move {
-                let result = match (dockerfile.inputs, &build) {
-                    (Err(e), _) => Err(e),
-                    (Ok(inputs), Ok(build)) => {
-                        build_dockerfile(build, &dockerfile.source, inputs).await
+                let result = match dockerfile.inputs {
+                    Err(e) => Err(e),
+                    Ok(inputs) => {
+                        build_dockerfile(&client, options, &dockerfile.source, inputs).await
                     }
-                    (Ok(_), Err(e)) => Err(ResolveError::Dockerfile {
-                        dockerfile: dockerfile.source.describe(),
-                        source: e.clone(),
-                    }),
                 };
                 (dockerfile.source, result)
             });
@@ -370,7 +376,27 @@ fn parse_dockerignore(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Builds one Dockerfile in a gateway build of its own.
 async fn build_dockerfile(
+    client: &Client,
+    options: GatewayOptions,
+    source: &DockerfileSource,
+    inputs: DockerfileInputs,
+) -> Result<State, ResolveError> {
+    let dockerfile = source.describe();
+    let failed = |e: GatewayError| ResolveError::Dockerfile {
+        dockerfile: dockerfile.clone(),
+        source: e,
+    };
+    let build = client.gateway_build_with(options).await.map_err(failed)?;
+    let result = solve_dockerfile(&build, source, inputs).await;
+    match build.finish().await {
+        Ok(()) => result,
+        Err(e) => result.and(Err(failed(e))),
+    }
+}
+
+async fn solve_dockerfile(
     build: &GatewayBuild,
     source: &DockerfileSource,
     inputs: DockerfileInputs,
