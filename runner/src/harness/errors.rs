@@ -132,7 +132,18 @@ pub enum InputError {
 /// is an error (kind `input`).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ResolveError {
-    /// An image's config could not be resolved (for a missing image: which one, and what to do).
+    /// An image is not in the builder's store and cannot be pulled (worded as the solve words it).
+    #[error(
+        "pull image `{image}`: it is not present in the builder's local image store and cannot be \
+         pulled (import or load it into the builder first): {message}"
+    )]
+    MissingImage {
+        /// The image reference (normalized).
+        image: String,
+        /// The builder's message.
+        message: String,
+    },
+    /// An image's config could not be resolved for another reason.
     #[error(transparent)]
     Image(GatewayError),
     /// A Dockerfile's context or the Dockerfile itself cannot be read.

@@ -263,12 +263,12 @@ async fn resolve_image(
         Err(e) => e.clone(),
     };
     if !client.is_docker_engine() {
-        return Err(ResolveError::Image(gateway_error));
+        return Err(missing_or(gateway_error));
     }
     // A Docker engine whose gateway could not answer: its image store, through the API.
     match client.docker_image_config(&image.reference).await {
         Ok(Some(resolved)) => Ok(resolved.config),
-        Ok(None) => Err(ResolveError::Image(match gateway_error {
+        Ok(None) => Err(missing_or(match gateway_error {
             e @ GatewayError::ImageNotFound { .. } => e,
             other => GatewayError::ImageNotFound {
                 image: image.reference.clone(),
@@ -278,6 +278,16 @@ async fn resolve_image(
         Err(e) => Err(ResolveError::Image(GatewayError::DockerApi(format!(
             "{e} (after the gateway failed: {gateway_error})"
         )))),
+    }
+}
+
+/// A missing image as the solve words it; any other failure as it is.
+fn missing_or(error: GatewayError) -> ResolveError {
+    match error {
+        GatewayError::ImageNotFound { image, message } => {
+            ResolveError::MissingImage { image, message }
+        }
+        other => ResolveError::Image(other),
     }
 }
 

@@ -14,6 +14,11 @@
 //! config. Resolving a config is I/O and belongs to the client (`Client::resolve_image_config`);
 //! this module only parses and applies one. A state without a config marshals exactly as before.
 //!
+//! The runner applies every image's own config without the test attaching it: execs remember
+//! what they set themselves, and [`State::apply_resolved`] gives the others the config of the image
+//! their root comes from (see `resolve.rs`). A config attached here, or removed with
+//! [`State::without_image_config`], is the test's choice and is kept.
+//!
 //! ```
 //! use buildtest::llb::{ImageConfig, Platform, State};
 //!

@@ -89,8 +89,8 @@ pub(super) fn image_configs_apply_like_docker_run(engine: Engine) {
         let message = missing.message.as_deref().unwrap_or_default();
         assert!(
             message.starts_with(
-                "failed to resolve the config of image `docker.io/buildtest/no-such-image:config`: \
-                 it is not in the builder's local image store"
+                "failed to pull image `docker.io/buildtest/no-such-image:config`: it is not \
+                 present in the builder's local image store and cannot be pulled"
             ),
             "{engine:?}: {missing:#?}"
         );
