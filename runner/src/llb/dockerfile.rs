@@ -12,6 +12,7 @@
 //! ([`LlbError::UnresolvedDockerfile`]).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::error::LlbError;
@@ -143,10 +144,10 @@ impl DockerfileSource {
             text.push_str(target);
         }
         for (key, value) in &self.build_args {
-            text.push_str(&format!(", build-arg {key}={value}"));
+            let _ = write!(text, ", build-arg {key}={value}");
         }
         if let Some(platform) = &self.platform {
-            text.push_str(&format!(", platform {platform}"));
+            let _ = write!(text, ", platform {platform}");
         }
         text.push(')');
         text
