@@ -110,6 +110,8 @@ impl Plan {
         if self.is_empty() {
             return resolution;
         }
+        let started = std::time::Instant::now();
+        let counts = (self.images.len(), self.dockerfiles.len());
         let options = GatewayOptions {
             session,
             ..GatewayOptions::default()
@@ -191,6 +193,12 @@ impl Plan {
                 one_line_chain(&e)
             ));
         }
+        resolution.lines.push(format!(
+            "buildtest: resolved {} and {} in {:.3} s",
+            crate::protocol::count(counts.0, "image config"),
+            crate::protocol::count(counts.1, "Dockerfile"),
+            started.elapsed().as_secs_f64()
+        ));
         resolution
     }
 }
