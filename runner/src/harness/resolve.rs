@@ -31,11 +31,7 @@ use crate::llb::{
     ResolvedInputs, State,
 };
 
-/// The prefix of the line printed for each image whose config the run applies.
-pub(crate) const IMAGE_CONFIG_APPLIED: &str = "buildtest: image config applied: ";
-
-/// The prefix of the line printed for each Dockerfile the run built.
-pub(crate) const DOCKERFILE_BUILT: &str = "buildtest: Dockerfile built: ";
+use crate::protocol::events::{DOCKERFILE_BUILT, IMAGE_CONFIG_APPLIED};
 
 /// What the selected tests' inputs need resolved.
 #[derive(Debug, Default)]
