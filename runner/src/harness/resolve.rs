@@ -21,9 +21,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::client::gateway::{FrontendRequest, GatewayBuild, GatewayError, GatewayOptions};
-use crate::client::{Client, one_line_chain};
+use crate::client::{BuilderError, Client, one_line_chain};
 use crate::harness::errors::ResolveError;
 use crate::llb::local::literal_pattern;
 use crate::llb::{
@@ -95,12 +96,15 @@ impl Plan {
 
     /// Resolves every image (in one gateway build) and builds every Dockerfile (each in a gateway
     /// build of its own, so a failure's Status stream names its own step), all concurrently, the
-    /// builds linked to `session` (which serves [`Plan::dirs`]).
+    /// builds linked to `session` (which serves [`Plan::dirs`]). Each image and each Dockerfile
+    /// gets at most `limit` (the per-check timeout): a builder that stops answering makes them
+    /// errors instead of holding the run.
     pub(crate) async fn resolve(
         self,
         client: &Client,
         platform: &Platform,
         session: Option<String>,
+        limit: Duration,
     ) -> Resolution {
         let mut resolution = Resolution::default();
         if self.is_empty() {
@@ -119,16 +123,21 @@ impl Plan {
                 message: "no image to resolve".to_owned(),
             })
         } else {
-            client
-                .gateway_build_with(options.clone())
-                .await
-                .map(Arc::new)
+            match tokio::time::timeout(limit, client.gateway_build_with(options.clone())).await {
+                Ok(build) => build.map(Arc::new),
+                Err(_) => Err(GatewayError::Builder(BuilderError::Timeout(limit))),
+            }
         };
         let mut images = tokio::task::JoinSet::new();
         for image in self.images {
             let (client, build, platform) = (client.clone(), build.clone(), platform.clone());
             images.spawn(async move {
-                let resolved = resolve_image(&client, build.as_ref(), &image, &platform).await;
+                let resolving = resolve_image(&client, build.as_ref(), &image, &platform);
+                let timed_out =
+                    ResolveError::Image(GatewayError::Builder(BuilderError::Timeout(limit)));
+                let resolved = tokio::time::timeout(limit, resolving)
+                    .await
+                    .unwrap_or(Err(timed_out));
                 (image, resolved)
             });
         }
@@ -139,7 +148,16 @@ impl Plan {
                 let result = match dockerfile.inputs {
                     Err(e) => Err(e),
                     Ok(inputs) => {
-                        build_dockerfile(&client, options, &dockerfile.source, inputs).await
+                        let building =
+                            build_dockerfile(&client, options, &dockerfile.source, inputs);
+                        tokio::time::timeout(limit, building)
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(ResolveError::Dockerfile {
+                                    dockerfile: dockerfile.source.describe(),
+                                    source: GatewayError::Builder(BuilderError::Timeout(limit)),
+                                })
+                            })
                     }
                 };
                 (dockerfile.source, result)

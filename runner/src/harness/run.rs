@@ -205,8 +205,12 @@ impl Session {
                     }
                 }
                 let session = served.as_ref().map(Served::id);
-                let resolution =
-                    runtime.block_on(plan.resolve(backend.client(), backend.platform(), session));
+                let resolution = runtime.block_on(plan.resolve(
+                    backend.client(),
+                    backend.platform(),
+                    session,
+                    config.timeout,
+                ));
                 for line in &resolution.lines {
                     eprintln!("{line}");
                 }
