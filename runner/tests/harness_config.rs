@@ -115,6 +115,12 @@ mod dockerfile {
         .check(file("/bin/sh").exists())
     }
 
+    /// `RUN` steps with the builder's default network, on engines without a bridge network.
+    #[buildtest::test]
+    fn broken_network() -> Test {
+        Test::on(State::dockerfile("tests/dockerfiles/app")).check(cmd(["true"]))
+    }
+
     #[buildtest::test]
     fn missing_context() -> Test {
         Test::on(State::dockerfile("tests/dockerfiles/no-such-context")).check(cmd(["true"]))

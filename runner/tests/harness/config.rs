@@ -133,6 +133,14 @@ pub(super) fn dockerfiles_build_once_and_rerun_cached(engine: Engine) {
             "{engine:?}: the log tail is shown: {broken:#?}"
         );
     }
+    let network = find(&records, "dockerfile::broken_network", 1);
+    assert_eq!(network.error_kind, Some(ErrorKind::Input), "{network:#?}");
+    let message = network.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("network bridge not found")
+            && message.contains("DockerfileOptions::network(NetMode::None)"),
+        "{engine:?}: what to do is said: {network:#?}"
+    );
     let missing = find(&records, "dockerfile::missing_context", 1);
     assert_eq!(missing.error_kind, Some(ErrorKind::Input), "{missing:#?}");
     assert!(
