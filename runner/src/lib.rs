@@ -80,5 +80,5 @@ pub mod prelude {
     pub use crate::cargo_bin;
     pub use crate::check::{cmd, file, metadata};
     pub use crate::harness::{Export, Test};
-    pub use crate::llb::{FileAction, State};
+    pub use crate::llb::{DockerfileOptions, FileAction, State};
 }

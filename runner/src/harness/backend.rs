@@ -112,8 +112,10 @@ impl Backend {
             .probed
             .strategy
             .wrap_with_noop(&test.input, &id, exec, move |input| {
+                // The probe runs as root, whatever user the image's config names (as in checks).
                 input
                     .run(noop_args)
+                    .user("")
                     .mount_readonly(check::PROBE_MOUNT, probe)
             });
         let definition = graph
@@ -166,6 +168,11 @@ impl Backend {
                 source,
             })?
             .into_proto())
+    }
+
+    /// The platform checks run for.
+    pub(crate) fn platform(&self) -> &Platform {
+        &self.platform
     }
 
     /// The connected client.

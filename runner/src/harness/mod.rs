@@ -20,12 +20,20 @@
 //!    docs), connected once, probed once for its capabilities; stderr says which builder,
 //!    why, and which strategy attaches checks to their inputs. If no builder can be
 //!    reached, every selected check is an error and the binary exits 101 — never a pass.
-//! 4. **Solve**: each check of each selected test becomes its own exec on a writable copy
+//! 4. **Resolve** (once per run, before any check is prepared; see `resolve.rs`): the config of
+//!    every image the selected tests' inputs name, and every Dockerfile input built with BuildKit's
+//!    Dockerfile frontend (its context sent through the run's session), de-duplicated across tests,
+//!    concurrently. Each input is rewritten with [`crate::llb::State::apply_resolved`]: the image's
+//!    `Env`, `WorkingDir` and `User` apply to the checks and `run` steps on it as `docker run`
+//!    applies them, and a Dockerfile's result replaces its node. stderr says what was applied
+//!    (`buildtest: image config applied: …`). A missing image or a Dockerfile that fails to build
+//!    is an input error of every check on it.
+//! 5. **Solve**: each check of each selected test becomes its own exec on a writable copy
 //!    of the input, attached as `<test name>/<n>` (n from 1) by the strategy, and one Solve;
 //!    all solves start at once on one tokio runtime sharing the connection, at most
 //!    `BUILDTEST_JOBS` at a time. A test passes iff all its checks pass; its failure text
 //!    lists every check, with the probe's expected-vs-actual report of each failed one.
-//! 5. **Report**: libtest's lines and summary on stdout, a check count (with how many were
+//! 6. **Report**: libtest's lines and summary on stdout, a check count (with how many were
 //!    cached) on stderr, one record per check appended to `BUILDTEST_RESULTS` (see
 //!    [`crate::report`]), JUnit XML to `BUILDTEST_JUNIT`.
 //! 6. **Exports** ([`export`]): with `BUILDTEST_EXPORT=1` (`cargo buildtest --export`), a test's
@@ -82,6 +90,7 @@ mod gate;
 mod inputs;
 mod metadata;
 pub mod registry;
+mod resolve;
 mod run;
 mod test;
 

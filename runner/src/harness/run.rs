@@ -17,6 +17,7 @@ use crate::harness::gate::{ExportJob, export_record};
 use crate::harness::inputs::{Served, TestInputs, check_input, describe, transfer_error};
 use crate::harness::metadata::{self, ConfigCache};
 use crate::harness::registry::{self, TestDef};
+use crate::harness::resolve::{Plan, Resolution};
 use crate::protocol::{Counts, SuiteSettings, sort_records};
 use crate::report::{CheckRecord, ErrorKind, Outcome, ResultsFile};
 
@@ -194,14 +195,70 @@ impl Session {
         let mut export_jobs: Vec<ExportJob> = Vec::new();
         let mut declared_exports = 0usize;
         let root = crate::harness::export::workspace_root();
-        for (name, def) in tests {
-            let mut checks = Vec::new();
-            let (test, original_input) = match registry::build(def, name) {
-                Ok(mut test) => {
-                    let original = test.input.clone();
-                    test.input = check_input(&test.input);
-                    (test, original)
+        let built: Vec<_> = tests
+            .iter()
+            .map(|(name, def)| (name, def, registry::build(def, name)))
+            .collect();
+        // Image configs and Dockerfile results, once for the run, before any check is prepared.
+        // Dockerfile contexts travel through the run's session, so it opens first when there are
+        // any.
+        let mut served = None;
+        let mut session_error = None;
+        let resolution = match &backend {
+            Ok(backend) => {
+                let plan = Plan::of(
+                    built
+                        .iter()
+                        .filter_map(|(_, _, t)| t.as_ref().ok())
+                        .map(|t| &t.input),
+                );
+                let plan_dirs = plan.dirs();
+                if !plan_dirs.is_empty() {
+                    match runtime.block_on(Served::open(backend.client(), &plan_dirs, &cwd)) {
+                        Ok(session) => served = Some(session),
+                        Err(err) => {
+                            session_error =
+                                Some(format!("failed to {}", crate::client::one_line_chain(&err)));
+                        }
+                    }
                 }
+                let session = served.as_ref().map(Served::id);
+                let resolution = runtime.block_on(plan.resolve(
+                    backend.client(),
+                    backend.platform(),
+                    session,
+                    config.timeout,
+                ));
+                for line in &resolution.lines {
+                    eprintln!("{line}");
+                }
+                resolution
+            }
+            Err(_) => Resolution::default(),
+        };
+        for (name, def, test) in built {
+            let mut checks = Vec::new();
+            let (test, original_input) = match test {
+                Ok(mut test) => match resolution.apply(&test.input) {
+                    Ok(input) => {
+                        test.input = check_input(&input);
+                        (test, input)
+                    }
+                    Err(err) => {
+                        let report = format!("failed to {}", one_line_chain(&err));
+                        let message = report.lines().next().unwrap_or_default().to_owned();
+                        for (i, check) in test.checks.iter().enumerate() {
+                            let mut r =
+                                ctx.record(def, name, index(i), &check.label(), Outcome::Error);
+                            r.error_kind = Some(ErrorKind::Input);
+                            r.message = Some(message.clone());
+                            r.report = Some(report.clone());
+                            checks.push(settled(sink, r));
+                        }
+                        handles.insert(name.clone(), TestHandle { checks });
+                        continue;
+                    }
+                },
                 Err(msg) => {
                     let mut r = ctx.record(def, name, 1, "test", Outcome::Error);
                     r.error_kind = Some(ErrorKind::Setup);
@@ -404,9 +461,9 @@ impl Session {
         if !pending.is_empty() {
             dirs.extend(probe_dirs.clone());
         }
-        let mut served = None;
-        let mut session_error = None;
-        if let (false, Ok(backend)) = (dirs.is_empty(), &backend) {
+        if let Some(served) = &served {
+            served.serve(&dirs);
+        } else if let (false, Ok(backend)) = (dirs.is_empty(), &backend) {
             match runtime.block_on(Served::open(backend.client(), &dirs, &cwd)) {
                 Ok(session) => served = Some(session),
                 Err(err) => {

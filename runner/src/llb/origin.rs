@@ -23,7 +23,8 @@ pub enum Origin {
         name: String,
     },
     /// Any other op: `exec` (a `run` step), `file`, `merge`, `diff`, `passthrough`, an op taken
-    /// from a definition, or a state that failed to build (`invalid`).
+    /// from a definition, a state that failed to build (`invalid`), or a [`State::dockerfile`]
+    /// the runner has not built yet (`dockerfile`; once built it carries its result's config).
     Op {
         /// The op's kind, as above.
         kind: &'static str,
@@ -59,6 +60,7 @@ impl State {
             },
             OpKind::Raw(op) => Origin::Op { kind: op.kind },
             OpKind::Invalid(_) => Origin::Op { kind: "invalid" },
+            OpKind::Dockerfile(_) => Origin::Op { kind: "dockerfile" },
         }
     }
 }
