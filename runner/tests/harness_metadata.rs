@@ -3,7 +3,7 @@
 //! `tests/fixtures/configured/Dockerfile`) that pass, fail on every wrong value, and error on
 //! inputs without an image config. Not run by plain `cargo test` (`test = false`).
 
-use buildtest::llb::{ImageConfig, State};
+use buildtest::llb::{ImageConfig, ImageOptions, State};
 use buildtest::prelude::*;
 
 const CONFIGURED: &str = "buildtest/configured:latest";
@@ -52,6 +52,13 @@ mod passes {
             .check(metadata().label("org.opencontainers.image.title", "buildtest configured"))
             .check(metadata().label_matches("com.example.team", "^plat"))
             .check(file("/opt/app/bin/configured-app").mode(0o755))
+    }
+
+    /// The runner resolves the image's config; a step built on the image carries it.
+    #[buildtest::test]
+    fn resolved_config_survives_steps() -> Test {
+        Test::on(configured().run(["true"]).root())
+            .check(metadata().user("app").workdir("/srv/app"))
     }
 
     /// A config attached by hand is carried through run and file steps.
@@ -110,9 +117,11 @@ mod errors {
         Test::on(State::scratch()).check(metadata().user(""))
     }
 
+    /// The image's config is not applied (`apply_config(false)`), so a step on it carries none.
     #[buildtest::test]
     fn run_step_without_config() -> Test {
-        Test::on(configured().run(["true"]).root()).check(metadata().user("app"))
+        let image = State::image_with(CONFIGURED, ImageOptions::new().apply_config(false));
+        Test::on(image.run(["true"]).root()).check(metadata().user("app"))
     }
 
     #[buildtest::test]

@@ -183,10 +183,15 @@ fn every_assertion_passes(var: &str) {
             .outcome,
         Outcome::Pass
     );
+    assert_eq!(
+        run.record("passes::resolved_config_survives_steps", 1)
+            .outcome,
+        Outcome::Pass
+    );
     assert_eq!(run.outcome("passes::all_in_one"), Some("ok"), "{run:?}");
     assert!(
         run.stderr.contains(
-            "buildtest: 12 of them read image configs (metadata checks: no exec, never cached)"
+            "buildtest: 13 of them read image configs (metadata checks: no exec, never cached)"
         ),
         "{run:?}"
     );
