@@ -36,6 +36,7 @@
 
 pub mod addr;
 pub mod buildx;
+pub mod cache;
 mod caps;
 mod control;
 mod details;
@@ -67,8 +68,9 @@ pub use events::{LogStream, SolveEvent, VertexReport, Warning};
 pub use graph::{OpKind, shell_words};
 pub use probed::{ProbeError, ProbeRequest, Probed, StrategyReason, connect_and_probe};
 pub use resolve::{ResolveOptions, Resolved, resolve};
+pub use cache::{CacheDirection, CacheEntry, CacheKind, CacheSpecError, CacheSupport, CacheUnsupported};
 pub use session::{
-    LocalDirs, Session, SessionEnd, SessionError, SessionOptions, SessionStatus, TransferStats,
+    ContentStats, ContentStores, LocalDirs, Session, SessionEnd, SessionError, SessionOptions, SessionStatus, TransferStats,
     TunnelKind,
 };
 pub(crate) use solve::sanitize;

@@ -7,6 +7,7 @@
 //! drops both RPC futures, so HTTP/2 resets the streams and the daemon sees the request context
 //! cancelled and stops the job.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,10 @@ pub struct SolveOptions {
     /// The id of the client's session ([`super::Session::id`]), sent as `SolveRequest.Session`; needed
     /// when the definition reads local sources. `None`: no session (every other solve).
     pub session: Option<String>,
+    /// Cache to import before solving and to export after (`SolveRequest.Cache`; see
+    /// [`super::cache`]). A `type=local` entry needs [`SolveOptions::session`] serving its
+    /// directory ([`super::ContentStores`]).
+    pub cache: Option<crate::proto::control::CacheOptions>,
 }
 
 impl Default for SolveOptions {
@@ -51,6 +56,7 @@ impl Default for SolveOptions {
             solve_ref: None,
             transient_retries: 2,
             session: None,
+            cache: None,
         }
     }
 }
@@ -72,6 +78,8 @@ pub struct SolveReport {
     pub retries: u32,
     /// Wall time from sending the request (after waiting for a permit) to the end.
     pub elapsed: Duration,
+    /// `SolveResponse.ExporterResponse` (e.g. `cache.manifest` after a cache export).
+    pub exporter_response: BTreeMap<String, String>,
 }
 
 impl SolveReport {
@@ -140,6 +148,7 @@ fn failed_report(solve_ref: String, message: &str) -> SolveReport {
         error_details: None,
         retries: 0,
         elapsed: Duration::ZERO,
+        exporter_response: BTreeMap::new(),
     }
 }
 
@@ -240,6 +249,7 @@ async fn run(
             error_details: attempt.details,
             retries,
             elapsed: started.elapsed(),
+            exporter_response: attempt.exporter_response,
         };
     }
 }
@@ -249,6 +259,7 @@ struct Attempt {
     result: Result<(), SolveError>,
     tracker: Tracker,
     details: Option<ErrorDetails>,
+    exporter_response: BTreeMap<String, String>,
 }
 
 async fn attempt(
@@ -271,6 +282,7 @@ async fn attempt(
         // Older daemons do not know the field and ignore it.
         internal: true,
         session: options.session.clone().unwrap_or_default(),
+        cache: options.cache.clone(),
         ..SolveRequest::default()
     };
     let solve_fut = solve_control.solve(request);
@@ -294,6 +306,7 @@ async fn attempt(
     tokio::pin!(sleep);
 
     let mut solve_result: Option<Result<(), tonic::Status>> = None;
+    let mut exporter_response = BTreeMap::new();
     let mut status_done = false;
     let mut drain_until: Option<tokio::time::Instant> = None;
     let mut timed_out = false;
@@ -304,7 +317,9 @@ async fn attempt(
         let drain = tokio::time::sleep_until(drain_until.unwrap_or_else(far));
         tokio::select! {
             r = &mut solve_fut, if solve_result.is_none() => {
-                solve_result = Some(r.map(|_| ()));
+                solve_result = Some(r.map(|answer| {
+                    exporter_response = answer.into_inner().exporter_response;
+                }));
                 drain_until = Some(tokio::time::Instant::now() + STATUS_DRAIN);
             }
             _ = &mut status_fut, if !status_done => {
@@ -346,6 +361,7 @@ async fn attempt(
         result,
         tracker,
         details,
+        exporter_response,
     }
 }
 

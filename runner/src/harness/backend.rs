@@ -147,11 +147,13 @@ impl Backend {
         &self,
         prepared: &Prepared,
         session: Option<String>,
+        cache: Option<crate::proto::control::CacheOptions>,
         record: &mut CheckRecord,
     ) {
         let options = SolveOptions {
             check_vertices: prepared.vertex.iter().cloned().collect(),
             session,
+            cache,
             ..SolveOptions::default()
         };
         let report = self
@@ -484,6 +486,7 @@ mod tests {
             error_details: None,
             retries: 0,
             elapsed: Duration::ZERO,
+            exporter_response: std::collections::BTreeMap::new(),
         };
         let mut record = CheckRecord::new("s", "t", 1, "cmd: x", Outcome::Error);
         fill(&report, Some(CHECK), &mut record);

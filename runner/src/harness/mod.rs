@@ -66,6 +66,7 @@
 //! `--exact NAME --nocapture`: one process per test, one connection each.
 
 mod backend;
+mod cache;
 pub mod errors;
 mod front;
 mod inputs;

@@ -11,6 +11,8 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::client::one_line_chain;
 use crate::harness::backend::{Backend, Prepared};
+use crate::harness::cache::RunCache;
+use crate::proto::pb;
 use crate::harness::errors::BackendError;
 use crate::harness::inputs::{Served, TestInputs, check_input, describe, transfer_error};
 use crate::harness::registry::{self, TestDef};
@@ -144,6 +146,12 @@ pub(crate) struct Session {
     pub(crate) served: Option<Served>,
     /// The names of the probe's directories among them.
     probe_dirs: Vec<String>,
+    /// The run's cache imports and exports.
+    cache: RunCache,
+    /// The graphs of the checks that passed (collected only when the cache is exported).
+    passing: Arc<Mutex<Vec<pb::Definition>>>,
+    /// The backend, for the cache export.
+    backend: Option<Arc<Backend>>,
 }
 
 /// A prepared check waiting for its solve to be started.
@@ -168,7 +176,9 @@ impl Session {
         ctx: &RecordContext,
         sink: &Sink,
         tests: &[(String, &'static TestDef)],
+        cache: RunCache,
     ) -> Session {
+        let run_backend = backend.as_ref().ok().map(Arc::clone);
         let backend = backend.map_err(|err| format!("failed to {}", one_line_chain(&err)));
         let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
         let mut handles = HashMap::with_capacity(tests.len());
@@ -263,8 +273,14 @@ impl Session {
         }
         let mut served = None;
         let mut session_error = None;
-        if let (false, Ok(backend)) = (dirs.is_empty(), &backend) {
-            match runtime.block_on(Served::open(backend.client(), &dirs, &cwd)) {
+        let cache_session = cache.needs_session() && !pending.is_empty();
+        if let (false, Ok(backend)) = (dirs.is_empty() && !cache_session, &backend) {
+            match runtime.block_on(Served::open(
+                backend.client(),
+                &dirs,
+                &cwd,
+                cache.stores(),
+            )) {
                 Ok(session) => served = Some(session),
                 Err(err) => {
                     session_error =
@@ -276,8 +292,11 @@ impl Session {
         let status = served.as_ref().map(Served::status);
 
         let permits = Arc::new(Semaphore::new(config.jobs));
+        let passing: Arc<Mutex<Vec<pb::Definition>>> = Arc::default();
+        let imports = cache.import_options();
+        let collect = cache.exports();
         for p in pending {
-            if let (false, Some(msg)) = (p.locals.is_empty(), &session_error) {
+            if let (false, Some(msg)) = (p.locals.is_empty() && !cache_session, &session_error) {
                 let mut r = p.record;
                 r.error_kind = Some(ErrorKind::Builder);
                 r.message = Some(msg.clone());
@@ -287,19 +306,27 @@ impl Session {
             }
             let permits = Arc::clone(&permits);
             let sink = sink.clone();
-            let session = if p.locals.is_empty() {
+            let session = if p.locals.is_empty() && !cache_session {
                 None
             } else {
                 session_id.clone()
             };
             let status = status.clone();
+            let imports = imports.clone();
+            let passing = Arc::clone(&passing);
             runtime.spawn(async move {
+                let definition = collect.then(|| p.prepared.definition.clone());
                 let mut record = match permits.acquire_owned().await {
                     Ok(_permit) => {
-                        solve(&p.backend, p.prepared, p.record, p.timeout, session).await
+                        solve(&p.backend, p.prepared, p.record, p.timeout, session, imports).await
                     }
                     Err(_) => p.record,
                 };
+                if let (Outcome::Pass, Some(definition)) = (record.outcome, definition)
+                    && let Ok(mut passing) = passing.lock()
+                {
+                    passing.push(definition);
+                }
                 if let (Outcome::Error, Some(status)) = (record.outcome, &status)
                     && let Some(why) = transfer_error(status, &p.locals)
                 {
@@ -317,6 +344,39 @@ impl Session {
             handles,
             served,
             probe_dirs: probe_dirs.into_keys().collect(),
+            cache,
+            passing,
+            backend: run_backend,
+        }
+    }
+
+    /// Exports the run's cache (once, after every check finished), when asked to; says what it
+    /// did on stderr. `false` when the export failed.
+    pub(crate) fn export_cache(&mut self) -> bool {
+        let Some(backend) = self.backend.clone() else {
+            return true;
+        };
+        if !self.cache.exports() {
+            return true;
+        }
+        let passing = self
+            .passing
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
+        let session = self.served.as_ref().map(Served::id);
+        match self
+            .runtime
+            .block_on(self.cache.export(&backend, passing, session))
+        {
+            Ok(exported) => {
+                eprintln!("buildtest: {}", exported.line());
+                true
+            }
+            Err(err) => {
+                eprintln!("error: failed to {}", one_line_chain(&err));
+                false
+            }
         }
     }
 
@@ -346,6 +406,7 @@ async fn solve(
     mut record: CheckRecord,
     timeout: std::time::Duration,
     session: Option<String>,
+    cache: Option<crate::proto::control::CacheOptions>,
 ) -> CheckRecord {
     let started = Instant::now();
     record.started_at_ms = std::time::SystemTime::now()
@@ -354,7 +415,7 @@ async fn solve(
         .and_then(|d| u64::try_from(d.as_millis()).ok());
     record.vertex = prepared.vertex.clone();
     let solved =
-        tokio::time::timeout(timeout, backend.solve(&prepared, session, &mut record)).await;
+        tokio::time::timeout(timeout, backend.solve(&prepared, session, cache, &mut record)).await;
     match solved {
         Ok(()) => {}
         Err(_) => {

@@ -5,7 +5,8 @@
 //! - `moby.filesync.v1.Auth` is anonymous: `Credentials` returns an empty username and secret,
 //!   `GetTokenAuthority` and `VerifyTokenAuthority` answer `Unimplemented` (the daemon then fetches
 //!   anonymous tokens itself), and `FetchToken` (called only after a token authority) `Unimplemented`;
-//! - `moby.filesync.v1.FileSync/DiffCopy`: [`super::filesync`].
+//! - `moby.filesync.v1.FileSync/DiffCopy`: [`super::filesync`];
+//! - `containerd.services.content.v1.Content`: [`super::content`] (cache export and import).
 //!
 //! Anything else answers `Unimplemented`.
 
@@ -16,7 +17,9 @@ use std::task::{Context, Poll};
 
 use tonic::{Request, Response, Status};
 
+use super::content::{ContentService, ContentStores};
 use super::filesync::FileSyncService;
+use crate::proto::content::content_server::ContentServer;
 use crate::proto::filesync::auth_server::{Auth, AuthServer};
 use crate::proto::filesync::file_sync_server::FileSyncServer;
 use crate::proto::filesync::{
@@ -36,6 +39,11 @@ pub const METHODS: &[&str] = &[
     "/moby.filesync.v1.Auth/FetchToken",
     "/moby.filesync.v1.Auth/GetTokenAuthority",
     "/moby.filesync.v1.Auth/VerifyTokenAuthority",
+    "/containerd.services.content.v1.Content/Info",
+    "/containerd.services.content.v1.Content/Read",
+    "/containerd.services.content.v1.Content/Write",
+    "/containerd.services.content.v1.Content/Abort",
+    "/containerd.services.content.v1.Content/ListStatuses",
 ];
 
 /// Health: always serving.
@@ -100,6 +108,7 @@ pub(crate) struct Router {
     health: HealthServer<HealthService>,
     auth: AuthServer<AnonymousAuth>,
     filesync: FileSyncServer<FileSyncService>,
+    content: ContentServer<ContentService>,
 }
 
 impl Router {
@@ -108,8 +117,22 @@ impl Router {
             health: HealthServer::new(HealthService),
             auth: AuthServer::new(AnonymousAuth),
             filesync: FileSyncServer::new(filesync),
+            content: content_server(ContentStores::new()),
         }
     }
+
+    /// The same router serving `stores` as the content store.
+    pub(crate) fn with_content(mut self, stores: ContentStores) -> Self {
+        self.content = content_server(stores);
+        self
+    }
+}
+
+/// Blobs are written in chunks of up to 1 MiB; allow what the daemon's side may send (16 MiB).
+fn content_server(stores: ContentStores) -> ContentServer<ContentService> {
+    ContentServer::new(ContentService::new(stores))
+        .max_decoding_message_size(16 << 20)
+        .max_encoding_message_size(16 << 20)
 }
 
 impl<B> tower::Service<http::Request<B>> for Router
@@ -132,6 +155,9 @@ where
             Box::pin(async move { service.call(request).await })
         } else if path.starts_with("/moby.filesync.v1.FileSync/") {
             let mut service = self.filesync.clone();
+            Box::pin(async move { service.call(request).await })
+        } else if path.starts_with("/containerd.services.content.v1.Content/") {
+            let mut service = self.content.clone();
             Box::pin(async move { service.call(request).await })
         } else if path.starts_with("/moby.filesync.v1.Auth/") {
             let mut service = self.auth.clone();
