@@ -13,8 +13,9 @@
 //!
 //! **Several suites**: every suite binary of a run exports on its own, so a `type=local` export is
 //! tagged with the suite's name ([`CacheEntry::for_suite`]) instead of `latest`, and a `type=local`
-//! import reads every tag of the layout: one directory holds the cache of every suite. A registry
-//! `ref` is used as given (one suite per ref).
+//! import reads every tag of the layout: one directory holds the cache of every suite. In a
+//! registry `ref`, `{suite}` stands for the suite's name (e.g. `ref=127.0.0.1:5000/ci/cache:{suite}`):
+//! every suite then has its own ref; without it, the suites of one run overwrite each other's.
 //!
 //! **Which builders export**: a Docker engine with its default graph-driver image store exports no
 //! cache at all (only imports); with the containerd image store it exports every kind. buildkitd
@@ -261,9 +262,12 @@ impl CacheEntry {
 
     /// The entry as one suite of a run uses it: a `type=local` export without `tag=` is tagged
     /// with the suite's name (`[A-Za-z0-9_.-]`, others become `-`), so the suites of one run can
-    /// share a directory.
+    /// share a directory; `{suite}` in a registry `ref` becomes that name too (one ref per suite).
     pub fn for_suite(&self, suite: &str) -> CacheEntry {
         let mut entry = self.clone();
+        if let Some(reference) = entry.attrs.get_mut("ref") {
+            *reference = reference.replace("{suite}", &suite_tag(suite));
+        }
         if entry.kind == CacheKind::Local && entry.attrs.contains_key("dest") {
             entry
                 .attrs
@@ -531,6 +535,8 @@ pub mod layout {
         })?;
         std::fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(io("replace", &path))?;
+        // Committed blobs leave their (then empty) ingest directory behind.
+        let _ = std::fs::remove_dir(dir.join("ingest"));
         let marker = dir.join("oci-layout");
         if !marker.exists() {
             std::fs::write(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)
@@ -602,6 +608,10 @@ mod tests {
             .unwrap()
             .for_suite("pkg::suite one");
         assert_eq!(e.attrs["tag"], "pkg--suite-one");
+        let r = CacheEntry::parse("type=registry,ref=h:5000/c:{suite}", CacheDirection::Import)
+            .unwrap()
+            .for_suite("p::s");
+        assert_eq!(r.attrs["ref"], "h:5000/c:p--s");
         let o = cache_options(&[], &[e]);
         assert_eq!(o.exports[0].attrs.get("mode").map(String::as_str), Some("max"));
         assert!(!o.exports[0].attrs.contains_key("tag"));

@@ -115,7 +115,7 @@ impl RunCache {
         }
         for entry in &settings.cache_from {
             let Some(dir) = entry.local_dir() else {
-                plan.imports.push(entry.clone());
+                plan.imports.push(entry.for_suite(suite));
                 continue;
             };
             let wanted = entry.attrs.get("tag");
