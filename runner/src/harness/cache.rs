@@ -137,14 +137,14 @@ impl RunCache {
             }
             if found == 0 {
                 plan.notes.push(format!(
-                    "no cache to import in {} yet (no manifest{} in its index.json); the checks run without it",
+                    "nothing to import from {} yet (no manifest{} in its index.json); the checks run without it",
                     dir.display(),
                     wanted.map(|t| format!(" tagged `{t}`")).unwrap_or_default()
                 ));
             } else {
                 plan.stores.insert_local(&dir.display().to_string(), &dir);
                 plan.notes.push(format!(
-                    "importing cache from {} ({found} manifest{})",
+                    "importing from {} ({found} manifest{})",
                     dir.display(),
                     if found == 1 { "" } else { "s" }
                 ));
@@ -259,10 +259,10 @@ impl Exported {
             String::new()
         };
         if self.checks == 0 {
-            return format!("cache not exported ({}): no check passed", self.entries);
+            return format!("not exported ({}): no check passed", self.entries);
         }
         format!(
-            "cache exported ({}): {} passing check{} in {:.2} s{written}",
+            "exported ({}): {} passing check{} in {:.2} s{written}",
             self.entries,
             self.checks,
             if self.checks == 1 { "" } else { "s" },

@@ -127,7 +127,7 @@ pub fn run(args: Arguments) -> i32 {
                     }
                 }
                 for note in &cache.notes {
-                    eprintln!("buildtest: {note}");
+                    eprintln!("{}{note}", crate::protocol::events::CACHE_LINE);
                 }
                 Ok(Arc::new(backend))
             }

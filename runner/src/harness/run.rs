@@ -417,7 +417,11 @@ impl Session {
             .block_on(self.cache.export(&backend, passing, session))
         {
             Ok(exported) => {
-                eprintln!("buildtest: {}", exported.line());
+                eprintln!(
+                    "{}{}",
+                    crate::protocol::events::CACHE_LINE,
+                    exported.line()
+                );
                 true
             }
             Err(err) => {

@@ -25,6 +25,11 @@ use crate::report::CheckRecord;
 /// shows it after the suite (`Sent` status line).
 pub const LOCAL_FILES_SENT: &str = "buildtest: local files sent: ";
 
+/// The prefix of a suite binary's stderr lines about BuildKit's cache (`importing from DIR (N
+/// manifests)`, `exported (ENTRIES): N passing checks in S s; …`). `cargo buildtest` shows them
+/// after the suite (`Cache` status lines).
+pub const CACHE_LINE: &str = "buildtest: cache: ";
+
 /// The version of the event format (the `format` field of every event).
 pub const FORMAT_VERSION: u32 = 1;
 

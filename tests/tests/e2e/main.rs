@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod cache;
 mod config;
 mod interrupt;
 mod list;
