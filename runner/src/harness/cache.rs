@@ -168,6 +168,21 @@ impl RunCache {
         (!self.imports.is_empty()).then(|| cache::cache_options(&self.imports, &[]))
     }
 
+    /// What the builder read from local imports so far (`None` without local imports).
+    pub(crate) fn import_line(&self) -> Option<String> {
+        let local = self
+            .imports
+            .iter()
+            .filter(|e| e.kind == CacheKind::Local)
+            .count();
+        (local > 0).then(|| {
+            format!(
+                "the builder read {} bytes from the imported directories",
+                self.stores.stats().bytes_read
+            )
+        })
+    }
+
     /// Whether anything is to be exported.
     pub(crate) fn exports(&self) -> bool {
         !self.exports.is_empty()

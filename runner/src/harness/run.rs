@@ -403,6 +403,9 @@ impl Session {
         let Some(backend) = self.backend.clone() else {
             return true;
         };
+        if let Some(line) = self.cache.import_line() {
+            eprintln!("{}{line}", crate::protocol::events::CACHE_LINE);
+        }
         if !self.cache.exports() {
             return true;
         }
