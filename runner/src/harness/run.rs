@@ -304,7 +304,31 @@ impl Session {
 
         let permits = Arc::new(Semaphore::new(config.jobs));
         let passing: Arc<Mutex<Vec<pb::Definition>>> = Arc::default();
-        let imports = cache.import_options();
+        let mut imports = cache.import_options();
+        let mut prefetched: Option<Arc<std::collections::HashSet<String>>> = None;
+        if cache.can_prefetch()
+            && let Some(backend) = &run_backend
+        {
+            let definitions = pending
+                .iter()
+                .map(|p| (p.prepared.definition.clone(), p.prepared.vertex.clone()))
+                .collect();
+            let session = cache_session
+                .then(|| session_id.clone())
+                .flatten()
+                .or_else(|| session_id.clone());
+            match runtime.block_on(cache.prefetch(backend, definitions, session, config.jobs)) {
+                Ok((line, cached)) => {
+                    eprintln!("{}{line}", crate::protocol::events::CACHE_LINE);
+                    imports = None;
+                    prefetched = Some(Arc::new(cached));
+                }
+                Err(why) => eprintln!(
+                    "{}every solve imports the cache itself: failed to load it in one build: {why}",
+                    crate::protocol::events::CACHE_LINE
+                ),
+            }
+        }
         let collect = cache.exports();
         // With imported cache, the checks of an input that reads a local directory are solved one
         // after another (other checks stay concurrent). Measured on Docker 26.1.5 (BuildKit
@@ -353,6 +377,7 @@ impl Session {
             };
             let status = status.clone();
             let imports = imports.clone();
+            let prefetched = prefetched.clone();
             let passing = Arc::clone(&passing);
             runtime.spawn(async move {
                 let definition = collect.then(|| p.prepared.definition.clone());
@@ -368,6 +393,12 @@ impl Session {
                 };
                 if let Some(lead) = lead {
                     let _ = lead.send(true);
+                }
+                // Executed while the imported cache was loaded, not imported: not cached.
+                if let Some(found) = &prefetched
+                    && !record.vertex.as_ref().is_some_and(|v| found.contains(v))
+                {
+                    record.cached = false;
                 }
                 if let (Outcome::Pass, Some(definition)) = (record.outcome, definition)
                     && let Ok(mut passing) = passing.lock()
