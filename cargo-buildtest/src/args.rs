@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use buildtest::protocol::exit;
 use buildtest::protocol::settings::{
-    BUILDKIT_HOST, BUILDX_BUILDER, CACHE_FROM, CACHE_TO, DEFAULT_JOBS, DEFAULT_TIMEOUT, JOBS, JUNIT, NO_CACHE, Origin,
-    Raw, ReadBy, SETTINGS, STRATEGY, Setting, TIMEOUT, TLS_CA_CERT, TLS_CERT, TLS_KEY,
-    TLS_SERVER_NAME,
+    BUILDKIT_HOST, BUILDX_BUILDER, CACHE_FROM, CACHE_TO, DEFAULT_JOBS, DEFAULT_TIMEOUT, JOBS,
+    JUNIT, NO_CACHE, Origin, Raw, ReadBy, SETTINGS, STRATEGY, Setting, TIMEOUT, TLS_CA_CERT,
+    TLS_CERT, TLS_KEY, TLS_SERVER_NAME,
 };
 use clap::{Args as ClapArgs, Parser, ValueEnum};
 

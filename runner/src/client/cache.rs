@@ -451,7 +451,10 @@ pub mod layout {
         },
     }
 
-    fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> LayoutError + 'a {
+    fn io<'a>(
+        what: &'static str,
+        path: &'a Path,
+    ) -> impl FnOnce(std::io::Error) -> LayoutError + 'a {
         move |source| LayoutError::Io {
             what,
             path: path.display().to_string(),
@@ -497,10 +500,11 @@ pub mod layout {
     /// The file is replaced atomically (written beside, then renamed).
     pub fn put(dir: &Path, tag: &str, descriptor: &str) -> Result<(), LayoutError> {
         let path = dir.join("index.json");
-        let mut desc: Value = serde_json::from_str(descriptor).map_err(|e| LayoutError::Format {
-            path: "the daemon's cache.manifest".to_owned(),
-            why: e.to_string(),
-        })?;
+        let mut desc: Value =
+            serde_json::from_str(descriptor).map_err(|e| LayoutError::Format {
+                path: "the daemon's cache.manifest".to_owned(),
+                why: e.to_string(),
+            })?;
         if let Some(obj) = desc.as_object_mut() {
             let annotations = obj.entry("annotations").or_insert_with(|| json!({}));
             if let Some(a) = annotations.as_object_mut() {
@@ -562,7 +566,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.kind, CacheKind::Registry);
-        assert_eq!(e.to_string(), "type=registry,mode=max,ref=127.0.0.1:5000/c:t");
+        assert_eq!(
+            e.to_string(),
+            "type=registry,mode=max,ref=127.0.0.1:5000/c:t"
+        );
         let e = CacheEntry::parse("127.0.0.1:5000/c:t", CacheDirection::Import).unwrap();
         assert_eq!(e.kind, CacheKind::Registry);
         assert!(CacheEntry::parse("type=inline", CacheDirection::Export).is_ok());
@@ -613,7 +620,10 @@ mod tests {
             .for_suite("p::s");
         assert_eq!(r.attrs["ref"], "h:5000/c:p--s");
         let o = cache_options(&[], &[e]);
-        assert_eq!(o.exports[0].attrs.get("mode").map(String::as_str), Some("max"));
+        assert_eq!(
+            o.exports[0].attrs.get("mode").map(String::as_str),
+            Some("max")
+        );
         assert!(!o.exports[0].attrs.contains_key("tag"));
     }
 
@@ -650,6 +660,10 @@ mod tests {
             ]
         );
         assert!(dir.path().join("oci-layout").exists());
-        assert!(layout::manifests(&dir.path().join("none")).unwrap().is_empty());
+        assert!(
+            layout::manifests(&dir.path().join("none"))
+                .unwrap()
+                .is_empty()
+        );
     }
 }

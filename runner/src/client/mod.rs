@@ -56,6 +56,9 @@ mod tls;
 pub mod transport;
 
 pub use addr::{BuilderSpec, CommandSpec, Reason, Socket, TransportSpec};
+pub use cache::{
+    CacheDirection, CacheEntry, CacheKind, CacheSpecError, CacheSupport, CacheUnsupported,
+};
 pub use caps::Caps;
 pub use control::{Client, ConnectOptions, PruneSummary};
 pub use details::ErrorDetails;
@@ -68,10 +71,9 @@ pub use events::{LogStream, SolveEvent, VertexReport, Warning};
 pub use graph::{OpKind, shell_words};
 pub use probed::{ProbeError, ProbeRequest, Probed, StrategyReason, connect_and_probe};
 pub use resolve::{ResolveOptions, Resolved, resolve};
-pub use cache::{CacheDirection, CacheEntry, CacheKind, CacheSpecError, CacheSupport, CacheUnsupported};
 pub use session::{
-    ContentStats, ContentStores, LocalDirs, Session, SessionEnd, SessionError, SessionOptions, SessionStatus, TransferStats,
-    TunnelKind,
+    ContentStats, ContentStores, LocalDirs, Session, SessionEnd, SessionError, SessionOptions,
+    SessionStatus, TransferStats, TunnelKind,
 };
 pub(crate) use solve::sanitize;
 pub use solve::{Solve, SolveOptions, SolveReport, new_ref};

@@ -119,11 +119,10 @@ impl RunCache {
                 continue;
             };
             let wanted = entry.attrs.get("tag");
-            let manifests =
-                layout::manifests(&dir).map_err(|source| CacheError::Layout {
-                    dir: dir.display().to_string(),
-                    source,
-                })?;
+            let manifests = layout::manifests(&dir).map_err(|source| CacheError::Layout {
+                dir: dir.display().to_string(),
+                source,
+            })?;
             let mut found = 0;
             for (tag, digest) in manifests {
                 if wanted.is_some_and(|w| *w != tag) {
@@ -212,7 +211,9 @@ impl RunCache {
             .map_err(|e| one_line_chain(&e))?;
         if !build.caps().has("gateway.solve.evaluate") {
             let _ = build.finish().await;
-            return Err("the builder's gateway cannot evaluate definitions (BuildKit < v0.10)".to_owned());
+            return Err(
+                "the builder's gateway cannot evaluate definitions (BuildKit < v0.10)".to_owned(),
+            );
         }
         let build = std::sync::Arc::new(build);
         let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));

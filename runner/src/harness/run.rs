@@ -12,10 +12,10 @@ use tokio::sync::{Semaphore, oneshot};
 use crate::client::one_line_chain;
 use crate::harness::backend::{Backend, Prepared};
 use crate::harness::cache::RunCache;
-use crate::proto::pb;
 use crate::harness::errors::BackendError;
 use crate::harness::inputs::{Served, TestInputs, check_input, describe, transfer_error};
 use crate::harness::registry::{self, TestDef};
+use crate::proto::pb;
 use crate::protocol::{Counts, SuiteSettings, sort_records};
 use crate::report::{CheckRecord, ErrorKind, Outcome, ResultsFile};
 
@@ -286,12 +286,7 @@ impl Session {
         let mut session_error = None;
         let cache_session = cache.needs_session() && !pending.is_empty();
         if let (false, Ok(backend)) = (dirs.is_empty() && !cache_session, &backend) {
-            match runtime.block_on(Served::open(
-                backend.client(),
-                &dirs,
-                &cwd,
-                cache.stores(),
-            )) {
+            match runtime.block_on(Served::open(backend.client(), &dirs, &cwd, cache.stores())) {
                 Ok(session) => served = Some(session),
                 Err(err) => {
                     session_error =
@@ -330,7 +325,8 @@ impl Session {
             }
         }
         let collect = cache.exports();
-        // With imported cache, the checks of an input that reads a local directory are solved one
+        // When every solve imports the cache itself (a registry import, or a builder that cannot
+        // load it in one build), the checks of an input that reads a local directory are solved one
         // after another (other checks stay concurrent). Measured on Docker 26.1.5 (BuildKit
         // v0.13.2) with the cargo_bin example (a local directory copied onto an image): when
         // several solves reach such an input at once while it is answered from an imported cache,
@@ -387,7 +383,10 @@ impl Session {
                 }
                 let mut record = match permits.acquire_owned().await {
                     Ok(_permit) => {
-                        solve(&p.backend, p.prepared, p.record, p.timeout, session, imports).await
+                        solve(
+                            &p.backend, p.prepared, p.record, p.timeout, session, imports,
+                        )
+                        .await
                     }
                     Err(_) => p.record,
                 };
@@ -451,11 +450,7 @@ impl Session {
             .block_on(self.cache.export(&backend, passing, session))
         {
             Ok(exported) => {
-                eprintln!(
-                    "{}{}",
-                    crate::protocol::events::CACHE_LINE,
-                    exported.line()
-                );
+                eprintln!("{}{}", crate::protocol::events::CACHE_LINE, exported.line());
                 true
             }
             Err(err) => {
@@ -499,8 +494,11 @@ async fn solve(
         .ok()
         .and_then(|d| u64::try_from(d.as_millis()).ok());
     record.vertex = prepared.vertex.clone();
-    let solved =
-        tokio::time::timeout(timeout, backend.solve(&prepared, session, cache, &mut record)).await;
+    let solved = tokio::time::timeout(
+        timeout,
+        backend.solve(&prepared, session, cache, &mut record),
+    )
+    .await;
     match solved {
         Ok(()) => {}
         Err(_) => {

@@ -431,8 +431,7 @@ impl SuiteSettings {
                 server_name: get(&TLS_SERVER_NAME).map(|raw| raw.text.trim().to_owned()),
             },
             cache_to: value(get(&CACHE_TO), &CACHE_TO, parse_cache_to)?.unwrap_or_default(),
-            cache_from: value(get(&CACHE_FROM), &CACHE_FROM, parse_cache_from)?
-                .unwrap_or_default(),
+            cache_from: value(get(&CACHE_FROM), &CACHE_FROM, parse_cache_from)?.unwrap_or_default(),
         })
     }
 

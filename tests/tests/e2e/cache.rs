@@ -60,7 +60,10 @@ fn checks(out: &Output) -> Checks {
         .filter(|e| e["type"] == "check")
         .map(|e| {
             (
-                (e["test"].as_str().unwrap().to_owned(), e["check"].as_u64().unwrap()),
+                (
+                    e["test"].as_str().unwrap().to_owned(),
+                    e["check"].as_u64().unwrap(),
+                ),
                 (
                     e["outcome"].as_str().unwrap().to_owned(),
                     e["cached"].as_bool().unwrap_or(false),
@@ -82,10 +85,16 @@ static ENGINE: Mutex<()> = Mutex::new(());
 /// Export, wipe, import: the passing checks come from the cache, the failing one runs again; a
 /// changed input re-runs only its checks.
 fn round_trip(to: &str, from: &str) {
-    let _engine = ENGINE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _engine = ENGINE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (addr, socket) = engine();
     let data = tempfile::tempdir().unwrap();
-    std::fs::write(data.path().join("value"), format!("ok {}\n", std::process::id())).unwrap();
+    std::fs::write(
+        data.path().join("value"),
+        format!("ok {}\n", std::process::id()),
+    )
+    .unwrap();
 
     prune(&socket);
     let first = cachey(&addr, data.path(), &["--cache-to", to]);
@@ -161,7 +170,11 @@ fn a_local_cache_makes_a_fresh_engine_answer_passing_checks_from_it() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap())
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
         .collect();
     assert_eq!(tags, ["cachey--cache"]);
     assert!(dir.join("oci-layout").is_file());

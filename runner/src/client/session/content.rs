@@ -34,8 +34,8 @@ use crate::proto::content::content_server::Content;
 use crate::proto::content::{
     AbortRequest, DeleteContentRequest, Info, InfoRequest, InfoResponse, ListContentRequest,
     ListContentResponse, ListStatusesRequest, ListStatusesResponse, ReadContentRequest,
-    ReadContentResponse, StatusRequest, StatusResponse, UpdateRequest, UpdateResponse,
-    WriteAction, WriteContentRequest, WriteContentResponse,
+    ReadContentResponse, StatusRequest, StatusResponse, UpdateRequest, UpdateResponse, WriteAction,
+    WriteContentRequest, WriteContentResponse,
 };
 
 /// The metadata key naming the store a call is for.
@@ -139,7 +139,9 @@ fn blob_path(dir: &Path, digest: &str) -> Result<PathBuf, Status> {
         .ok_or_else(|| Status::invalid_argument(format!("invalid digest {digest:?}")))?;
     let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
     if !ok(alg) || !ok(hex) {
-        return Err(Status::invalid_argument(format!("invalid digest {digest:?}")));
+        return Err(Status::invalid_argument(format!(
+            "invalid digest {digest:?}"
+        )));
     }
     Ok(dir.join("blobs").join(alg).join(hex))
 }
@@ -188,7 +190,9 @@ impl Content for ContentService {
         &self,
         _request: Request<UpdateRequest>,
     ) -> Result<Response<UpdateResponse>, Status> {
-        Err(Status::unimplemented("the session's content store keeps no labels"))
+        Err(Status::unimplemented(
+            "the session's content store keeps no labels",
+        ))
     }
 
     type ListStream = BoxStream<ListContentResponse>;
@@ -197,11 +201,18 @@ impl Content for ContentService {
         &self,
         _request: Request<ListContentRequest>,
     ) -> Result<Response<Self::ListStream>, Status> {
-        Err(Status::unimplemented("the session's content store is not listed"))
+        Err(Status::unimplemented(
+            "the session's content store is not listed",
+        ))
     }
 
-    async fn delete(&self, _request: Request<DeleteContentRequest>) -> Result<Response<()>, Status> {
-        Err(Status::unimplemented("the session's content store deletes nothing"))
+    async fn delete(
+        &self,
+        _request: Request<DeleteContentRequest>,
+    ) -> Result<Response<()>, Status> {
+        Err(Status::unimplemented(
+            "the session's content store deletes nothing",
+        ))
     }
 
     type ReadStream = ReceiverStream<Result<ReadContentResponse, Status>>;
@@ -235,7 +246,9 @@ impl Content for ContentService {
             let mut offset = start;
             let mut buf = vec![0u8; READ_CHUNK];
             while offset < end {
-                let want = usize::try_from(end - offset).unwrap_or(READ_CHUNK).min(READ_CHUNK);
+                let want = usize::try_from(end - offset)
+                    .unwrap_or(READ_CHUNK)
+                    .min(READ_CHUNK);
                 let n = match file.read(&mut buf[..want]).await {
                     Ok(0) => break,
                     Ok(n) => n,
@@ -262,7 +275,9 @@ impl Content for ContentService {
         &self,
         _request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
-        Err(Status::unimplemented("the session's content store reports status on Write"))
+        Err(Status::unimplemented(
+            "the session's content store reports status on Write",
+        ))
     }
 
     async fn list_statuses(
@@ -326,8 +341,14 @@ async fn serve_write(
         if req.total > 0 {
             total = req.total;
         }
-        if !expected.is_empty() && tokio::fs::try_exists(blob_path(dir, &expected)?).await.unwrap_or(false) {
-            return Err(Status::already_exists(format!("content {expected} already exists")));
+        if !expected.is_empty()
+            && tokio::fs::try_exists(blob_path(dir, &expected)?)
+                .await
+                .unwrap_or(false)
+        {
+            return Err(Status::already_exists(format!(
+                "content {expected} already exists"
+            )));
         }
         if file.is_none() {
             let ingest = ingest_dir(dir, &write_ref);
