@@ -318,11 +318,7 @@ pub struct CacheSupport {
 
 /// A cache entry the builder cannot use: found before anything runs.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error(
-    "export cache `{entry}` with the builder {builder}: {note}; it can only import cache (--cache-from). \
-     Export from a Docker engine with the containerd image store (daemon.json \
-     {{\"features\":{{\"containerd-snapshotter\":true}}}}, e.g. scripts/builders.sh's docker26c) or from a buildkitd"
-)]
+#[error("export cache `{entry}` with the builder {builder}: {note}")]
 pub struct CacheUnsupported {
     /// The builder.
     pub builder: String,
@@ -333,14 +329,35 @@ pub struct CacheUnsupported {
 }
 
 impl CacheSupport {
-    /// The first export in `exports` this builder cannot do, as an error.
+    /// The first export in `exports` this builder cannot do, as an error. `type=inline` is
+    /// refused on every builder: the inline cache travels inside an exported image, and a check
+    /// run exports none.
     pub fn check(&self, builder: &str, exports: &[CacheEntry]) -> Result<(), CacheUnsupported> {
-        match exports.first() {
-            Some(entry) if !self.export => Err(CacheUnsupported {
+        let refuse = |entry: &CacheEntry, note: String| {
+            Err(CacheUnsupported {
                 builder: builder.to_owned(),
                 entry: entry.to_string(),
-                note: self.note.clone(),
-            }),
+                note,
+            })
+        };
+        if let Some(inline) = exports.iter().find(|e| e.kind == CacheKind::Inline) {
+            return refuse(
+                inline,
+                "an inline cache travels inside an exported image, and checks export none; use \
+                 type=local,dest=DIR or type=registry,ref=NAME"
+                    .to_owned(),
+            );
+        }
+        match exports.first() {
+            Some(entry) if !self.export => refuse(
+                entry,
+                format!(
+                    "{}; it can only import cache (--cache-from). Export from a Docker engine with the \
+                     containerd image store (daemon.json {{\"features\":{{\"containerd-snapshotter\":true}}}}, \
+                     e.g. scripts/builders.sh's docker26c) or from a buildkitd",
+                    self.note
+                ),
+            ),
             _ => Ok(()),
         }
     }
@@ -640,6 +657,13 @@ mod tests {
         assert!(text.contains("type=local"), "{text}");
         assert!(text.contains("containerd-snapshotter"), "{text}");
         assert!(support.check("b", &[]).is_ok());
+        let inline = CacheEntry::parse("type=inline", CacheDirection::Export).unwrap();
+        let able = CacheSupport {
+            export: true,
+            note: "a buildkitd".into(),
+        };
+        let err = able.check("b", &[inline]).unwrap_err().to_string();
+        assert!(err.contains("inside an exported image"), "{err}");
     }
 
     #[test]
