@@ -247,7 +247,7 @@ impl RunCache {
             let _ = build.finish().await;
         }
         let line = format!(
-            "loaded the imported cache in one build: {} of {count} checks found in it ({:.2} s)",
+            "loaded the imported cache in one build: {} of {count} checks answered from a cache (the import or the builder's own) ({:.2} s)",
             cached.len(),
             started.elapsed().as_secs_f64()
         );
