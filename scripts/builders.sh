@@ -15,6 +15,12 @@
 #   docker26  Docker 26.1.5 from Debian trixie, unpacked into a private prefix (never installed with
 #             dpkg), run with bookworm's runc — embedded BuildKit v0.13.2
 #             socket unix:///run/buildtest/docker26.sock
+#   docker26c the same Docker 26.1.5 with the containerd image store (daemon.json
+#             {"features":{"containerd-snapshotter":true}}): its own dockerd, data root, exec root and
+#             the containerd that dockerd starts under that exec root — BuildKit v0.13.2 that can
+#             export cache and run merge/diff ops; socket unix:///run/buildtest/docker26c.sock
+# and a loopback registry (Debian's docker-registry, http on 127.0.0.1:5000, pid file
+# /run/buildtest/registry.pid) that docker26c may push to (cache type=registry).
 # Both get the offline images buildtest/busybox:latest (made from busybox-static) and
 # buildtest/debian:bookworm (a minbase rootfs made with mmdebstrap, cached as a tar in the state dir),
 # and buildtest/configured:latest (built from tests/fixtures/configured/Dockerfile on the busybox image).
@@ -42,7 +48,9 @@ SOCK26=$RUN_DIR/docker26.sock
 SUITE26=trixie
 WANT26=26.1.            # engine version prefix we accept from $SUITE26
 PKGS26=(docker.io containerd docker-cli)
-ENGINES=(docker20 docker26)
+SOCK26C=$RUN_DIR/docker26c.sock
+ENGINES=(docker20 docker26 docker26c)
+REGISTRY_ADDR=${BUILDTEST_REGISTRY_ADDR:-127.0.0.1:5000} # loopback only
 
 LOG_DIR=$STATE_DIR/logs
 export LC_ALL=C
@@ -137,6 +145,8 @@ select_engine() {
     E_LOG=$LOG_DIR/$1.log
     E_CLOG=$LOG_DIR/$1-client.log
     E_CONFIG=$STATE_DIR/config/$1.json
+    E_STORAGE=overlay2
+    E_CONFIG_JSON=''
     case $1 in
     docker20)
         E_SOCK=$SOCK20
@@ -151,6 +161,17 @@ select_engine() {
         # /usr/bin: trixie's runc needs glibc 2.38 and is deliberately not unpacked.
         E_PATH=$PREFIX26/usr/bin:$PREFIX26/usr/sbin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
         E_WANT=$WANT26
+        ;;
+    docker26c)
+        # The same unpacked Docker 26.1.5 as docker26, but with the containerd image store: dockerd
+        # then keeps images and build results in the containerd it starts under $E_EXEC/containerd
+        # (state there, content and snapshots under $E_DATA/containerd), separate from docker26's.
+        E_SOCK=$SOCK26C
+        E_DOCKERD=$PREFIX26/usr/sbin/dockerd
+        E_PATH=$PREFIX26/usr/bin:$PREFIX26/usr/sbin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
+        E_WANT=$WANT26
+        E_STORAGE=overlayfs
+        E_CONFIG_JSON='{"features":{"containerd-snapshotter":true},"insecure-registries":["'$REGISTRY_ADDR'"]}'
         ;;
     *) die "unknown engine '$1'" ;;
     esac
@@ -533,6 +554,7 @@ start_engine() { # (uses E_*)
         rm -f "$E_PIDFILE"
         mkdir -p "$E_DATA" "$E_EXEC" "$LOG_DIR" "$(dirname "$E_CONFIG")" "$(dirname "$E_SOCK")"
         [[ -f $E_CONFIG ]] || echo '{}' >"$E_CONFIG"
+        [[ -z $E_CONFIG_JSON ]] || echo "$E_CONFIG_JSON" >"$E_CONFIG"
         [[ -f $E_LOG ]] && mv -f "$E_LOG" "$E_LOG.1"
         : >"$E_CLOG"
         log "$E_NAME: starting $E_DOCKERD (log: $E_LOG)"
@@ -545,7 +567,7 @@ start_engine() { # (uses E_*)
             --pidfile "$E_PIDFILE" \
             --data-root "$E_DATA" \
             --exec-root "$E_EXEC" \
-            --storage-driver=overlay2 \
+            --storage-driver="$E_STORAGE" \
             --iptables=false --ip6tables=false --bridge=none \
             </dev/null >>"$E_LOG" 2>&1 9>&- &
         pid=$!
@@ -592,6 +614,76 @@ stop_engine() { # (uses E_*)
     [[ $E_SOCK == "$SOCK20" ]] || rm -f "$E_SOCK"
 }
 
+# ---------------------------------------------------------------- loopback registry
+# Debian's docker-registry (distribution 2.8) with our own config: http on $REGISTRY_ADDR only,
+# storage under $STATE_DIR/registry. Started by pid file, stopped by pid.
+REGISTRY_PIDFILE=$RUN_DIR/registry.pid
+REGISTRY_CONFIG=$STATE_DIR/config/registry.yml
+REGISTRY_LOG=$LOG_DIR/registry.log
+
+registry_ping() { curl -sf --max-time 3 "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; }
+
+install_registry() {
+    if [[ -x /usr/bin/docker-registry ]]; then
+        return
+    fi
+    local logf=$LOG_DIR/apt-registry.log own_policy=''
+    : >"$logf"
+    log "registry: installing docker-registry (log: $logf)"
+    # Keep the package's own service (which listens on every interface) from starting.
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
+    local rc=0
+    env DEBIAN_FRONTEND=noninteractive apt-get -y -q --no-install-recommends install docker-registry \
+        >>"$logf" 2>&1 || rc=$?
+    [[ -n $own_policy ]] && rm -f /usr/sbin/policy-rc.d
+    ((rc == 0)) || die "apt-get install docker-registry failed" "$logf"
+}
+
+start_registry() {
+    local pid i
+    if pid=$(pidfile_pid "$REGISTRY_PIDFILE" "$REGISTRY_CONFIG") && registry_ping; then
+        log "registry: already running (pid $pid) on http://$REGISTRY_ADDR"
+        return
+    fi
+    registry_ping && die "registry: something not started by this script already answers on http://$REGISTRY_ADDR"
+    mkdir -p "$STATE_DIR/registry" "$(dirname "$REGISTRY_CONFIG")"
+    cat >"$REGISTRY_CONFIG" <<YML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $STATE_DIR/registry
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+YML
+    setsid /usr/bin/docker-registry serve "$REGISTRY_CONFIG" </dev/null >>"$REGISTRY_LOG" 2>&1 9>&- &
+    pid=$!
+    echo "$pid" >"$REGISTRY_PIDFILE"
+    for ((i = 0; i < TIMEOUT * 10; i++)); do
+        registry_ping && break
+        pid_alive "$pid" || die "registry: docker-registry exited during startup" "$REGISTRY_LOG"
+        sleep 0.1
+    done
+    registry_ping || die "registry: not answering on http://$REGISTRY_ADDR after ${TIMEOUT} s" "$REGISTRY_LOG"
+    log "registry: ready on http://$REGISTRY_ADDR (pid $pid)"
+}
+
+stop_registry() {
+    local pid
+    if pid=$(pidfile_pid "$REGISTRY_PIDFILE" "$REGISTRY_CONFIG"); then
+        log "registry: stopping (pid $pid)"
+        stop_pid registry "$pid"
+    fi
+    rm -f "$REGISTRY_PIDFILE"
+}
+
 # ---------------------------------------------------------------- env output
 print_env() { # ENGINE...: export lines on stdout; returns 1 if an engine does not answer
     local name up=0 v upper
@@ -610,6 +702,12 @@ print_env() { # ENGINE...: export lines on stdout; returns 1 if an engine does n
             up=1
         fi
     done
+    if registry_ping; then
+        echo "export BUILDTEST_REGISTRY=$REGISTRY_ADDR"
+    else
+        log "registry: not answering on http://$REGISTRY_ADDR (run scripts/builders.sh up)"
+        up=1
+    fi
     return $up
 }
 
@@ -632,6 +730,8 @@ cmd_up() {
     mkdir -p "$STATE_DIR" "$LOG_DIR" "$RUN_DIR" "$STATE_DIR/image" "$STATE_DIR/docker-config"
     apt_install_bookworm
     install_docker26
+    install_registry
+    start_registry
     for name in "${ENGINES[@]}"; do
         select_engine "$name"
         start_engine
@@ -641,7 +741,7 @@ cmd_up() {
         run_check || die "$name: 'docker run --rm --network none $IMAGE true' failed" "$E_CLOG"
         log "$name: run check ok"
     done
-    log "up: both engines ready in $(elapsed "$t0") s"
+    log "up: engines ready in $(elapsed "$t0") s"
     print_env || die "an engine stopped answering right after start"
 }
 
@@ -653,6 +753,7 @@ cmd_down() {
         select_engine "$name"
         stop_engine
     done
+    stop_registry
     log "down: done"
 }
 

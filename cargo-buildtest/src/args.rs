@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use buildtest::protocol::exit;
 use buildtest::protocol::settings::{
-    BUILDKIT_HOST, BUILDX_BUILDER, DEFAULT_JOBS, DEFAULT_TIMEOUT, EXPORT, JOBS, JUNIT, NO_CACHE,
-    Origin, Raw, ReadBy, SETTINGS, STRATEGY, Setting, TIMEOUT, TLS_CA_CERT, TLS_CERT, TLS_KEY,
-    TLS_SERVER_NAME,
+    BUILDKIT_HOST, BUILDX_BUILDER, CACHE_FROM, CACHE_TO, DEFAULT_JOBS, DEFAULT_TIMEOUT, EXPORT,
+    JOBS, JUNIT, NO_CACHE, Origin, Raw, ReadBy, SETTINGS, STRATEGY, Setting, TIMEOUT, TLS_CA_CERT,
+    TLS_CERT, TLS_KEY, TLS_SERVER_NAME,
 };
 use clap::{Args as ClapArgs, Parser, ValueEnum};
 
@@ -93,6 +93,13 @@ pub struct Args {
     /// [default: `DEFAULT_TIMEOUT`].
     #[arg(long, value_name = "DURATION", help_heading = "Run", help = timeout_help())]
     pub timeout: Option<String>,
+    /// Export the checks' cache after the run, in buildx's syntax: type=local,dest=DIR,
+    /// type=registry,ref=NAME[,mode=max], type=inline (repeatable).
+    #[arg(long, value_name = "ENTRY", help_heading = "Cache")]
+    pub cache_to: Vec<String>,
+    /// Import cache on every solve: type=local,src=DIR, type=registry,ref=NAME (repeatable).
+    #[arg(long, value_name = "ENTRY", help_heading = "Cache")]
+    pub cache_from: Vec<String>,
 
     /// The builder's address: docker+unix://PATH (a Docker engine), unix://PATH (a buildkitd),
     /// tcp://HOST:PORT, docker-container://NAME …
@@ -155,6 +162,10 @@ impl Args {
             v if v == TLS_CERT.var => path(&self.tlscert),
             v if v == TLS_KEY.var => path(&self.tlskey),
             v if v == TLS_SERVER_NAME.var => self.tlsservername.clone(),
+            v if v == CACHE_TO.var => (!self.cache_to.is_empty()).then(|| self.cache_to.join(";")),
+            v if v == CACHE_FROM.var => {
+                (!self.cache_from.is_empty()).then(|| self.cache_from.join(";"))
+            }
             _ => None,
         }?;
         Some(Raw {
@@ -395,6 +406,10 @@ mod tests {
             "k",
             "--tlsservername",
             "n",
+            "--cache-to",
+            "type=inline",
+            "--cache-from",
+            "type=local,src=/c",
         ]);
         let named = parse(&["--builder", "bx"]);
         for setting in SETTINGS {

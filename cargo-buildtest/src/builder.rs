@@ -52,6 +52,15 @@ pub async fn connect(settings: &Settings) -> Result<Connected, ExpectedError> {
         },
         other => ExpectedError::NoBuilder(other),
     })?;
+    // A cache export the builder cannot do is refused here, before anything is built or run.
+    if !settings.suite.cache_to.is_empty() {
+        let support = probed
+            .client
+            .cache_support()
+            .await
+            .map_err(ExpectedError::CacheSupport)?;
+        support.check(&probed.builder().to_string(), &settings.suite.cache_to)?;
+    }
     let spec = probed.builder();
     let suite = suite_settings(settings, spec, probed.strategy);
     let header = Header::new(&probed, header_reason(settings, spec), &suite);

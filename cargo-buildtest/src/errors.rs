@@ -56,6 +56,12 @@ pub enum ExpectedError {
         #[source]
         source: StrategyError,
     },
+    /// A cache export the builder cannot do (`--cache-to` on a graph-driver Docker engine).
+    #[error(transparent)]
+    Cache(#[from] buildtest::client::CacheUnsupported),
+    /// Asking the builder whether it can export cache failed.
+    #[error("ask the builder whether it can export cache")]
+    CacheSupport(#[source] buildtest::client::ClientError),
     /// A configuration file is invalid.
     #[error("read configuration {path}: {message}")]
     Config {
@@ -152,7 +158,9 @@ impl ExpectedError {
         match self {
             ExpectedError::Setting(_)
             | ExpectedError::Strategy { .. }
+            | ExpectedError::Cache(_)
             | ExpectedError::Config { .. } => exit_codes::USAGE,
+            ExpectedError::CacheSupport(_) => exit_codes::NO_BUILDER,
             ExpectedError::NoSuchPackage { .. } => exit_codes::USAGE,
             ExpectedError::BuildFailed { .. } => exit_codes::BUILD_FAILED,
             ExpectedError::NoBuilder(_) => exit_codes::NO_BUILDER,

@@ -194,6 +194,15 @@ async fn run_one(
             }
         }
     }
+    // What the suite imported and exported of BuildKit's cache.
+    if !console.is_json() {
+        for line in stderr_text
+            .lines()
+            .filter_map(|l| l.strip_prefix(buildtest::protocol::events::CACHE_LINE))
+        {
+            console.status("Cache", &format!("{name}: {line}"));
+        }
+    }
 
     // The authoritative list; fall back to what was seen live when the file is damaged.
     let mut records = match report::read_records(results) {

@@ -15,6 +15,7 @@ const PROTOS: &[&str] = &[
     "fsutil_types.proto",
     "filesync.proto",
     "health.proto",
+    "content.proto",
 ];
 
 /// Packages whose server side is generated only with the runner's `test-server` feature (the
@@ -64,6 +65,8 @@ fn generate(out: &Path) -> Result<(), String> {
         .bytes(".moby.buildkit.v1.BytesMessage.data")
         .bytes(".moby.filesync.v1.BytesMessage.data")
         .bytes(".fsutil.types.Packet.data")
+        .bytes(".containerd.services.content.v1.ReadContentResponse.data")
+        .bytes(".containerd.services.content.v1.WriteContentRequest.data")
         .out_dir(out)
         .compile_fds(fds)
         .map_err(|e| format!("failed to generate code: {e}"))

@@ -1,7 +1,8 @@
 //! A Docker engine's own HTTP API, next to its embedded BuildKit: only what loading an image
 //! needs (`GET /images/{name}/json`, `POST /images/load`), and image inspection. Used to load the
 //! check probe once as an image instead of sending it inline with every Solve, and as the
-//! fallback for image configs (`client::gateway`).
+//! fallback for image configs (`client::gateway`); `GET /info` tells which image store the engine
+//! uses (whether it can export cache, `client::cache`).
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
@@ -50,6 +51,24 @@ impl Client {
             ))),
             Some(Ok(answer)) => Ok(answer),
         }
+    }
+
+    /// The engine's `GET /info` JSON (its image store, storage driver, …).
+    pub async fn docker_info(&self) -> Result<serde_json::Value, ClientError> {
+        let (status, body) = self.docker_request(Method::GET, "/info", None).await?;
+        if status != StatusCode::OK {
+            return Err(ClientError::DockerApi(format!(
+                "read the Docker engine's /info from {}: HTTP {status}: {}",
+                self.builder(),
+                short(&body)
+            )));
+        }
+        serde_json::from_slice(&body).map_err(|e| {
+            ClientError::DockerApi(format!(
+                "read the Docker engine's /info from {}: {e}",
+                self.builder()
+            ))
+        })
     }
 
     /// Whether the Docker engine has the image `reference` in its store.

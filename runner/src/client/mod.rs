@@ -36,6 +36,7 @@
 
 pub mod addr;
 pub mod buildx;
+pub mod cache;
 mod caps;
 mod control;
 mod details;
@@ -56,6 +57,9 @@ mod tls;
 pub mod transport;
 
 pub use addr::{BuilderSpec, CommandSpec, Reason, Socket, TransportSpec};
+pub use cache::{
+    CacheDirection, CacheEntry, CacheKind, CacheSpecError, CacheSupport, CacheUnsupported,
+};
 pub use caps::Caps;
 pub use control::{Client, ConnectOptions, PruneSummary};
 pub use details::ErrorDetails;
@@ -70,8 +74,8 @@ pub use graph::{OpKind, shell_words};
 pub use probed::{ProbeError, ProbeRequest, Probed, StrategyReason, connect_and_probe};
 pub use resolve::{ResolveOptions, Resolved, resolve};
 pub use session::{
-    FileSendTarget, LocalDirs, Session, SessionEnd, SessionError, SessionOptions, SessionStatus,
-    TransferStats, TunnelKind,
+    ContentStats, ContentStores, FileSendTarget, LocalDirs, Session, SessionEnd, SessionError,
+    SessionOptions, SessionStatus, TransferStats, TunnelKind,
 };
 pub(crate) use solve::sanitize;
 pub use solve::{Solve, SolveOptions, SolveReport, new_ref};

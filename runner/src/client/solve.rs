@@ -7,6 +7,7 @@
 //! drops both RPC futures, so HTTP/2 resets the streams and the daemon sees the request context
 //! cancelled and stops the job.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,10 @@ pub struct SolveOptions {
     /// An exporter for the solve's result ([`super::export::ExporterSpec`]), sent in the
     /// `SolveRequest` fields every BuildKit reads (3/4); `None`: nothing is exported.
     pub exporter: Option<super::export::ExporterSpec>,
+    /// Cache to import before solving and to export after (`SolveRequest.Cache`; see
+    /// [`super::cache`]). A `type=local` entry needs [`SolveOptions::session`] serving its
+    /// directory ([`super::ContentStores`]).
+    pub cache: Option<crate::proto::control::CacheOptions>,
 }
 
 impl Default for SolveOptions {
@@ -55,6 +60,7 @@ impl Default for SolveOptions {
             transient_retries: 2,
             session: None,
             exporter: None,
+            cache: None,
         }
     }
 }
@@ -76,9 +82,8 @@ pub struct SolveReport {
     pub retries: u32,
     /// Wall time from sending the request (after waiting for a permit) to the end.
     pub elapsed: Duration,
-    /// The exporter's answer (`containerimage.digest`, `image.name`, …) when the solve had an
-    /// exporter and succeeded; empty otherwise.
-    pub exporter_response: std::collections::BTreeMap<String, String>,
+    /// `SolveResponse.ExporterResponse` (e.g. `cache.manifest` after a cache export).
+    pub exporter_response: BTreeMap<String, String>,
 }
 
 impl SolveReport {
@@ -147,7 +152,7 @@ fn failed_report(solve_ref: String, message: &str) -> SolveReport {
         error_details: None,
         retries: 0,
         elapsed: Duration::ZERO,
-        exporter_response: std::collections::BTreeMap::new(),
+        exporter_response: BTreeMap::new(),
     }
 }
 
@@ -258,7 +263,7 @@ struct Attempt {
     result: Result<(), SolveError>,
     tracker: Tracker,
     details: Option<ErrorDetails>,
-    exporter_response: std::collections::BTreeMap<String, String>,
+    exporter_response: BTreeMap<String, String>,
 }
 
 async fn attempt(
@@ -291,6 +296,7 @@ async fn attempt(
             .as_ref()
             .map(|e| e.attrs.clone())
             .unwrap_or_default(),
+        cache: options.cache.clone(),
         ..SolveRequest::default()
     };
     let solve_fut = solve_control.solve(request);
@@ -314,7 +320,7 @@ async fn attempt(
     tokio::pin!(sleep);
 
     let mut solve_result: Option<Result<(), tonic::Status>> = None;
-    let mut exporter_response = std::collections::BTreeMap::new();
+    let mut exporter_response = BTreeMap::new();
     let mut status_done = false;
     let mut drain_until: Option<tokio::time::Instant> = None;
     let mut timed_out = false;

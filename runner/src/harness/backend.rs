@@ -196,11 +196,13 @@ impl Backend {
         &self,
         prepared: &Prepared,
         session: Option<String>,
+        cache: Option<crate::proto::control::CacheOptions>,
         record: &mut CheckRecord,
     ) {
         let options = SolveOptions {
             check_vertices: prepared.vertex.iter().cloned().collect(),
             session,
+            cache,
             ..SolveOptions::default()
         };
         let report = self

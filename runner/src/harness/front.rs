@@ -8,6 +8,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 
 use crate::client::one_line_chain;
 use crate::harness::backend::Backend;
+use crate::harness::cache::RunCache;
 use crate::harness::errors::SetupError;
 use crate::harness::registry::{self, TestDef, registered};
 use crate::harness::run::{RecordContext, Session, Sink, record_ignored, summary, verdict};
@@ -111,11 +112,23 @@ pub fn run(args: Arguments) -> i32 {
             ctx.suite.clone(),
             config.junit.clone(),
         ));
+        let mut cache = RunCache::default();
         let backend = match runtime.block_on(Backend::connect(&config)) {
             Ok(backend) => {
                 eprintln!("buildtest: {}", backend.describe());
                 ctx.builder = Some(backend.builder_name());
                 ctx.strategy = Some(backend.strategy_name());
+                // Cache entries the builder cannot use are refused before anything runs.
+                match runtime.block_on(RunCache::plan(&config, &backend, &ctx.suite)) {
+                    Ok(plan) => cache = plan,
+                    Err(err) => {
+                        eprintln!("error: failed to {}", one_line_chain(&err));
+                        return EXIT_SETUP;
+                    }
+                }
+                for note in &cache.notes {
+                    eprintln!("{}{note}", crate::protocol::events::CACHE_LINE);
+                }
                 Ok(Arc::new(backend))
             }
             Err(err) => {
@@ -124,7 +137,7 @@ pub fn run(args: Arguments) -> i32 {
             }
         };
         session = Some(Session::start(
-            runtime, backend, &config, &ctx, &sink, &to_run,
+            runtime, backend, &config, &ctx, &sink, &to_run, cache,
         ));
     }
     for (name, def) in &ignored {
@@ -142,6 +155,8 @@ pub fn run(args: Arguments) -> i32 {
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
 
+    // The cache export: once, after every check, before the session closes.
+    let exported = session.as_mut().is_none_or(Session::export_cache);
     if let Some(session) = session.as_mut() {
         session.close_inputs();
     }
@@ -160,6 +175,8 @@ pub fn run(args: Arguments) -> i32 {
     }
     if conclusion.has_failed() {
         exit::TESTS_FAILED
+    } else if !exported {
+        exit::INTERNAL
     } else {
         exit::SUCCESS
     }

@@ -99,6 +99,7 @@ impl Served {
         client: &client::Client,
         dirs: &BTreeMap<String, PathBuf>,
         cwd: &Path,
+        content: client::ContentStores,
     ) -> Result<Served, InputError> {
         let served = LocalDirs::new();
         for (name, path) in dirs {
@@ -107,6 +108,7 @@ impl Served {
         let options = SessionOptions {
             shared_key: cwd.display().to_string(),
             dirs: served,
+            content,
             ..SessionOptions::default()
         };
         let session = client.start_session(options).await?;

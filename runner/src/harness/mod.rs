@@ -83,6 +83,7 @@
 //! `--exact NAME --nocapture`: one process per test, one connection each.
 
 mod backend;
+mod cache;
 pub mod errors;
 pub mod export;
 mod front;

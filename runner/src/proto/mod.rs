@@ -76,6 +76,22 @@ pub mod grpc {
     }
 }
 
+/// `package containerd.services.content.v1`: the content store a daemon reads and writes a
+/// `type=local` cache through, on the client's session.
+pub mod containerd {
+    /// containerd's services.
+    pub mod services {
+        /// The content store.
+        pub mod content {
+            /// `Content` (Info, Read, Write, Status, Abort, …).
+            pub mod v1 {
+                include!("gen/containerd.services.content.v1.rs");
+            }
+        }
+    }
+}
+
+pub use containerd::services::content::v1 as content;
 pub use moby::buildkit::v1 as control;
 pub use moby::buildkit::v1::frontend;
 pub use moby::buildkit::v1::types;

@@ -35,6 +35,11 @@ pub const IMAGE_CONFIG_APPLIED: &str = "buildtest: image config applied: ";
 /// `cargo buildtest` shows it as a `Built` status line.
 pub const DOCKERFILE_BUILT: &str = "buildtest: Dockerfile built: ";
 
+/// The prefix of a suite binary's stderr lines about BuildKit's cache (`importing from DIR (N
+/// manifests)`, `exported (ENTRIES): N passing checks in S s; …`). `cargo buildtest` shows them
+/// after the suite (`Cache` status lines).
+pub const CACHE_LINE: &str = "buildtest: cache: ";
+
 /// The version of the event format (the `format` field of every event).
 pub const FORMAT_VERSION: u32 = 1;
 

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::client::{Strategy, TlsOptions};
+use crate::client::{CacheDirection, CacheEntry, Strategy, TlsOptions};
 
 /// Concurrent solves when nothing sets `BUILDTEST_JOBS`.
 pub const DEFAULT_JOBS: usize = 16;
@@ -160,6 +160,24 @@ pub const SUITE: Setting = Setting {
     meaning: "the suite name in records and JUnit (default `<package>::<target>`; `cargo buildtest` sets it)",
     read_by: ReadBy::Harness,
 };
+/// `BUILDTEST_CACHE_TO`: cache exports (see [`crate::client::cache`]).
+pub const CACHE_TO: Setting = Setting {
+    var: "BUILDTEST_CACHE_TO",
+    key: None,
+    flag: Some("--cache-to"),
+    accepted: "cache exports in buildx's syntax (`type=local,dest=DIR`, `type=registry,ref=NAME[,mode=max]`, `type=inline`), several separated by `;`",
+    meaning: "export the checks' cache once per suite after its checks ran (repeatable flag; `mode=max` unless given; a `type=local` export is tagged with the suite's name in `DIR/index.json`; a relative `DIR` is relative to the current directory; `{suite}` in a registry `ref` stands for the suite's name); a builder that cannot export (a Docker engine with the graph-driver image store), and `type=inline` (it needs an exported image), are refused before anything runs",
+    read_by: ReadBy::Both,
+};
+/// `BUILDTEST_CACHE_FROM`: cache imports.
+pub const CACHE_FROM: Setting = Setting {
+    var: "BUILDTEST_CACHE_FROM",
+    key: None,
+    flag: Some("--cache-from"),
+    accepted: "cache imports in buildx's syntax (`type=local,src=DIR`, `type=registry,ref=NAME`), several separated by `;`",
+    meaning: "import cache on every solve (repeatable flag; a `type=local` import reads every tag of `DIR/index.json`, or only `tag=`'s); passing checks whose input did not change are then `(cached)`",
+    read_by: ReadBy::Both,
+};
 /// `BUILDTEST_TLSCACERT`.
 pub const TLS_CA_CERT: Setting = tls("BUILDTEST_TLSCACERT", "--tlscacert", "a file path");
 /// `BUILDTEST_TLSCERT`.
@@ -197,6 +215,8 @@ pub const SETTINGS: &[Setting] = &[
     TLS_SERVER_NAME,
     RESULTS,
     SUITE,
+    CACHE_TO,
+    CACHE_FROM,
 ];
 
 /// README's environment table, rendered from [`SETTINGS`] (a test checks that README holds it).
@@ -354,6 +374,10 @@ pub struct SuiteSettings {
     pub suite: Option<String>,
     /// `BUILDTEST_TLSCACERT`, `BUILDTEST_TLSCERT`, `BUILDTEST_TLSKEY`, `BUILDTEST_TLSSERVERNAME`.
     pub tls: TlsOptions,
+    /// `BUILDTEST_CACHE_TO` (local directories absolute).
+    pub cache_to: Vec<CacheEntry>,
+    /// `BUILDTEST_CACHE_FROM` (local directories absolute).
+    pub cache_from: Vec<CacheEntry>,
 }
 
 impl Default for SuiteSettings {
@@ -370,6 +394,8 @@ impl Default for SuiteSettings {
             results: None,
             suite: None,
             tls: TlsOptions::default(),
+            cache_to: Vec::new(),
+            cache_from: Vec::new(),
         }
     }
 }
@@ -418,6 +444,8 @@ impl SuiteSettings {
                 key: get(&TLS_KEY).map(|raw| PathBuf::from(raw.text.trim())),
                 server_name: get(&TLS_SERVER_NAME).map(|raw| raw.text.trim().to_owned()),
             },
+            cache_to: value(get(&CACHE_TO), &CACHE_TO, parse_cache_to)?.unwrap_or_default(),
+            cache_from: value(get(&CACHE_FROM), &CACHE_FROM, parse_cache_from)?.unwrap_or_default(),
         })
     }
 
@@ -447,6 +475,8 @@ impl SuiteSettings {
             (TLS_SERVER_NAME, self.tls.server_name.clone()),
             (RESULTS, path(&self.results)),
             (SUITE, self.suite.clone()),
+            (CACHE_TO, cache_list(&self.cache_to)),
+            (CACHE_FROM, cache_list(&self.cache_from)),
         ];
         values.into_iter().map(|(s, v)| (s.var, v)).collect()
     }
@@ -479,6 +509,26 @@ fn parse_builder(raw: &Raw, addr_var: bool) -> BuilderChoice {
     } else {
         BuilderChoice::Named(text)
     }
+}
+
+/// Cache exports (`;`-separated buildx entries), local directories made absolute.
+pub fn parse_cache_to(text: &str) -> Option<Vec<CacheEntry>> {
+    parse_cache(text, CacheDirection::Export)
+}
+
+/// Cache imports (`;`-separated buildx entries), local directories made absolute.
+pub fn parse_cache_from(text: &str) -> Option<Vec<CacheEntry>> {
+    parse_cache(text, CacheDirection::Import)
+}
+
+fn parse_cache(text: &str, direction: CacheDirection) -> Option<Vec<CacheEntry>> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let entries = CacheEntry::parse_list(text, direction).ok()?;
+    Some(entries.into_iter().map(|e| e.absolute(&cwd)).collect())
+}
+
+fn cache_list(entries: &[CacheEntry]) -> Option<String> {
+    (!entries.is_empty()).then(|| CacheEntry::format_list(entries))
 }
 
 /// `auto`, `passthrough`, `direct`, `discard`, `mergediff`.
@@ -579,6 +629,9 @@ mod tests {
                 key: None,
                 server_name: Some("kit".into()),
             },
+            cache_to: parse_cache_to("type=local,dest=/c;type=registry,ref=r:5000/c,mode=max")
+                .unwrap(),
+            cache_from: parse_cache_from("type=local,src=/c").unwrap(),
         };
         let written = settings.to_env();
         let back = SuiteSettings::from_lookup(|name| {
@@ -611,6 +664,12 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "read BUILDTEST_JOBS: `0` is not a whole number of concurrent solves, at least 1"
+        );
+        let err = env(&[("BUILDTEST_CACHE_TO", "type=local,src=/x")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("read BUILDTEST_CACHE_TO: `type=local,src=/x` is not cache exports"),
+            "{err}"
         );
         let err = env(&[("BUILDTEST_STRATEGY", "bogus")]).unwrap_err();
         assert_eq!(

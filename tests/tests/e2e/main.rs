@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod cache;
 mod config;
 mod export;
 mod interrupt;

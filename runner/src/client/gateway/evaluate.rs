@@ -28,6 +28,18 @@ impl GatewayBuild {
         definition: pb::Definition,
         check_vertices: &[String],
     ) -> Result<(), SolveError> {
+        self.evaluate_with_cache(definition, check_vertices, Vec::new())
+            .await
+    }
+
+    /// [`GatewayBuild::evaluate`] importing `cache_imports` (`SolveRequest.CacheImports`): the
+    /// daemon resolves each import once per build, however many definitions use it.
+    pub async fn evaluate_with_cache(
+        &self,
+        definition: pb::Definition,
+        check_vertices: &[String],
+        cache_imports: Vec<crate::proto::control::CacheOptionsEntry>,
+    ) -> Result<(), SolveError> {
         if !self.caps.has("gateway.solve.evaluate") {
             return Err(SolveError::Unsupported {
                 what: "evaluating a definition inside a gateway build".to_owned(),
@@ -43,6 +55,7 @@ impl GatewayBuild {
                 allow_result_return: true,
                 allow_result_array_ref: true,
                 evaluate: true,
+                cache_imports,
                 ..SolveRequest::default()
             })
             .map_err(gateway_to_solve)?;

@@ -29,6 +29,7 @@
 //! ends; [`Session::closed`] resolves with [`SessionEnd::Lost`]), or when it is dropped (its tasks
 //! are aborted).
 
+pub mod content;
 mod filesend;
 mod filesync;
 pub mod pattern;
@@ -56,6 +57,7 @@ use super::control::{Client, control_client};
 use super::transport::{self, BoxedIo, Io};
 use crate::proto::control::BytesMessage;
 
+pub use content::{ContentStats, ContentStores};
 pub use filesend::FileSendTarget;
 pub use services::{FILE_SEND_METHOD, METHODS};
 pub use walk::WalkError;
@@ -202,6 +204,8 @@ pub struct SessionOptions {
     pub shared_key: String,
     /// The directories served, by name.
     pub dirs: LocalDirs,
+    /// The content stores served (cache export and import, `type=local`).
+    pub content: ContentStores,
     /// Informational session name sent to the daemon (BuildKit < v0.16 stores it).
     pub name: String,
     /// How to open the stream.
@@ -222,6 +226,7 @@ impl Default for SessionOptions {
         Self {
             shared_key: String::new(),
             dirs: LocalDirs::new(),
+            content: ContentStores::new(),
             name: "cargo-buildtest".to_owned(),
             tunnel: TunnelKind::Auto,
             open_timeout: Duration::from_secs(10),
@@ -514,7 +519,8 @@ impl Client {
             filesend::FileSendService {
                 target: options.file_send,
             },
-        );
+        )
+        .with_content(options.content);
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let (ended_tx, ended_rx) = watch::channel(None);
         let task = tokio::spawn(serve(io, router, shutdown_rx, ended_tx, pumps));

@@ -8,6 +8,7 @@
 //! - `moby.filesync.v1.FileSync/DiffCopy`: [`super::filesync`];
 //! - `moby.filesync.v1.FileSend/DiffCopy` (advertised only by a session with a
 //!   [`super::FileSendTarget`]): [`super::filesend`].
+//! - `containerd.services.content.v1.Content`: [`super::content`] (cache export and import).
 //!
 //! Anything else answers `Unimplemented`.
 
@@ -18,8 +19,10 @@ use std::task::{Context, Poll};
 
 use tonic::{Request, Response, Status};
 
+use super::content::{ContentService, ContentStores};
 use super::filesend::FileSendService;
 use super::filesync::FileSyncService;
+use crate::proto::content::content_server::ContentServer;
 use crate::proto::filesync::auth_server::{Auth, AuthServer};
 use crate::proto::filesync::file_send_server::FileSendServer;
 use crate::proto::filesync::file_sync_server::FileSyncServer;
@@ -40,6 +43,11 @@ pub const METHODS: &[&str] = &[
     "/moby.filesync.v1.Auth/FetchToken",
     "/moby.filesync.v1.Auth/GetTokenAuthority",
     "/moby.filesync.v1.Auth/VerifyTokenAuthority",
+    "/containerd.services.content.v1.Content/Info",
+    "/containerd.services.content.v1.Content/Read",
+    "/containerd.services.content.v1.Content/Write",
+    "/containerd.services.content.v1.Content/Abort",
+    "/containerd.services.content.v1.Content/ListStatuses",
 ];
 
 /// The method a session with a [`super::FileSendTarget`] advertises as well.
@@ -111,6 +119,7 @@ pub(crate) struct Router {
     auth: AuthServer<AnonymousAuth>,
     filesync: FileSyncServer<FileSyncService>,
     filesend: FileSendServer<FileSendService>,
+    content: ContentServer<ContentService>,
 }
 
 impl Router {
@@ -121,8 +130,22 @@ impl Router {
             filesync: FileSyncServer::new(filesync),
             filesend: FileSendServer::new(filesend)
                 .max_decoding_message_size(FILE_SEND_MAX_MESSAGE),
+            content: content_server(ContentStores::new()),
         }
     }
+
+    /// The same router serving `stores` as the content store.
+    pub(crate) fn with_content(mut self, stores: ContentStores) -> Self {
+        self.content = content_server(stores);
+        self
+    }
+}
+
+/// Blobs are written in chunks of up to 1 MiB; allow what the daemon's side may send (16 MiB).
+fn content_server(stores: ContentStores) -> ContentServer<ContentService> {
+    ContentServer::new(ContentService::new(stores))
+        .max_decoding_message_size(16 << 20)
+        .max_encoding_message_size(16 << 20)
 }
 
 impl<B> tower::Service<http::Request<B>> for Router
@@ -148,6 +171,9 @@ where
             Box::pin(async move { service.call(request).await })
         } else if path.starts_with("/moby.filesync.v1.FileSend/") {
             let mut service = self.filesend.clone();
+            Box::pin(async move { service.call(request).await })
+        } else if path.starts_with("/containerd.services.content.v1.Content/") {
+            let mut service = self.content.clone();
             Box::pin(async move { service.call(request).await })
         } else if path.starts_with("/moby.filesync.v1.Auth/") {
             let mut service = self.auth.clone();

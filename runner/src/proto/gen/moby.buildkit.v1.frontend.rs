@@ -120,6 +120,9 @@ pub struct SolveRequest {
     pub r#final: bool,
     #[prost(bytes = "vec", tag = "11")]
     pub exporter_attr: ::prost::alloc::vec::Vec<u8>,
+    /// Cache to import for this solve; BuildKit resolves each import once per build (job).
+    #[prost(message, repeated, tag = "12")]
+    pub cache_imports: ::prost::alloc::vec::Vec<super::CacheOptionsEntry>,
     #[prost(btree_map = "string, message", tag = "13")]
     pub frontend_inputs: ::prost::alloc::collections::BTreeMap<
         ::prost::alloc::string::String,

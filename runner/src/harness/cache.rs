@@ -1,0 +1,366 @@
+//! The run's cache: `BUILDTEST_CACHE_FROM` imported on every solve, `BUILDTEST_CACHE_TO` exported
+//! **once per suite binary**, after its checks ran.
+//!
+//! The export is one more solve: `merge([every passing check's graph])` with the cache exports
+//! attached (`mode=max` unless the entry says otherwise, so every check exec's result is in the
+//! cache, not only the merge's). Every check already ran in this run, so the builder answers each
+//! from its own cache and the solve costs the merge and the export itself. Checks that failed or
+//! could not run are not in that graph, and BuildKit never caches a failed exec: a failure is
+//! never exported as passing, whatever the strategy.
+//!
+//! `type=local` entries travel through the run's session ([`ContentStores`]); after the export the
+//! cache manifest is recorded in `DIR/index.json` under the suite's tag
+//! ([`CacheEntry::for_suite`]). A `type=local` import becomes one import per manifest of
+//! `DIR/index.json` (every suite's, or only `tag=`'s).
+
+use std::time::Instant;
+
+use crate::client::cache::{self, CacheKind, layout};
+use crate::client::{CacheEntry, ContentStats, ContentStores, SolveOptions, one_line_chain};
+use crate::harness::backend::Backend;
+use crate::llb::{self, Platform, State};
+use crate::proto::control::CacheOptions;
+use crate::proto::pb;
+use crate::protocol::SuiteSettings;
+
+/// A cache setting that cannot be used (before anything runs), or an export that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum CacheError {
+    /// The builder cannot do what was asked.
+    #[error(transparent)]
+    Unsupported(#[from] cache::CacheUnsupported),
+    /// Asking the builder what it can do failed.
+    #[error("ask the builder whether it can export cache")]
+    Support(#[source] crate::client::ClientError),
+    /// A local cache directory could not be read or prepared.
+    #[error("use the local cache directory {dir}")]
+    Layout {
+        /// The directory.
+        dir: String,
+        /// Why.
+        #[source]
+        source: layout::LayoutError,
+    },
+    /// Creating an export directory failed.
+    #[error("create the cache directory {dir}")]
+    Create {
+        /// The directory.
+        dir: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The export solve failed.
+    #[error("export the cache ({entries}): {message}")]
+    Export {
+        /// The entries.
+        entries: String,
+        /// Why.
+        message: String,
+    },
+    /// The passing checks' graphs could not be merged.
+    #[error("build the cache export's graph: {0}")]
+    Graph(String),
+}
+
+/// The run's cache plan.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunCache {
+    imports: Vec<CacheEntry>,
+    exports: Vec<CacheEntry>,
+    stores: ContentStores,
+    /// Lines to show before the run (imports found, or not).
+    pub(crate) notes: Vec<String>,
+}
+
+/// What an export did.
+#[derive(Debug, Clone)]
+pub(crate) struct Exported {
+    pub(crate) checks: usize,
+    pub(crate) seconds: f64,
+    pub(crate) content: ContentStats,
+    pub(crate) entries: String,
+}
+
+impl RunCache {
+    /// Checks the settings against the builder and reads the local imports' indexes.
+    pub(crate) async fn plan(
+        settings: &SuiteSettings,
+        backend: &Backend,
+        suite: &str,
+    ) -> Result<RunCache, CacheError> {
+        let mut plan = RunCache::default();
+        if settings.cache_to.is_empty() && settings.cache_from.is_empty() {
+            return Ok(plan);
+        }
+        if !settings.cache_to.is_empty() {
+            let support = backend
+                .client()
+                .cache_support()
+                .await
+                .map_err(CacheError::Support)?;
+            support.check(&backend.builder_name(), &settings.cache_to)?;
+        }
+        for entry in &settings.cache_to {
+            let entry = entry.for_suite(suite);
+            if let (CacheKind::Local, Some(dir)) = (entry.kind, entry.local_dir()) {
+                std::fs::create_dir_all(&dir).map_err(|source| CacheError::Create {
+                    dir: dir.display().to_string(),
+                    source,
+                })?;
+                plan.stores.insert_local(&dir.display().to_string(), &dir);
+            }
+            plan.exports.push(entry);
+        }
+        for entry in &settings.cache_from {
+            let Some(dir) = entry.local_dir() else {
+                plan.imports.push(entry.for_suite(suite));
+                continue;
+            };
+            let wanted = entry.attrs.get("tag");
+            let manifests = layout::manifests(&dir).map_err(|source| CacheError::Layout {
+                dir: dir.display().to_string(),
+                source,
+            })?;
+            let mut found = 0;
+            for (tag, digest) in manifests {
+                if wanted.is_some_and(|w| *w != tag) {
+                    continue;
+                }
+                let mut one = entry.clone();
+                one.attrs.remove("tag");
+                one.attrs.insert("digest".to_owned(), digest);
+                plan.imports.push(one);
+                found += 1;
+            }
+            if found == 0 {
+                plan.notes.push(format!(
+                    "nothing to import from {} yet (no manifest{} in its index.json); the checks run without it",
+                    dir.display(),
+                    wanted.map(|t| format!(" tagged `{t}`")).unwrap_or_default()
+                ));
+            } else {
+                plan.stores.insert_local(&dir.display().to_string(), &dir);
+                plan.notes.push(format!(
+                    "importing from {} ({found} manifest{})",
+                    dir.display(),
+                    if found == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Whether the solves need the session (a `type=local` entry).
+    pub(crate) fn needs_session(&self) -> bool {
+        !self.stores.is_empty()
+    }
+
+    /// The content stores the session serves.
+    pub(crate) fn stores(&self) -> ContentStores {
+        self.stores.clone()
+    }
+
+    /// What every check's solve carries.
+    pub(crate) fn import_options(&self) -> Option<CacheOptions> {
+        (!self.imports.is_empty()).then(|| cache::cache_options(&self.imports, &[]))
+    }
+
+    /// What the builder read from local imports so far (`None` without local imports).
+    pub(crate) fn import_line(&self) -> Option<String> {
+        let local = self
+            .imports
+            .iter()
+            .filter(|e| e.kind == CacheKind::Local)
+            .count();
+        (local > 0).then(|| {
+            format!(
+                "the builder read {} bytes from the imported directories",
+                self.stores.stats().bytes_read
+            )
+        })
+    }
+
+    /// Loads the imported cache into the builder's own cache in **one** gateway build: every
+    /// check's graph is evaluated there with the imports (failures are ignored: the checks' own
+    /// solves report them), so the daemon resolves each import once instead of once per check
+    /// solve, and the checks' own solves then need no import (they find what was loaded in the
+    /// builder's cache). Returns a line for stderr and the check vertices that were answered
+    /// from the cache there (the others executed or failed in that build: a check's own solve
+    /// then finds an executed one in the builder's cache, but it was not imported, so its
+    /// record must not say cached). `Err` (with why) when the builder cannot (no
+    /// `gateway.solve.evaluate`, BuildKit < v0.10): the solves then import themselves.
+    pub(crate) async fn prefetch(
+        &self,
+        backend: &Backend,
+        definitions: Vec<(pb::Definition, Option<String>)>,
+        session: Option<String>,
+        jobs: usize,
+    ) -> Result<(String, std::collections::HashSet<String>), String> {
+        use crate::client::gateway::GatewayOptions;
+        let started = Instant::now();
+        let imports = cache::cache_options(&self.imports, &[]).imports;
+        let build = backend
+            .client()
+            .gateway_build_with(GatewayOptions {
+                session,
+                ..GatewayOptions::default()
+            })
+            .await
+            .map_err(|e| one_line_chain(&e))?;
+        if !build.caps().has("gateway.solve.evaluate") {
+            let _ = build.finish().await;
+            return Err(
+                "the builder's gateway cannot evaluate definitions (BuildKit < v0.10)".to_owned(),
+            );
+        }
+        let build = std::sync::Arc::new(build);
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+        let count = definitions.len();
+        let mut tasks = tokio::task::JoinSet::new();
+        let vertices: Vec<String> = definitions.iter().filter_map(|(_, v)| v.clone()).collect();
+        for (definition, _) in definitions {
+            let build = std::sync::Arc::clone(&build);
+            let permits = std::sync::Arc::clone(&permits);
+            let imports = imports.clone();
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                build
+                    .evaluate_with_cache(definition, &[], imports)
+                    .await
+                    .is_ok()
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        let mut cached = std::collections::HashSet::new();
+        for vertex in vertices {
+            if build
+                .vertex_done(&vertex, std::time::Duration::from_millis(200))
+                .await
+                .is_some_and(|v| v.cached)
+            {
+                cached.insert(vertex);
+            }
+        }
+        if let Ok(build) = std::sync::Arc::try_unwrap(build) {
+            let _ = build.finish().await;
+        }
+        let line = format!(
+            "loaded the imported cache in one build: {} of {count} checks answered from a cache (the import or the builder's own) ({:.2} s)",
+            cached.len(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok((line, cached))
+    }
+
+    /// Whether [`RunCache::prefetch`] can stand in for per-solve imports: every import is
+    /// `type=local`. Measured on Docker 26.1.5: after loading a `type=local` import in one build,
+    /// the checks' own solves found every loaded check in the builder's cache; after loading a
+    /// `type=registry` import the same way (4 of 5 checks found), they found none.
+    pub(crate) fn can_prefetch(&self) -> bool {
+        !self.imports.is_empty() && self.imports.iter().all(|e| e.kind == CacheKind::Local)
+    }
+
+    /// Whether anything is to be exported.
+    pub(crate) fn exports(&self) -> bool {
+        !self.exports.is_empty()
+    }
+
+    /// Exports the cache of the passing checks' graphs in one solve; records local manifests.
+    pub(crate) async fn export(
+        &self,
+        backend: &Backend,
+        passing: Vec<pb::Definition>,
+        session: Option<String>,
+    ) -> Result<Exported, CacheError> {
+        let started = Instant::now();
+        let entries = self
+            .exports
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let checks = passing.len();
+        let before = self.stores.stats();
+        if checks > 0 {
+            let states = passing
+                .iter()
+                .map(State::from_pb_definition)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| CacheError::Graph(e.to_string()))?;
+            let definition = llb::merge(states)
+                .marshal(&Platform::linux_amd64())
+                .map_err(|e| CacheError::Graph(e.to_string()))?
+                .into_proto();
+            let options = SolveOptions {
+                session,
+                cache: Some(cache::cache_options(&[], &self.exports)),
+                ..SolveOptions::default()
+            };
+            let report = backend.client().solve_and_wait(definition, options).await;
+            if let Err(err) = &report.result {
+                return Err(CacheError::Export {
+                    entries,
+                    message: one_line_chain(err),
+                });
+            }
+            for entry in &self.exports {
+                let (CacheKind::Local, Some(dir)) = (entry.kind, entry.local_dir()) else {
+                    continue;
+                };
+                let Some(manifest) = report.exporter_response.get("cache.manifest") else {
+                    return Err(CacheError::Export {
+                        entries,
+                        message: "the builder returned no cache manifest (cache.manifest)"
+                            .to_owned(),
+                    });
+                };
+                let tag = entry
+                    .attrs
+                    .get("tag")
+                    .cloned()
+                    .unwrap_or_else(|| "latest".to_owned());
+                layout::put(&dir, &tag, manifest).map_err(|source| CacheError::Layout {
+                    dir: dir.display().to_string(),
+                    source,
+                })?;
+            }
+        }
+        let after = self.stores.stats();
+        Ok(Exported {
+            checks,
+            seconds: started.elapsed().as_secs_f64(),
+            content: ContentStats {
+                bytes_written: after.bytes_written - before.bytes_written,
+                blobs_written: after.blobs_written - before.blobs_written,
+                bytes_read: after.bytes_read,
+            },
+            entries,
+        })
+    }
+}
+
+impl Exported {
+    /// One line for stderr.
+    pub(crate) fn line(&self) -> String {
+        let written = if self.content.blobs_written > 0 {
+            format!(
+                "; {} blobs, {} bytes written to local directories",
+                self.content.blobs_written, self.content.bytes_written
+            )
+        } else {
+            String::new()
+        };
+        if self.checks == 0 {
+            return format!("not exported ({}): no check passed", self.entries);
+        }
+        format!(
+            "exported ({}): {} passing check{} in {:.2} s{written}",
+            self.entries,
+            self.checks,
+            if self.checks == 1 { "" } else { "s" },
+            self.seconds
+        )
+    }
+}
