@@ -485,6 +485,89 @@ build_smoke() { # (uses E_*)
     return 1
 }
 
+# ---------------------------------------------------------------- linux/arm64 under emulation
+# qemu-user-static's qemu-aarch64 registered with binfmt_misc (flag F: it works inside containers
+# and BuildKit execs), and the offline image $ARM64_IMAGE: the same busybox rootfs as $IMAGE, made
+# from Debian's busybox-static:arm64. `docker import --platform linux/arm64` on 20.10 records
+# amd64, so the image is a BuildKit `FROM scratch` + `COPY` build with --platform linux/arm64.
+ARM64_IMAGE=buildtest/busybox:arm64
+ARM64_DIR=$STATE_DIR/image/arm64
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+emulation_up() {
+    local p missing=() logf=$LOG_DIR/emulation.log t0
+    t0=$(now)
+    : >"$logf"
+    for p in qemu-user-static binfmt-support; do pkg_installed "$p" || missing+=("$p"); done
+    if ((${#missing[@]})); then
+        log "emulation: installing ${missing[*]}"
+        run_logged "$logf" env DEBIAN_FRONTEND=noninteractive apt-get -y -q --no-install-recommends \
+            install "${missing[@]}"
+    fi
+    if ! mountpoint -q /proc/sys/fs/binfmt_misc; then
+        run_logged "$logf" mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+    fi
+    if ! grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null; then
+        run_logged "$logf" update-binfmts --enable qemu-aarch64
+    fi
+    grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 ||
+        die "emulation: qemu-aarch64 is not enabled in /proc/sys/fs/binfmt_misc" "$logf"
+    log "emulation: qemu-aarch64 enabled ($(elapsed "$t0") s)"
+}
+
+# The arm64 rootfs directory (the build context's rootfs/), rebuilt when missing.
+make_arm64_rootfs() {
+    local root=$ARM64_DIR/ctx/rootfs
+    [[ -x $root/bin/busybox && -f $ARM64_DIR/ctx/Dockerfile ]] && return
+    local debs=$ARM64_DIR/debs applet logf=$LOG_DIR/emulation.log
+    log "image: building the arm64 busybox rootfs from busybox-static:arm64"
+    rm -rf "$ARM64_DIR" && mkdir -p "$debs" "$root/bin" "$root/etc" "$root/tmp" "$root/root"
+    bash "$HERE/arm64-toolchain.sh" fetch "$debs" busybox-static:arm64
+    run_logged "$logf" dpkg-deb -x "$debs"/busybox-static_*_arm64.deb "$ARM64_DIR/pkg"
+    cp "$ARM64_DIR/pkg/bin/busybox" "$root/bin/busybox"
+    # The applet list from the arm64 binary itself (it runs under qemu-aarch64).
+    while read -r applet; do
+        [[ -n $applet && $applet != bin/busybox ]] || continue
+        mkdir -p "$root/$(dirname "$applet")"
+        ln -sfn /bin/busybox "$root/$applet"
+    done < <("$root/bin/busybox" --list-full)
+    printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' \
+        'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$root/etc/passwd"
+    printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$root/etc/group"
+    chmod 0755 "$root/root"
+    chmod 1777 "$root/tmp"
+    printf '%s\n' 'FROM scratch' 'COPY rootfs/ /' \
+        'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' 'CMD ["/bin/sh"]' \
+        >"$ARM64_DIR/ctx/Dockerfile"
+    rm -rf "$debs" "$ARM64_DIR/pkg"
+}
+
+# arm64_image: build $ARM64_IMAGE in the engine unless it is there as linux/arm64, then run
+# `uname -m` in it (must say aarch64: emulation works in this engine).
+arm64_image() { # (uses E_*)
+    local arch='' json t0
+    t0=$(now)
+    if json=$(api_get "$E_SOCK" "/images/$ARM64_IMAGE/json" 2>/dev/null); then
+        arch=$(sed -n 's/.*"Architecture":"\([^"]*\)".*/\1/p' <<<"$json")
+    fi
+    if [[ $arch != arm64 ]]; then
+        make_arm64_rootfs
+        DOCKER_BUILDKIT=1 dcli "$E_SOCK" build --platform linux/arm64 --network none --progress plain \
+            -t "$ARM64_IMAGE" "$ARM64_DIR/ctx" >>"$E_CLOG" 2>&1 ||
+            die "$E_NAME: building $ARM64_IMAGE failed" "$E_CLOG"
+        json=$(api_get "$E_SOCK" "/images/$ARM64_IMAGE/json") || die "$E_NAME: $ARM64_IMAGE missing right after its build" "$E_CLOG"
+        arch=$(sed -n 's/.*"Architecture":"\([^"]*\)".*/\1/p' <<<"$json")
+        [[ $arch == arm64 ]] || die "$E_NAME: $ARM64_IMAGE was recorded as '$arch', not arm64"
+        log "$E_NAME: built $ARM64_IMAGE (linux/arm64) in $(elapsed "$t0") s"
+    else
+        log "$E_NAME: image $ARM64_IMAGE present (linux/arm64)"
+    fi
+    local m
+    m=$(dcli "$E_SOCK" run --rm --network none --platform linux/arm64 "$ARM64_IMAGE" uname -m 2>>"$E_CLOG") ||
+        die "$E_NAME: 'docker run --platform linux/arm64 $ARM64_IMAGE uname -m' failed" "$E_CLOG"
+    [[ $m == aarch64 ]] || die "$E_NAME: uname -m in $ARM64_IMAGE said '$m', not aarch64"
+}
+
 # ---------------------------------------------------------------- engine lifecycle
 start_engine() { # (uses E_*)
     local pid t0 i
@@ -566,6 +649,9 @@ print_env() { # ENGINE...: export lines on stdout; returns 1 if an engine does n
     local name up=0 v upper
     echo "export BUILDTEST_BASE_IMAGE=$IMAGE"
     echo "export BUILDTEST_DEBIAN_IMAGE=$DEBIAN_IMAGE"
+    echo "export BUILDTEST_ARM64_IMAGE=$ARM64_IMAGE"
+    # The private arm64 cross toolchain runner/build.rs embeds the linux/arm64 probe with.
+    bash "$HERE/arm64-toolchain.sh" env 2>/dev/null || log "arm64 toolchain: not set up (no linux/arm64 probe will be embedded)"
     for name in "${ENGINES[@]}"; do
         select_engine "$name"
         upper=$(tr '[:lower:]' '[:upper:]' <<<"$name")
@@ -600,6 +686,8 @@ cmd_up() {
     mkdir -p "$STATE_DIR" "$LOG_DIR" "$RUN_DIR" "$STATE_DIR/image" "$STATE_DIR/docker-config"
     apt_install_bookworm
     install_docker26
+    emulation_up
+    bash "$HERE/arm64-toolchain.sh" up >/dev/null
     for name in "${ENGINES[@]}"; do
         select_engine "$name"
         start_engine
@@ -607,6 +695,7 @@ cmd_up() {
         import_images
         run_check || die "$name: 'docker run --rm --network none $IMAGE true' failed" "$E_CLOG"
         log "$name: run check ok"
+        arm64_image
     done
     log "up: both engines ready in $(elapsed "$t0") s"
     print_env || die "an engine stopped answering right after start"
