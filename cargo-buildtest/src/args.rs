@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use buildtest::protocol::exit;
 use buildtest::protocol::settings::{
     BUILDKIT_HOST, BUILDX_BUILDER, DEFAULT_JOBS, DEFAULT_TIMEOUT, JOBS, JUNIT, NO_CACHE, Origin,
-    Raw, ReadBy, SETTINGS, STRATEGY, Setting, TIMEOUT, TLS_CA_CERT, TLS_CERT, TLS_KEY,
+    PLATFORM, Raw, ReadBy, SETTINGS, STRATEGY, Setting, TIMEOUT, TLS_CA_CERT, TLS_CERT, TLS_KEY,
     TLS_SERVER_NAME,
 };
 use clap::{Args as ClapArgs, Parser, ValueEnum};
@@ -89,6 +89,10 @@ pub struct Args {
     /// [default: `DEFAULT_TIMEOUT`].
     #[arg(long, value_name = "DURATION", help_heading = "Run", help = timeout_help())]
     pub timeout: Option<String>,
+    /// The platform inputs are solved for unless they pin their own: linux/amd64 (default) or
+    /// linux/arm64; each check runs the probe for its input's platform.
+    #[arg(long, value_name = "PLATFORM", help_heading = "Run")]
+    pub platform: Option<String>,
 
     /// The builder's address: docker+unix://PATH (a Docker engine), unix://PATH (a buildkitd),
     /// tcp://HOST:PORT, docker-container://NAME …
@@ -144,6 +148,7 @@ impl Args {
             v if v == STRATEGY.var => self.strategy.clone(),
             v if v == JOBS.var => self.jobs.clone(),
             v if v == TIMEOUT.var => self.timeout.clone(),
+            v if v == PLATFORM.var => self.platform.clone(),
             v if v == NO_CACHE.var => self.no_cache.then(|| "true".to_owned()),
             v if v == JUNIT.var => path(&self.junit),
             v if v == TLS_CA_CERT.var => path(&self.tlscacert),

@@ -69,6 +69,7 @@ mod backend;
 pub mod errors;
 mod front;
 mod inputs;
+mod probes;
 pub mod registry;
 mod run;
 mod test;

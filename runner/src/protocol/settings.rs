@@ -133,6 +133,15 @@ pub const PROBE: Setting = Setting {
     meaning: "how the probe reaches the builder: `auto` (default: loaded once into a Docker engine as image `buildtest/probe:<hash>`, else `session`), `image`, `session` (a local directory `<temp>/buildtest-probe-<hash>` served by the run's session: sent at most once per run, and not at all while the builder keeps the previous run's copy; the run's last line says `of which the probe: N bytes`), `inline` (a `mkfile` carrying the probe's bytes in every check's Definition)",
     read_by: ReadBy::Harness,
 };
+/// `BUILDTEST_PLATFORM`: the platform every input is solved for unless it pins its own.
+pub const PLATFORM: Setting = Setting {
+    var: "BUILDTEST_PLATFORM",
+    key: Some("platform"),
+    flag: Some("--platform"),
+    accepted: "a platform a check probe exists for: linux/amd64 or linux/arm64 (`linux/arm64/v8`)",
+    meaning: "the platform inputs are solved for unless they pin their own (`State::image_with(.., ImageOptions::new().platform(..))`): `linux/amd64` (default) or `linux/arm64` (needs an arm64 builder or emulation); each check runs the probe for its input's platform",
+    read_by: ReadBy::Both,
+};
 /// `BUILDTEST_RESULTS`.
 pub const RESULTS: Setting = Setting {
     var: crate::report::RESULTS_ENV,
@@ -181,6 +190,7 @@ pub const SETTINGS: &[Setting] = &[
     NO_CACHE,
     JUNIT,
     PROBE,
+    PLATFORM,
     TLS_CA_CERT,
     TLS_CERT,
     TLS_KEY,
@@ -334,6 +344,8 @@ pub struct SuiteSettings {
     pub no_cache: bool,
     /// `BUILDTEST_PROBE`.
     pub probe: ProbeDelivery,
+    /// `BUILDTEST_PLATFORM` (`None`: linux/amd64).
+    pub platform: Option<crate::llb::Platform>,
     /// `BUILDTEST_JUNIT`.
     pub junit: Option<PathBuf>,
     /// `BUILDTEST_RESULTS`.
@@ -353,6 +365,7 @@ impl Default for SuiteSettings {
             timeout: DEFAULT_TIMEOUT,
             no_cache: false,
             probe: ProbeDelivery::Auto,
+            platform: None,
             junit: None,
             results: None,
             suite: None,
@@ -395,6 +408,7 @@ impl SuiteSettings {
             timeout: value(get(&TIMEOUT), &TIMEOUT, parse_duration)?.unwrap_or(d.timeout),
             no_cache: value(get(&NO_CACHE), &NO_CACHE, parse_bool)?.unwrap_or(d.no_cache),
             probe: value(get(&PROBE), &PROBE, parse_probe)?.unwrap_or(d.probe),
+            platform: value(get(&PLATFORM), &PLATFORM, parse_platform)?,
             junit: get(&JUNIT).map(|raw| PathBuf::from(raw.text.trim())),
             results: get(&RESULTS).map(|raw| PathBuf::from(raw.text.trim())),
             suite: get(&SUITE).map(|raw| raw.text.trim().to_owned()),
@@ -426,6 +440,7 @@ impl SuiteSettings {
             (NO_CACHE, self.no_cache.then(|| "1".to_owned())),
             (JUNIT, path(&self.junit)),
             (PROBE, Some(self.probe.name().to_owned())),
+            (PLATFORM, self.platform.as_ref().map(ToString::to_string)),
             (TLS_CA_CERT, path(&self.tls.ca_cert)),
             (TLS_CERT, path(&self.tls.cert)),
             (TLS_KEY, path(&self.tls.key)),
@@ -450,6 +465,26 @@ fn value<T>(
             value: raw.text,
             accepted: setting.accepted,
         }),
+    }
+}
+
+/// `linux/amd64`, `linux/arm64` or `linux/arm64/v8` (the platforms a check probe exists for).
+fn parse_platform(text: &str) -> Option<crate::llb::Platform> {
+    use crate::llb::Platform;
+    match text {
+        "linux/amd64" => Some(Platform::linux_amd64()),
+        "linux/arm64" => Some(Platform::linux_arm64()),
+        "linux/arm64/v8" => Some(Platform::linux_arm64().with_variant("v8")),
+        _ => None,
+    }
+}
+
+impl SuiteSettings {
+    /// The platform inputs are solved for: `BUILDTEST_PLATFORM`, else linux/amd64.
+    pub fn run_platform(&self) -> crate::llb::Platform {
+        self.platform
+            .clone()
+            .unwrap_or_else(crate::llb::Platform::linux_amd64)
     }
 }
 
@@ -540,6 +575,21 @@ mod tests {
     }
 
     #[test]
+    fn the_platform_is_one_a_probe_exists_for() {
+        use crate::llb::Platform;
+        assert_eq!(env(&[]).unwrap().run_platform(), Platform::linux_amd64());
+        let arm = env(&[("BUILDTEST_PLATFORM", "linux/arm64")]).unwrap();
+        assert_eq!(arm.platform, Some(Platform::linux_arm64()));
+        assert_eq!(arm.run_platform(), Platform::linux_arm64());
+        let e = env(&[("BUILDTEST_PLATFORM", "linux/riscv64")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "read BUILDTEST_PLATFORM: `linux/riscv64` is not a platform a check probe exists for: \
+             linux/amd64 or linux/arm64 (`linux/arm64/v8`)"
+        );
+    }
+
+    #[test]
     fn defaults() {
         assert_eq!(env(&[]).unwrap(), SuiteSettings::default());
         assert_eq!(env(&[("BUILDTEST_JOBS", " ")]).unwrap().jobs, DEFAULT_JOBS);
@@ -554,6 +604,7 @@ mod tests {
             timeout: Duration::from_millis(2500),
             no_cache: true,
             probe: ProbeDelivery::Inline,
+            platform: Some(crate::llb::Platform::linux_arm64().with_variant("v8")),
             junit: Some("out/j.xml".into()),
             results: Some("/tmp/r.jsonl".into()),
             suite: Some("pkg::suite".into()),
