@@ -47,11 +47,19 @@ impl ProbePlatform {
     /// Every platform a probe exists for, in a fixed order.
     pub const ALL: [ProbePlatform; 2] = [ProbePlatform::LinuxAmd64, ProbePlatform::LinuxArm64];
 
-    /// `(name, platform)` for every probe platform: the instances of a test over platforms,
+    /// `(label, platform)` for every probe platform: the instances of a test over platforms,
     /// `#[buildtest::test(each = ProbePlatform::each())] fn t(platform: Platform) -> Test`, each
-    /// named by its platform (`t::linux/amd64`, `t::linux/arm64`).
+    /// named by its platform ([`ProbePlatform::label`]: `t::linux-amd64`, `t::linux-arm64`).
     pub fn each() -> [(&'static str, Platform); 2] {
-        Self::ALL.map(|p| (p.name(), p.platform()))
+        Self::ALL.map(|p| (p.label(), p.platform()))
+    }
+
+    /// The platform as a test-name segment: `linux-amd64`, `linux-arm64`.
+    pub fn label(self) -> &'static str {
+        match self {
+            ProbePlatform::LinuxAmd64 => "linux-amd64",
+            ProbePlatform::LinuxArm64 => "linux-arm64",
+        }
     }
 
     /// The probe platform that runs on `platform`, or [`CheckError::UnsupportedPlatform`].
