@@ -85,6 +85,10 @@ fn main() -> ExitCode {
     ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
+    if let Err(message) = write_probe_source() {
+        eprintln!("error: failed to bundle the check probe's source: {message}");
+        return ExitCode::FAILURE;
+    }
     for probe in [&AMD64, &ARM64] {
         if let Err(message) = embed(probe).and_then(|()| write_digest(probe)) {
             eprintln!(
@@ -95,6 +99,121 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Writes `OUT_DIR/probe-source.rs`: the probe's source as `(path, bytes)` pairs, which the
+/// runner embeds so that a builder can compile the probe itself where none is embedded
+/// (`buildtest::check::probe_build_state`): `probe/Cargo.toml` (a standalone manifest with the
+/// workspace's `release-probe` profile as `release`), `probe/src/**`, and the one dependency's
+/// manifest and `src/**` as `regex-lite/` (a path dependency, so the build needs no registry).
+fn write_probe_source() -> Result<(), String> {
+    let manifest_dir = env_path("CARGO_MANIFEST_DIR")?;
+    let out_dir = env_path("OUT_DIR")?;
+    let root = manifest_dir
+        .parent()
+        .ok_or("the runner has no parent directory")?;
+    let workspace_toml = std::fs::read_to_string(root.join("Cargo.toml"))
+        .map_err(|e| format!("read the workspace's Cargo.toml: {e}"))?;
+    let regex_lite = find_regex_lite(root)?;
+
+    // The workspace's release-probe profile, minus `inherits`, as the standalone's release profile.
+    let profile: String = workspace_toml
+        .lines()
+        .skip_while(|l| l.trim() != "[profile.release-probe]")
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("inherits"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let manifest = format!(
+        "[package]\nname = \"buildtest-probe\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+         [dependencies]\nregex-lite = {{ path = \"../regex-lite\" }}\n\n\
+         [profile.release]\n{profile}\n[workspace]\n"
+    );
+    let manifest_path = out_dir.join("probe-standalone.toml");
+    std::fs::write(&manifest_path, manifest)
+        .map_err(|e| format!("write {}: {e}", manifest_path.display()))?;
+
+    let mut files: Vec<(String, PathBuf)> = vec![("probe/Cargo.toml".to_owned(), manifest_path)];
+    collect(&manifest_dir.join("probe/src"), "probe/src", &mut files)?;
+    files.push((
+        "regex-lite/Cargo.toml".to_owned(),
+        regex_lite.join("Cargo.toml"),
+    ));
+    collect(&regex_lite.join("src"), "regex-lite/src", &mut files)?;
+    files.sort();
+
+    let mut code = String::from("&[\n");
+    for (name, path) in &files {
+        let path = path.to_str().ok_or("a source path is not UTF-8")?;
+        code.push_str(&format!("    ({name:?}, include_bytes!({path:?})),\n"));
+    }
+    code.push_str("]\n");
+    let dest = out_dir.join("probe-source.rs");
+    std::fs::write(&dest, code).map_err(|e| format!("write {}: {e}", dest.display()))
+}
+
+/// Every `.rs` file under `dir`, named `<prefix>/<relative path>`.
+fn collect(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> Result<(), String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("read directory {}: {e}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("read directory {}: {e}", dir.display()))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_str().ok_or("a source file name is not UTF-8")?;
+        if path.is_dir() {
+            collect(&path, &format!("{prefix}/{name}"), out)?;
+        } else if name.ends_with(".rs") {
+            out.push((format!("{prefix}/{name}"), path));
+        }
+    }
+    Ok(())
+}
+
+/// The directory of the `regex-lite` package this workspace builds the probe with (from `cargo
+/// metadata`, offline: the outer build has fetched it already).
+fn find_regex_lite(root: &Path) -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--offline",
+        "--manifest-path",
+    ])
+    .arg(root.join("Cargo.toml"));
+    scrub_env(&mut cmd);
+    let output = cmd
+        .output()
+        .map_err(|e| format!("run `cargo metadata`: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`cargo metadata` exited with {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    const KEY: &str = "\"manifest_path\":\"";
+    for (at, _) in text.match_indices(KEY) {
+        let rest = &text[at + KEY.len()..];
+        let Some(end) = rest.find('"') else { continue };
+        let manifest = Path::new(&rest[..end]);
+        let Some(dir) = manifest.parent() else {
+            continue;
+        };
+        let is_regex_lite = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("regex-lite"))
+            && std::fs::read_to_string(manifest).is_ok_and(|t| t.contains("name = \"regex-lite\""));
+        if is_regex_lite {
+            return Ok(dir.to_path_buf());
+        }
+    }
+    Err("`cargo metadata` lists no regex-lite package".to_owned())
 }
 
 /// Writes the hex SHA-256 of the embedded probe next to it (empty when no probe is embedded), so

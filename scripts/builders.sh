@@ -6,6 +6,8 @@
 #   scripts/builders.sh down   stop both engines (by the pid in their pid files)
 #   scripts/builders.sh status health of both engines, incl. a real BuildKit build (exit 1 if unhealthy)
 #   scripts/builders.sh env    print `export` lines; use: eval "$(scripts/builders.sh env)"
+#   scripts/builders.sh rust-image  import buildtest/rust:bookworm (Debian's rustc-web and cargo-web,
+#                              for the probe built by the builder; not part of `up`) into both engines
 #   scripts/builders.sh buildx unpack trixie's docker-buildx as a private CLI plugin (benchmarks only,
 #                              not part of `up`); prints `export BUILDTEST_BUILDX_DOCKER_CONFIG=...`
 #
@@ -568,6 +570,73 @@ arm64_image() { # (uses E_*)
     [[ $m == aarch64 ]] || die "$E_NAME: uname -m in $ARM64_IMAGE said '$m', not aarch64"
 }
 
+# ---------------------------------------------------------------- Rust toolchain image (offline)
+# buildtest/rust:bookworm: Debian's minbase with rustc-web, cargo-web, gcc and libc6-dev (from
+# bookworm-security: the only Rust in bookworm new enough for the probe), made with mmdebstrap
+# like $DEBIAN_IMAGE. It stands in for the official Rust image when the builder builds the check
+# probe itself (BUILDTEST_PROBE_TOOLCHAIN_IMAGE) and nothing can be pulled.
+RUST_IMAGE=buildtest/rust:bookworm
+RUST_TAR=$STATE_DIR/image/rust-$DEBIAN_SUITE.tar
+
+# The URIs of the deb822 stanza for $DEBIAN_SUITE-security (BUILDTEST_DEBIAN_SECURITY_MIRROR
+# overrides).
+debian_security_mirror() {
+    if [[ -n ${BUILDTEST_DEBIAN_SECURITY_MIRROR:-} ]]; then
+        echo "$BUILDTEST_DEBIAN_SECURITY_MIRROR"
+        return
+    fi
+    local uri='' f=/etc/apt/sources.list.d/debian.sources
+    if [[ -r $f ]]; then
+        uri=$(awk -v s="$DEBIAN_SUITE-security" 'BEGIN { RS = "" }
+            { u = ""; ok = 0; n = split($0, L, "\n")
+              for (i = 1; i <= n; i++) {
+                if (L[i] ~ /^URIs:/) { split(L[i], a, /[ \t]+/); u = a[2] }
+                if (L[i] ~ /^Suites:/ && (" " L[i] " ") ~ ("[ \t]" s "[ \t]")) ok = 1
+              }
+              if (ok && u != "") { print u; exit } }' "$f")
+    fi
+    if [[ -z $uri && -r /etc/apt/sources.list ]]; then
+        uri=$(awk -v s="$DEBIAN_SUITE-security" '$1 == "deb" { for (i = 2; i < NF; i++) if ($i ~ /^[a-z+]+:\/\// && $(i + 1) == s) { print $i; exit } }' \
+            /etc/apt/sources.list)
+    fi
+    [[ -n $uri ]] || die "cannot find the machine's Debian security mirror (set BUILDTEST_DEBIAN_SECURITY_MIRROR)"
+    echo "$uri"
+}
+
+make_rust_tar() {
+    [[ -s $RUST_TAR ]] && return
+    command -v mmdebstrap >/dev/null || die "mmdebstrap is missing (apt-get install mmdebstrap)"
+    local t0 mirror security keyring opt='' logf=$LOG_DIR/rust-rootfs.log
+    t0=$(now)
+    : >"$logf"
+    mirror=$(debian_mirror)
+    security=$(debian_security_mirror)
+    keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    [[ -r $keyring ]] && opt="[signed-by=$keyring] "
+    log "image: building the $DEBIAN_SUITE Rust toolchain rootfs with mmdebstrap (log: $logf)"
+    rm -f "$RUST_TAR.tmp"
+    [[ -d $MMDEBSTRAP_HOOKS/merged-usr ]] || die "mmdebstrap's $MMDEBSTRAP_HOOKS/merged-usr hook is missing"
+    run_logged "$logf" mmdebstrap --mode=root --variant=minbase --format=tar --verbose \
+        --hook-dir="$MMDEBSTRAP_HOOKS/merged-usr" \
+        --include=rustc-web,cargo-web,gcc,libc6-dev \
+        --aptopt='Acquire::Languages "none"' --dpkgopt=force-unsafe-io \
+        --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+        --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+        --dpkgopt='path-exclude=/usr/share/info/*' \
+        "$DEBIAN_SUITE" "$RUST_TAR.tmp" \
+        "deb $opt$mirror $DEBIAN_SUITE main" "deb $opt$mirror $DEBIAN_SUITE-updates main" \
+        "deb $opt$security $DEBIAN_SUITE-security main"
+    [[ -s $RUST_TAR.tmp ]] || die "mmdebstrap wrote no $RUST_TAR.tmp" "$logf"
+    mv "$RUST_TAR.tmp" "$RUST_TAR"
+    log "image: $RUST_TAR ($(du -m "$RUST_TAR" | cut -f1) MiB) built in $(elapsed "$t0") s"
+}
+
+rust_image() { # (uses E_*)
+    import_one "$RUST_IMAGE" "$RUST_TAR" make_rust_tar \
+        "cargo-buildtest offline Rust toolchain (Debian $DEBIAN_SUITE rustc-web, cargo-web)" \
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" 'CMD ["bash"]'
+}
+
 # ---------------------------------------------------------------- engine lifecycle
 start_engine() { # (uses E_*)
     local pid t0 i
@@ -811,8 +880,25 @@ cmd_buildx() {
     echo "export BUILDTEST_BUILDX_DOCKER_CONFIG=$cfg"
 }
 
+# rust-image: import $RUST_IMAGE (built once with mmdebstrap, ~760 MiB) into both running engines.
+cmd_rust_image() {
+    need_root
+    lock
+    local t0 name
+    t0=$(now)
+    mkdir -p "$STATE_DIR/image" "$LOG_DIR"
+    for name in "${ENGINES[@]}"; do
+        select_engine "$name"
+        ping "$E_SOCK" || die "$name: not answering on unix://$E_SOCK (run scripts/builders.sh up first)"
+        rust_image
+    done
+    log "rust-image: $RUST_IMAGE ready on both engines in $(elapsed "$t0") s"
+    echo "export BUILDTEST_RUST_IMAGE=$RUST_IMAGE"
+}
+
 case ${1:-up} in
 up) cmd_up ;;
+rust-image) cmd_rust_image ;;
 buildx) cmd_buildx ;;
 down) cmd_down ;;
 status) cmd_status || exit 1 ;;

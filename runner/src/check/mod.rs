@@ -89,6 +89,7 @@ mod local;
 mod model;
 mod platforms;
 mod probe_report;
+mod toolchain;
 
 pub use encode::SPEC_VERSION;
 pub use errors::CheckError;
@@ -98,5 +99,6 @@ pub use image::{
 };
 pub use local::{PROBE_MTIME, probe_local_dir, probe_local_state};
 pub use model::{Check, Cmd, File, FileAssertion, Stream, TextAssertion, cmd, file};
-pub use platforms::{ProbePlatform, embedded_probe_platforms};
+pub use platforms::{ProbeBinary, ProbePlatform, embedded_probe_platforms};
 pub use probe_report::{AssertionReport, CheckReport, ProbeExit, REPORT_MARKER, Verdict};
+pub use toolchain::{DEFAULT_TOOLCHAIN_IMAGE, probe_build_state, probe_source};

@@ -139,24 +139,23 @@ impl ProbePlatform {
         }
     }
 
-    /// The probe image's reference: `buildtest/probe:<first 16 hex digits of its SHA-256>` (the
-    /// linux/amd64 one is [`super::probe_image_reference`]).
-    pub fn image_reference(self) -> Result<String, CheckError> {
-        self.embedded()?;
-        let hex = self.sha256();
-        let tag = hex.get(..16).unwrap_or(hex);
-        Ok(format!("{PROBE_IMAGE_REPOSITORY}:{tag}"))
+    /// The embedded probe as a [`ProbeBinary`], or [`CheckError::ProbeMissing`].
+    pub fn binary(self) -> Result<ProbeBinary, CheckError> {
+        Ok(ProbeBinary {
+            platform: self,
+            bytes: self.embedded()?,
+            sha256: self.sha256().to_owned(),
+        })
     }
 
-    /// The embedded probe as an image archive for `POST /images/load`, its config naming this
-    /// platform.
+    /// The embedded probe image's reference (see [`ProbeBinary::image_reference`]).
+    pub fn image_reference(self) -> Result<String, CheckError> {
+        Ok(self.binary()?.image_reference())
+    }
+
+    /// The embedded probe as an image archive (see [`ProbeBinary::image`]).
     pub fn image(self) -> Result<ProbeImage, CheckError> {
-        let bytes = self.embedded()?;
-        let architecture = match self {
-            ProbePlatform::LinuxAmd64 => "amd64",
-            ProbePlatform::LinuxArm64 => "arm64",
-        };
-        Ok(image_archive(bytes, self.image_reference()?, architecture))
+        Ok(self.binary()?.image())
     }
 
     /// The probe image `reference` as the state to mount, resolved for this platform from the
@@ -169,25 +168,69 @@ impl ProbePlatform {
                 .platform(self.platform()),
         )
     }
+}
+
+/// A probe binary for one platform: embedded in this build, or built by the builder from the
+/// embedded source ([`super::probe_build_state`]) and read back.
+#[derive(Debug, Clone)]
+pub struct ProbeBinary {
+    /// The platform it runs on.
+    pub platform: ProbePlatform,
+    /// The static executable.
+    pub bytes: &'static [u8],
+    /// Its hex SHA-256.
+    pub sha256: String,
+}
+
+impl ProbeBinary {
+    /// A probe obtained at run time (kept for the rest of the process: one per platform and run).
+    pub fn from_built(platform: ProbePlatform, bytes: Vec<u8>) -> ProbeBinary {
+        use sha2::{Digest as _, Sha256};
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        ProbeBinary {
+            platform,
+            bytes: Box::leak(bytes.into_boxed_slice()),
+            sha256,
+        }
+    }
+
+    /// The probe image's reference: `buildtest/probe:<first 16 hex digits of its SHA-256>` (the
+    /// embedded linux/amd64 one is [`super::probe_image_reference`]).
+    pub fn image_reference(&self) -> String {
+        let tag = self.sha256.get(..16).unwrap_or(&self.sha256);
+        format!("{PROBE_IMAGE_REPOSITORY}:{tag}")
+    }
+
+    /// The probe as an image archive for `POST /images/load`, its config naming its platform.
+    pub fn image(&self) -> ProbeImage {
+        let architecture = match self.platform {
+            ProbePlatform::LinuxAmd64 => "amd64",
+            ProbePlatform::LinuxArm64 => "arm64",
+        };
+        image_archive(self.bytes, self.image_reference(), architecture)
+    }
 
     /// Writes the probe into its directory under `base` for the `session` delivery (see
     /// [`super::probe_local_dir`]) and returns the directory.
-    pub fn local_dir(self, base: &Path) -> Result<PathBuf, CheckError> {
-        let bytes = self.embedded()?;
-        write_local_dir(base, bytes, &self.image_reference()?)
+    pub fn local_dir(&self, base: &Path) -> Result<PathBuf, CheckError> {
+        write_local_dir(base, self.bytes, &self.image_reference())
     }
 
-    /// A state holding only this platform's probe, inline (a `mkfile` on scratch; built once per
-    /// process). The linux/amd64 one is [`super::probe_state`].
-    pub fn inline_state(self) -> Result<State, CheckError> {
+    /// A state holding only the probe, inline (a `mkfile` on scratch). The embedded linux/amd64
+    /// one is [`super::probe_state`] (built once per process).
+    pub fn inline_state(&self) -> State {
         static ARM64: LazyLock<State> = LazyLock::new(|| {
             State::scratch().file(FileAction::mkfile(PROBE_FILE, 0o755, PROBE_ARM64))
         });
-        self.embedded()?;
-        Ok(match self {
-            ProbePlatform::LinuxAmd64 => super::probe_state(),
-            ProbePlatform::LinuxArm64 => ARM64.clone(),
-        })
+        match self.platform {
+            ProbePlatform::LinuxAmd64
+                if std::ptr::eq(self.bytes, probe_bytes().unwrap_or_default()) =>
+            {
+                super::probe_state()
+            }
+            ProbePlatform::LinuxArm64 if std::ptr::eq(self.bytes, PROBE_ARM64) => ARM64.clone(),
+            _ => State::scratch().file(FileAction::mkfile(PROBE_FILE, 0o755, self.bytes)),
+        }
     }
 }
 
@@ -274,6 +317,15 @@ mod tests {
                 assert_eq!(u16::from_le_bytes([bytes[18], bytes[19]]), 183);
                 assert_eq!(arm.sha256().len(), 64);
                 let image = arm.image().unwrap();
+                assert_eq!(
+                    arm.binary()
+                        .unwrap()
+                        .inline_state()
+                        .marshal(&arm.platform())
+                        .unwrap()
+                        .len(),
+                    1
+                );
                 assert_ne!(
                     image.reference,
                     ProbePlatform::LinuxAmd64.image_reference().unwrap()

@@ -55,13 +55,18 @@ impl Backend {
             strategy_from: Some(STRATEGY.var.to_owned()),
         };
         let probed = connect_and_probe(&request).await?;
-        let probes = Probes::deliver(&probed.client, settings.probe).await?;
+        let platform = settings.run_platform();
+        let toolchain = settings
+            .probe_toolchain_image
+            .as_deref()
+            .unwrap_or(crate::check::DEFAULT_TOOLCHAIN_IMAGE);
+        let probes = Probes::deliver(&probed.client, settings.probe, &platform, toolchain).await?;
         let header = Header::new(&probed, probed.builder().reason.to_string(), settings);
         Ok(Backend {
             probed,
             header,
             probes,
-            platform: settings.run_platform(),
+            platform,
         })
     }
 

@@ -142,6 +142,16 @@ pub const PLATFORM: Setting = Setting {
     meaning: "the platform inputs are solved for unless they pin their own (`State::image_with(.., ImageOptions::new().platform(..))`): `linux/amd64` (default) or `linux/arm64` (needs an arm64 builder or emulation); each check runs the probe for its input's platform",
     read_by: ReadBy::Both,
 };
+/// `BUILDTEST_PROBE_TOOLCHAIN_IMAGE`: the Rust toolchain image a builder compiles the probe in
+/// when this build embeds none for the run's platform.
+pub const PROBE_TOOLCHAIN_IMAGE: Setting = Setting {
+    var: "BUILDTEST_PROBE_TOOLCHAIN_IMAGE",
+    key: None,
+    flag: None,
+    accepted: "an image reference",
+    meaning: "where this build of buildtest embeds no check probe for the run's platform (`BUILDTEST_PLATFORM`), the builder compiles one from the embedded source, offline, in this Rust toolchain image for that platform (default `rust:1-slim`, the official Rust image); cached by the builder like any build",
+    read_by: ReadBy::Harness,
+};
 /// `BUILDTEST_RESULTS`.
 pub const RESULTS: Setting = Setting {
     var: crate::report::RESULTS_ENV,
@@ -191,6 +201,7 @@ pub const SETTINGS: &[Setting] = &[
     JUNIT,
     PROBE,
     PLATFORM,
+    PROBE_TOOLCHAIN_IMAGE,
     TLS_CA_CERT,
     TLS_CERT,
     TLS_KEY,
@@ -346,6 +357,8 @@ pub struct SuiteSettings {
     pub probe: ProbeDelivery,
     /// `BUILDTEST_PLATFORM` (`None`: linux/amd64).
     pub platform: Option<crate::llb::Platform>,
+    /// `BUILDTEST_PROBE_TOOLCHAIN_IMAGE` (`None`: [`crate::check::DEFAULT_TOOLCHAIN_IMAGE`]).
+    pub probe_toolchain_image: Option<String>,
     /// `BUILDTEST_JUNIT`.
     pub junit: Option<PathBuf>,
     /// `BUILDTEST_RESULTS`.
@@ -366,6 +379,7 @@ impl Default for SuiteSettings {
             no_cache: false,
             probe: ProbeDelivery::Auto,
             platform: None,
+            probe_toolchain_image: None,
             junit: None,
             results: None,
             suite: None,
@@ -409,6 +423,8 @@ impl SuiteSettings {
             no_cache: value(get(&NO_CACHE), &NO_CACHE, parse_bool)?.unwrap_or(d.no_cache),
             probe: value(get(&PROBE), &PROBE, parse_probe)?.unwrap_or(d.probe),
             platform: value(get(&PLATFORM), &PLATFORM, parse_platform)?,
+            probe_toolchain_image: get(&PROBE_TOOLCHAIN_IMAGE)
+                .map(|raw| raw.text.trim().to_owned()),
             junit: get(&JUNIT).map(|raw| PathBuf::from(raw.text.trim())),
             results: get(&RESULTS).map(|raw| PathBuf::from(raw.text.trim())),
             suite: get(&SUITE).map(|raw| raw.text.trim().to_owned()),
@@ -441,6 +457,7 @@ impl SuiteSettings {
             (JUNIT, path(&self.junit)),
             (PROBE, Some(self.probe.name().to_owned())),
             (PLATFORM, self.platform.as_ref().map(ToString::to_string)),
+            (PROBE_TOOLCHAIN_IMAGE, self.probe_toolchain_image.clone()),
             (TLS_CA_CERT, path(&self.tls.ca_cert)),
             (TLS_CERT, path(&self.tls.cert)),
             (TLS_KEY, path(&self.tls.key)),
@@ -605,6 +622,7 @@ mod tests {
             no_cache: true,
             probe: ProbeDelivery::Inline,
             platform: Some(crate::llb::Platform::linux_arm64().with_variant("v8")),
+            probe_toolchain_image: Some("buildtest/rust:bookworm".into()),
             junit: Some("out/j.xml".into()),
             results: Some("/tmp/r.jsonl".into()),
             suite: Some("pkg::suite".into()),

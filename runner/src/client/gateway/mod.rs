@@ -44,6 +44,7 @@ mod errors;
 mod evaluate;
 mod frontend;
 mod image;
+mod result_file;
 
 pub use build::{BUILD_ID_METADATA, GatewayBuild, GatewayCaps, GatewayOptions};
 pub use errors::{FrontendFailure, GatewayError};
