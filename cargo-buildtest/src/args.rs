@@ -394,6 +394,8 @@ mod tests {
             "k",
             "--tlsservername",
             "n",
+            "--platform",
+            "linux/arm64",
         ]);
         let named = parse(&["--builder", "bx"]);
         for setting in SETTINGS {
