@@ -24,6 +24,7 @@
 //! when a check needs that platform.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -146,7 +147,7 @@ fn write_probe_source() -> Result<(), String> {
     let mut code = String::from("&[\n");
     for (name, path) in &files {
         let path = path.to_str().ok_or("a source path is not UTF-8")?;
-        code.push_str(&format!("    ({name:?}, include_bytes!({path:?})),\n"));
+        let _ = writeln!(code, "    ({name:?}, include_bytes!({path:?})),");
     }
     code.push_str("]\n");
     let dest = out_dir.join("probe-source.rs");

@@ -8,6 +8,7 @@
 //! pays for it.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use std::time::Instant;
@@ -159,9 +160,9 @@ async fn build_in_builder(
                 log.push_str(&String::from_utf8_lossy(&v.stderr));
                 let lines: Vec<&str> = log.lines().collect();
                 let tail = lines[lines.len().saturating_sub(15)..].join("\n  | ");
-                cause.push_str(&format!("\n  step `{}` failed", v.name));
+                let _ = write!(cause, "\n  step `{}` failed", v.name);
                 if !tail.is_empty() {
-                    cause.push_str(&format!(":\n  | {tail}"));
+                    let _ = write!(cause, ":\n  | {tail}");
                 }
             }
             return Err(fail(cause));
