@@ -577,6 +577,7 @@ arm64_image() { # (uses E_*)
 # probe itself (BUILDTEST_PROBE_TOOLCHAIN_IMAGE) and nothing can be pulled.
 RUST_IMAGE=buildtest/rust:bookworm
 RUST_TAR=$STATE_DIR/image/rust-$DEBIAN_SUITE.tar
+RUST_ARCH=amd64 # `rust-image arm64`: buildtest/rust:bookworm-arm64, made under qemu-aarch64
 
 # The URIs of the deb822 stanza for $DEBIAN_SUITE-security (BUILDTEST_DEBIAN_SECURITY_MIRROR
 # overrides).
@@ -617,6 +618,7 @@ make_rust_tar() {
     rm -f "$RUST_TAR.tmp"
     [[ -d $MMDEBSTRAP_HOOKS/merged-usr ]] || die "mmdebstrap's $MMDEBSTRAP_HOOKS/merged-usr hook is missing"
     run_logged "$logf" mmdebstrap --mode=root --variant=minbase --format=tar --verbose \
+        --architectures="$RUST_ARCH" \
         --hook-dir="$MMDEBSTRAP_HOOKS/merged-usr" \
         --include=rustc-web,cargo-web,gcc,libc6-dev \
         --aptopt='Acquire::Languages "none"' --dpkgopt=force-unsafe-io \
@@ -632,9 +634,36 @@ make_rust_tar() {
 }
 
 rust_image() { # (uses E_*)
-    import_one "$RUST_IMAGE" "$RUST_TAR" make_rust_tar \
-        "cargo-buildtest offline Rust toolchain (Debian $DEBIAN_SUITE rustc-web, cargo-web)" \
-        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" 'CMD ["bash"]'
+    if [[ $RUST_ARCH == amd64 ]]; then
+        import_one "$RUST_IMAGE" "$RUST_TAR" make_rust_tar \
+            "cargo-buildtest offline Rust toolchain (Debian $DEBIAN_SUITE rustc-web, cargo-web)" \
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" 'CMD ["bash"]'
+        return
+    fi
+    # Another architecture: `docker import` would record amd64 on Docker 20.10, so a BuildKit
+    # FROM scratch + ADD of the tar with --platform (as for $ARM64_IMAGE).
+    local arch='' json t0 ctx
+    t0=$(now)
+    if json=$(api_get "$E_SOCK" "/images/$RUST_IMAGE/json" 2>/dev/null); then
+        arch=$(sed -n 's/.*"Architecture":"\([^"]*\)".*/\1/p' <<<"$json")
+    fi
+    if [[ $arch == "$RUST_ARCH" ]]; then
+        log "$E_NAME: image $RUST_IMAGE present (linux/$RUST_ARCH)"
+        return
+    fi
+    # mmdebstrap needs arch-test for a foreign architecture (run under qemu-aarch64).
+    pkg_installed arch-test ||
+        run_logged "$LOG_DIR/rust-rootfs.log" env DEBIAN_FRONTEND=noninteractive apt-get -y -q \
+            --no-install-recommends install arch-test
+    make_rust_tar
+    ctx=$STATE_DIR/image/rust-ctx-$RUST_ARCH
+    mkdir -p "$ctx"
+    ln -f "$RUST_TAR" "$ctx/rootfs.tar" 2>/dev/null || cp "$RUST_TAR" "$ctx/rootfs.tar"
+    printf '%s\n' 'FROM scratch' 'ADD rootfs.tar /' \
+        'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' 'CMD ["bash"]' >"$ctx/Dockerfile"
+    DOCKER_BUILDKIT=1 dcli "$E_SOCK" build --platform "linux/$RUST_ARCH" --network none --progress plain \
+        -t "$RUST_IMAGE" "$ctx" >>"$E_CLOG" 2>&1 || die "$E_NAME: building $RUST_IMAGE failed" "$E_CLOG"
+    log "$E_NAME: built $RUST_IMAGE (linux/$RUST_ARCH) in $(elapsed "$t0") s"
 }
 
 # ---------------------------------------------------------------- engine lifecycle
@@ -880,8 +909,14 @@ cmd_buildx() {
     echo "export BUILDTEST_BUILDX_DOCKER_CONFIG=$cfg"
 }
 
-# rust-image: import $RUST_IMAGE (built once with mmdebstrap, ~760 MiB) into both running engines.
+# rust-image [arm64]: import $RUST_IMAGE (built once with mmdebstrap, ~760 MiB) into both running
+# engines; with arm64, buildtest/rust:bookworm-arm64 (made under qemu-aarch64: slow).
 cmd_rust_image() {
+    if [[ ${1:-amd64} == arm64 ]]; then
+        RUST_ARCH=arm64
+        RUST_IMAGE=$RUST_IMAGE-arm64
+        RUST_TAR=$STATE_DIR/image/rust-$DEBIAN_SUITE-arm64.tar
+    fi
     need_root
     lock
     local t0 name
@@ -898,7 +933,7 @@ cmd_rust_image() {
 
 case ${1:-up} in
 up) cmd_up ;;
-rust-image) cmd_rust_image ;;
+rust-image) cmd_rust_image "${2:-amd64}" ;;
 buildx) cmd_buildx ;;
 down) cmd_down ;;
 status) cmd_status || exit 1 ;;
