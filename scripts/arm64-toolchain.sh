@@ -89,8 +89,12 @@ cmd_up() {
     for p in gcc-aarch64-linux-gnu libc6-dev-arm64-cross libedit2 libffi8 libxml2 libz3-4 libzstd1 zlib1g; do pkg_installed "$p" || missing+=("$p"); done
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"
-        DEBIAN_FRONTEND=noninteractive apt-get -y -q --no-install-recommends install "${missing[@]}" \
-            >>"$logf" 2>&1 || die "apt-get install ${missing[*]} failed" "$logf"
+        local install=(env DEBIAN_FRONTEND=noninteractive apt-get -y -q --no-install-recommends install)
+        # A fresh machine may have no package lists yet: update once, then retry.
+        if ! "${install[@]}" "${missing[@]}" >>"$logf" 2>&1; then
+            apt-get -q update >>"$logf" 2>&1 || die "apt-get update failed" "$logf"
+            "${install[@]}" "${missing[@]}" >>"$logf" 2>&1 || die "apt-get install ${missing[*]} failed" "$logf"
+        fi
     fi
 
     local apt=()

@@ -503,8 +503,12 @@ emulation_up() {
     for p in qemu-user-static binfmt-support; do pkg_installed "$p" || missing+=("$p"); done
     if ((${#missing[@]})); then
         log "emulation: installing ${missing[*]}"
-        run_logged "$logf" env DEBIAN_FRONTEND=noninteractive apt-get -y -q --no-install-recommends \
-            install "${missing[@]}"
+        if ! env DEBIAN_FRONTEND=noninteractive apt-get -y -q --no-install-recommends \
+            install "${missing[@]}" >>"$logf" 2>&1; then
+            run_logged "$logf" apt-get -q update
+            run_logged "$logf" env DEBIAN_FRONTEND=noninteractive apt-get -y -q --no-install-recommends \
+                install "${missing[@]}"
+        fi
     fi
     if ! mountpoint -q /proc/sys/fs/binfmt_misc; then
         run_logged "$logf" mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
