@@ -60,7 +60,14 @@ impl Backend {
             .probe_toolchain_image
             .as_deref()
             .unwrap_or(crate::check::DEFAULT_TOOLCHAIN_IMAGE);
-        let probes = Probes::deliver(&probed.client, settings.probe, &platform, toolchain).await?;
+        let probes = Probes::deliver(
+            &probed.client,
+            settings.probe,
+            &platform,
+            toolchain,
+            settings.timeout,
+        )
+        .await?;
         let header = Header::new(&probed, probed.builder().reason.to_string(), settings);
         Ok(Backend {
             probed,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::check::{self, CheckError, ProbeBinary, ProbePlatform};
 use crate::client::{Client, one_line_chain};
@@ -38,6 +38,7 @@ impl Probes {
         delivery: ProbeDelivery,
         run_platform: &Platform,
         toolchain_image: &str,
+        timeout: Duration,
     ) -> Result<Probes, BackendError> {
         let mut states = BTreeMap::new();
         let mut notes = Vec::new();
@@ -48,7 +49,7 @@ impl Probes {
                     if ProbePlatform::for_platform(run_platform).ok() != Some(platform) {
                         continue;
                     }
-                    build_in_builder(client, platform, toolchain_image, &missing).await?
+                    build_in_builder(client, platform, toolchain_image, &missing, timeout).await?
                 }
             };
             let (state, note) = deliver_one(client, delivery, &binary).await?;
@@ -113,13 +114,15 @@ impl Probes {
     }
 }
 
-/// Compiles `platform`'s probe in the builder from the embedded source and reads it back; the
-/// note says where and how long it took (a cached compile takes well under a second).
+/// Compiles `platform`'s probe in the builder from the embedded source and reads it back, giving
+/// up after `timeout` (the run's per-check timeout, `BUILDTEST_TIMEOUT`); the note says where and
+/// how long it took (a cached compile takes well under a second).
 async fn build_in_builder(
     client: &Client,
     platform: ProbePlatform,
     image: &str,
     missing: &CheckError,
+    timeout: Duration,
 ) -> Result<(ProbeBinary, String), BackendError> {
     let reason = match missing {
         CheckError::ProbeMissing { reason, .. } => reason.clone(),
@@ -140,10 +143,21 @@ async fn build_in_builder(
         .gateway_build()
         .await
         .map_err(|e| fail(format!("failed to {}", one_line_chain(&e))))?;
-    let read = build
-        .solve_and_read_file(definition, check::PROBE_FILE)
-        .await;
+    let read = tokio::time::timeout(
+        timeout,
+        build.solve_and_read_file(definition, check::PROBE_FILE),
+    )
+    .await;
     let vertices = build.vertices();
+    let Ok(read) = read else {
+        // Dropping the build cancels the compile.
+        drop(build);
+        return Err(fail(format!(
+            "the compile did not finish within {} s (BUILDTEST_TIMEOUT; an emulated compile takes \
+             minutes: 187 s for linux/arm64 under qemu-aarch64 here)",
+            timeout.as_secs()
+        )));
+    };
     let bytes = match read {
         Ok(bytes) => {
             build
