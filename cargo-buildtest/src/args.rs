@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use buildtest::protocol::exit;
 use buildtest::protocol::settings::{
-    BUILDKIT_HOST, BUILDX_BUILDER, DEFAULT_JOBS, DEFAULT_TIMEOUT, JOBS, JUNIT, NO_CACHE, Origin,
-    PLATFORM, Raw, ReadBy, SETTINGS, STRATEGY, Setting, TIMEOUT, TLS_CA_CERT, TLS_CERT, TLS_KEY,
-    TLS_SERVER_NAME,
+    BUILDKIT_HOST, BUILDX_BUILDER, DEFAULT_JOBS, DEFAULT_TIMEOUT, EXPORT, JOBS, JUNIT, NO_CACHE,
+    Origin, PLATFORM, Raw, ReadBy, SETTINGS, STRATEGY, Setting, TIMEOUT, TLS_CA_CERT, TLS_CERT,
+    TLS_KEY, TLS_SERVER_NAME,
 };
 use clap::{Args as ClapArgs, Parser, ValueEnum};
 
@@ -82,6 +82,10 @@ pub struct Args {
     /// Re-run every check instead of reusing cached results (inputs are still cached).
     #[arg(long, help_heading = "Run")]
     pub no_cache: bool,
+    /// Perform the selected tests' gated exports (`Test::export`): each only when every check of
+    /// its test passed. Without it nothing is exported.
+    #[arg(long, help_heading = "Run")]
+    pub export: bool,
     /// How many checks are solved concurrently per suite [default: `DEFAULT_JOBS`].
     #[arg(long, short = 'j', value_name = "N", help_heading = "Run", help = jobs_help())]
     pub jobs: Option<String>,
@@ -150,6 +154,7 @@ impl Args {
             v if v == TIMEOUT.var => self.timeout.clone(),
             v if v == PLATFORM.var => self.platform.clone(),
             v if v == NO_CACHE.var => self.no_cache.then(|| "true".to_owned()),
+            v if v == EXPORT.var => self.export.then(|| "true".to_owned()),
             v if v == JUNIT.var => path(&self.junit),
             v if v == TLS_CA_CERT.var => path(&self.tlscacert),
             v if v == TLS_CERT.var => path(&self.tlscert),
@@ -384,6 +389,7 @@ mod tests {
             "--timeout",
             "5m",
             "--no-cache",
+            "--export",
             "--junit",
             "j.xml",
             "--tlscacert",

@@ -158,11 +158,15 @@ impl Console {
 
     /// `        PASS [   0.123s] suite test #n label (cached)`.
     pub fn check_line(&self, r: &CheckRecord) -> String {
-        let (word, code) = match r.outcome {
-            Outcome::Pass => ("PASS", "1;32"),
-            Outcome::Fail => ("FAIL", "1;31"),
-            Outcome::Error => ("ERROR", "1;35"),
-            Outcome::Ignored => ("IGNORED", "1;33"),
+        let (word, code) = match (r.outcome, r.export.is_some()) {
+            (Outcome::Pass, true) => ("EXPORTED", "1;32"),
+            (Outcome::Fail, true) => ("BLOCKED", "1;31"),
+            (outcome, _) => match outcome {
+                Outcome::Pass => ("PASS", "1;32"),
+                Outcome::Fail => ("FAIL", "1;31"),
+                Outcome::Error => ("ERROR", "1;35"),
+                Outcome::Ignored => ("IGNORED", "1;33"),
+            },
         };
         let status = self.paint(&format!("{word:>12}"), code);
         let time = if r.outcome == Outcome::Ignored {
@@ -175,8 +179,12 @@ impl Console {
         } else {
             String::new()
         };
-        let detail = match (&r.outcome, &r.message) {
-            (Outcome::Ignored, Some(m)) if !m.is_empty() => format!(": {m}"),
+        let detail = match (&r.outcome, &r.message, &r.export) {
+            (Outcome::Ignored, Some(m), _) if !m.is_empty() => format!(": {m}"),
+            (Outcome::Pass, _, Some(export)) => {
+                format!(": {} (gate: {})", export.written(), export.gate)
+            }
+            (_, Some(m), Some(_)) => format!(": {m}"),
             _ => String::new(),
         };
         format!(
@@ -195,10 +203,10 @@ impl Console {
         let mut text = String::new();
         for group in group_errors(records) {
             let r = group[0];
-            let word = if r.outcome == Outcome::Fail {
-                "FAIL"
-            } else {
-                "ERROR"
+            let word = match (r.outcome, r.export.is_some()) {
+                (Outcome::Fail, true) => "BLOCKED",
+                (Outcome::Fail, false) => "FAIL",
+                _ => "ERROR",
             };
             let who = if group.len() == 1 {
                 format!("{} {}", r.suite, check_name(r))
@@ -215,6 +223,9 @@ impl Console {
             text.push('\n');
             text.push_str(&head);
             match (r.outcome, r.error_kind) {
+                (Outcome::Fail, _) if r.export.is_some() => {
+                    text.push_str(" (export blocked)");
+                }
                 (Outcome::Fail, _) => {
                     let _ = write!(text, " ({})", r.failure_detail());
                 }
@@ -275,6 +286,15 @@ impl Console {
         for r in s.problems() {
             text.push('\n');
             text.push_str(&self.check_line(r));
+        }
+        let exports: Vec<&CheckRecord> =
+            s.records().iter().filter(|r| r.export.is_some()).collect();
+        if !exports.is_empty() {
+            text.push_str("\n     Exports");
+            for r in exports {
+                text.push('\n');
+                text.push_str(&self.check_line(r));
+            }
         }
         for line in extra {
             text.push('\n');

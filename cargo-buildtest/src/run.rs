@@ -183,6 +183,17 @@ async fn run_one(
     {
         console.status("Sent", &format!("{name}: {sent}"));
     }
+    // The image configs the suite applied and the Dockerfiles it built.
+    if !console.is_json() {
+        use buildtest::protocol::events::{DOCKERFILE_BUILT, IMAGE_CONFIG_APPLIED};
+        for line in stderr_text.lines() {
+            if let Some(applied) = line.strip_prefix(IMAGE_CONFIG_APPLIED) {
+                console.status("Config", &format!("{name}: {applied}"));
+            } else if let Some(built) = line.strip_prefix(DOCKERFILE_BUILT) {
+                console.status("Built", &format!("{name}: {built}"));
+            }
+        }
+    }
 
     // The authoritative list; fall back to what was seen live when the file is damaged.
     let mut records = match report::read_records(results) {

@@ -13,11 +13,9 @@ const MAIN_RS: &str = r#"fn main() {
 }
 "#;
 
-/// The program, compiled with rustc in the official toolchain image.
-///
-/// LLB does not apply an image's own `ENV`, so the step sets what the toolchain image's config
-/// would: `rustc` is a rustup proxy under `/usr/local/cargo/bin` that finds its toolchain through
-/// `RUSTUP_HOME` and `CARGO_HOME`.
+/// The program, compiled with rustc in the official toolchain image. The image's config applies
+/// to the step as `docker run` would apply it: `rustc` is found through its `PATH`, and the rustup
+/// proxy finds the toolchain through its `RUSTUP_HOME` and `CARGO_HOME`.
 fn build() -> State {
     State::image("docker.io/library/rust:1-slim-bookworm")
         .file(FileAction::mkdir("/src", 0o755).mkfile("/src/main.rs", 0o644, MAIN_RS))
@@ -26,12 +24,6 @@ fn build() -> State {
             "-c",
             "mkdir -p /out && rustc -O -o /out/hello /src/main.rs",
         ])
-        .env("RUSTUP_HOME", "/usr/local/rustup")
-        .env("CARGO_HOME", "/usr/local/cargo")
-        .env(
-            "PATH",
-            "/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
         .root()
 }
 

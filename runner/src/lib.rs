@@ -19,7 +19,7 @@ pub mod protocol;
 pub mod report;
 
 pub use buildtest_macros::test;
-pub use harness::{Test, main};
+pub use harness::{Export, Test, main};
 
 #[doc(hidden)]
 pub use harness::__private;
@@ -78,7 +78,7 @@ macro_rules! cargo_bin {
 /// built-in `#[test]` in that module ambiguous (E0659).
 pub mod prelude {
     pub use crate::cargo_bin;
-    pub use crate::check::{cmd, file};
-    pub use crate::harness::Test;
-    pub use crate::llb::{FileAction, State};
+    pub use crate::check::{cmd, file, metadata};
+    pub use crate::harness::{Export, Test};
+    pub use crate::llb::{DockerfileOptions, FileAction, State};
 }

@@ -13,13 +13,17 @@ pub const SPEC_VERSION: &str = "v1";
 impl Check {
     /// Validates the check without encoding it: arguments, paths, modes, environment names,
     /// NUL bytes and every regex (compiled with the probe's regex engine, `regex-lite`).
+    /// A metadata check is validated as [`Metadata::validate`](super::Metadata::validate) does.
     pub fn validate(&self) -> Result<(), CheckError> {
-        self.probe_args().map(drop)
+        match self {
+            Check::Metadata(m) => m.validate(&self.label()),
+            _ => self.probe_args().map(drop),
+        }
     }
 
     /// The probe's arguments for this check (everything after the probe's path), e.g.
     /// `["v1", "cmd", "--exit-code", "0", "--stdout-contains", "ok", "--", "app", "--check"]`.
-    /// Validates the check first.
+    /// Validates the check first. A metadata check has none ([`CheckError::NotAnExec`]).
     pub fn probe_args(&self) -> Result<Vec<String>, CheckError> {
         let label = self.label();
         let mut out = Encoder {
@@ -29,6 +33,10 @@ impl Check {
         match self {
             Check::Cmd(c) => out.cmd(c)?,
             Check::File(f) => out.file(f)?,
+            Check::Metadata(m) => {
+                m.validate(&label)?;
+                return Err(CheckError::NotAnExec { label });
+            }
         }
         Ok(out.args)
     }

@@ -84,6 +84,33 @@ pub enum CheckError {
         embedded: String,
     },
 
+    /// A check that asserts nothing (`metadata()` with no assertion).
+    #[error("build check `{label}`: it has no assertions")]
+    NoAssertions {
+        /// The check's label.
+        label: String,
+    },
+
+    /// `exposes(..)` with something that is not `PORT`, `PORT/tcp`, `PORT/udp` or `PORT/sctp`.
+    #[error(
+        "build check `{label}`: {port:?} is not a port (expected e.g. `8080`, `8080/tcp` or `53/udp`)"
+    )]
+    InvalidPort {
+        /// The check's label.
+        label: String,
+        /// The port as given.
+        port: String,
+    },
+
+    /// A metadata check asked for an exec: it is evaluated from the image config, never run.
+    #[error(
+        "build an exec for check `{label}`: a metadata check runs nothing; the runner evaluates it from the input's image config"
+    )]
+    NotAnExec {
+        /// The check's label.
+        label: String,
+    },
+
     /// This build of `buildtest` carries no probe (see the runner's build script).
     #[error("embed the check probe: {reason}")]
     ProbeUnavailable {

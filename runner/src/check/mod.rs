@@ -1,4 +1,4 @@
-//! Layer 4 — `check`: command and file checks, and how each becomes an exec.
+//! Layer 4 — `check`: command, file and metadata checks, and how each becomes an exec.
 //!
 //! ```
 //! use buildtest::check::{Check, cmd, file};
@@ -16,6 +16,10 @@
 //! `exists`, `absent`, `is_dir`, `mode`, `owner`, `link_target` and the content with the same
 //! six text assertions. All assertions of a check are evaluated and every failure is reported
 //! with expected and actual values.
+//!
+//! [`metadata`] checks are the exception: they assert the input's image config (`ENV`,
+//! `ENTRYPOINT`, `CMD`, `WORKDIR`, `USER`, `EXPOSE`, `VOLUME`, `LABEL`) and the runner evaluates
+//! them itself, with no exec (see [`Metadata`] for what config an input carries).
 //!
 //! # How a check runs: the probe
 //!
@@ -86,6 +90,7 @@ mod errors;
 mod exec;
 mod image;
 mod local;
+mod metadata;
 mod model;
 mod platforms;
 mod probe_report;
@@ -98,6 +103,7 @@ pub use image::{
     PROBE_IMAGE_REPOSITORY, ProbeImage, probe_image, probe_image_reference, probe_image_state,
 };
 pub use local::{PROBE_MTIME, probe_local_dir, probe_local_state};
+pub use metadata::{METADATA_LABEL, Metadata, MetadataAssertion, metadata};
 pub use model::{Check, Cmd, File, FileAssertion, Stream, TextAssertion, cmd, file};
 pub use platforms::{ProbeBinary, ProbePlatform, embedded_probe_platforms};
 pub use probe_report::{AssertionReport, CheckReport, ProbeExit, REPORT_MARKER, Verdict};

@@ -328,6 +328,15 @@ pub enum Check {
     Cmd(Cmd),
     /// A file check.
     File(File),
+    /// A check on the input's image config, evaluated without an exec (see
+    /// [`metadata`](super::metadata())).
+    Metadata(super::metadata::Metadata),
+}
+
+impl From<super::metadata::Metadata> for Check {
+    fn from(m: super::metadata::Metadata) -> Check {
+        Check::Metadata(m)
+    }
 }
 
 impl From<Cmd> for Check {
@@ -359,7 +368,14 @@ fn shell_word(arg: &str) -> String {
 }
 
 impl Check {
-    /// A short human label: `cmd: curl --version` or `file: /usr/bin/curl` (arguments quoted
+    /// Whether the runner evaluates this check itself, from the input's image config, rather than
+    /// as an exec ([`Check::Metadata`]).
+    pub fn is_metadata(&self) -> bool {
+        matches!(self, Check::Metadata(_))
+    }
+
+    /// A short human label: `cmd: curl --version`, `file: /usr/bin/curl` or
+    /// `metadata: env PATH, user` (arguments quoted
     /// shell-style where needed, for reading only; long labels are cut with `…`).
     pub fn label(&self) -> String {
         let full = match self {
@@ -368,6 +384,12 @@ impl Check {
                 format!("cmd: {}", words.join(" "))
             }
             Check::File(f) => format!("file: {}", f.path),
+            Check::Metadata(m) if m.assertions.is_empty() => {
+                super::metadata::METADATA_LABEL.to_owned()
+            }
+            Check::Metadata(m) => {
+                format!("{}: {}", super::metadata::METADATA_LABEL, m.label_body())
+            }
         };
         if full.chars().count() <= LABEL_MAX {
             return full;

@@ -138,9 +138,9 @@ pub(crate) fn missing_network_hint(message: &str) -> Option<&'static str> {
 /// [`missing_network_hint`] for a Dockerfile's `RUN` steps.
 pub(crate) fn missing_network_hint_dockerfile(message: &str) -> Option<&'static str> {
     message.contains(NO_BRIDGE).then_some(
-        "the builder has no bridge network for `RUN` steps: build without network (frontend \
-         option `force-network-mode=none`, or `RUN --network=none`), or use a builder with \
-         networking",
+        "the builder has no bridge network for `RUN` steps: build without network \
+         (`DockerfileOptions::network(NetMode::None)`, frontend option `force-network-mode=none`, \
+         or `RUN --network=none`), or use a builder with networking",
     )
 }
 

@@ -44,6 +44,7 @@ pub mod docker_context;
 mod env;
 mod errors;
 mod events;
+pub mod export;
 pub mod gateway;
 mod graph;
 mod probed;
@@ -64,12 +65,13 @@ pub use errors::{
     one_line_chain,
 };
 pub use events::{LogStream, SolveEvent, VertexReport, Warning};
+pub use export::{ExportTarget, ExportTargets, ExporterSpec};
 pub use graph::{OpKind, shell_words};
 pub use probed::{ProbeError, ProbeRequest, Probed, StrategyReason, connect_and_probe};
 pub use resolve::{ResolveOptions, Resolved, resolve};
 pub use session::{
-    LocalDirs, Session, SessionEnd, SessionError, SessionOptions, SessionStatus, TransferStats,
-    TunnelKind,
+    FileSendTarget, LocalDirs, Session, SessionEnd, SessionError, SessionOptions, SessionStatus,
+    TransferStats, TunnelKind,
 };
 pub(crate) use solve::sanitize;
 pub use solve::{Solve, SolveOptions, SolveReport, new_ref};

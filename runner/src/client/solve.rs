@@ -41,6 +41,9 @@ pub struct SolveOptions {
     /// The id of the client's session ([`super::Session::id`]), sent as `SolveRequest.Session`; needed
     /// when the definition reads local sources. `None`: no session (every other solve).
     pub session: Option<String>,
+    /// An exporter for the solve's result ([`super::export::ExporterSpec`]), sent in the
+    /// `SolveRequest` fields every BuildKit reads (3/4); `None`: nothing is exported.
+    pub exporter: Option<super::export::ExporterSpec>,
 }
 
 impl Default for SolveOptions {
@@ -51,6 +54,7 @@ impl Default for SolveOptions {
             solve_ref: None,
             transient_retries: 2,
             session: None,
+            exporter: None,
         }
     }
 }
@@ -72,6 +76,9 @@ pub struct SolveReport {
     pub retries: u32,
     /// Wall time from sending the request (after waiting for a permit) to the end.
     pub elapsed: Duration,
+    /// The exporter's answer (`containerimage.digest`, `image.name`, …) when the solve had an
+    /// exporter and succeeded; empty otherwise.
+    pub exporter_response: std::collections::BTreeMap<String, String>,
 }
 
 impl SolveReport {
@@ -140,6 +147,7 @@ fn failed_report(solve_ref: String, message: &str) -> SolveReport {
         error_details: None,
         retries: 0,
         elapsed: Duration::ZERO,
+        exporter_response: std::collections::BTreeMap::new(),
     }
 }
 
@@ -240,6 +248,7 @@ async fn run(
             error_details: attempt.details,
             retries,
             elapsed: started.elapsed(),
+            exporter_response: attempt.exporter_response,
         };
     }
 }
@@ -249,6 +258,7 @@ struct Attempt {
     result: Result<(), SolveError>,
     tracker: Tracker,
     details: Option<ErrorDetails>,
+    exporter_response: std::collections::BTreeMap<String, String>,
 }
 
 async fn attempt(
@@ -271,6 +281,16 @@ async fn attempt(
         // Older daemons do not know the field and ignore it.
         internal: true,
         session: options.session.clone().unwrap_or_default(),
+        exporter: options
+            .exporter
+            .as_ref()
+            .map(|e| e.kind.clone())
+            .unwrap_or_default(),
+        exporter_attrs: options
+            .exporter
+            .as_ref()
+            .map(|e| e.attrs.clone())
+            .unwrap_or_default(),
         ..SolveRequest::default()
     };
     let solve_fut = solve_control.solve(request);
@@ -294,6 +314,7 @@ async fn attempt(
     tokio::pin!(sleep);
 
     let mut solve_result: Option<Result<(), tonic::Status>> = None;
+    let mut exporter_response = std::collections::BTreeMap::new();
     let mut status_done = false;
     let mut drain_until: Option<tokio::time::Instant> = None;
     let mut timed_out = false;
@@ -304,7 +325,9 @@ async fn attempt(
         let drain = tokio::time::sleep_until(drain_until.unwrap_or_else(far));
         tokio::select! {
             r = &mut solve_fut, if solve_result.is_none() => {
-                solve_result = Some(r.map(|_| ()));
+                solve_result = Some(r.map(|answer| {
+                    exporter_response = answer.into_inner().exporter_response;
+                }));
                 drain_until = Some(tokio::time::Instant::now() + STATUS_DRAIN);
             }
             _ = &mut status_fut, if !status_done => {
@@ -346,6 +369,7 @@ async fn attempt(
         result,
         tracker,
         details,
+        exporter_response,
     }
 }
 

@@ -331,6 +331,28 @@ pub(crate) async fn docker_api(
     )
 }
 
+/// Like [`docker_api`], but hands back the response with its body unread, so a large answer (an
+/// image archive) can be streamed to disk.
+pub(crate) async fn docker_api_streaming(
+    connection: &Connection,
+    request: Request<Full<Bytes>>,
+) -> Option<Result<http::Response<hyper::body::Incoming>, AttemptError>> {
+    let TransportSpec::DockerEngine { socket, .. } = &connection.opener.spec else {
+        return None;
+    };
+    Some(
+        async {
+            let io = connection
+                .opener
+                .open_socket(socket)
+                .await
+                .map_err(|e| e.0)?;
+            http1_send(io, request).await
+        }
+        .await,
+    )
+}
+
 impl Connection {
     /// The transport this connection runs on.
     pub fn spec(&self) -> &TransportSpec {

@@ -126,8 +126,10 @@ impl Backend {
             .probed
             .strategy
             .wrap_with_noop(&test.input, &id, exec, move |input| {
+                // The probe runs as root, whatever user the image's config names (as in checks).
                 input
                     .run(noop_args)
+                    .user("")
                     .mount_readonly(check::PROBE_MOUNT, probe)
             });
         let definition = graph
@@ -138,6 +140,55 @@ impl Backend {
             })?
             .into_proto();
         Ok(Prepared { definition, vertex })
+    }
+
+    /// Whether exports are gated in the graph (`passthrough`: `input.requires(id, [checks])`) or
+    /// by the runner (`legacy`).
+    pub(crate) fn gate(&self) -> &'static str {
+        if self.probed.strategy == crate::client::Strategy::Passthrough {
+            "passthrough"
+        } else {
+            "legacy"
+        }
+    }
+
+    /// The graph a gated export of `test` solves: on a passthrough builder
+    /// `input.requires("<name>/export", [every check's exec])`, whose output is the input and
+    /// which BuildKit cannot produce unless every check passes; elsewhere the input itself (the
+    /// runner gates: it solves this only after every check passed). See
+    /// [`crate::harness::export`].
+    pub(crate) fn export_definition(
+        &self,
+        test: &Test,
+        name: &str,
+    ) -> Result<pb::Definition, PrepareError> {
+        let passthrough = self.gate() == "passthrough";
+        let mut execs = Vec::with_capacity(test.checks.len());
+        if passthrough {
+            let platform = test.input.platform.as_ref().unwrap_or(&self.platform);
+            let probe = self.probes.for_platform(platform)?;
+            for check in &test.checks {
+                execs.push(check.to_exec(&test.input, probe)?);
+            }
+        }
+        let graph = crate::harness::gate::gate_graph(
+            &test.input,
+            &format!("{name}/export"),
+            execs,
+            passthrough,
+        );
+        Ok(graph
+            .marshal(&self.platform)
+            .map_err(|source| PrepareError::Marshal {
+                what: "the export's graph",
+                source,
+            })?
+            .into_proto())
+    }
+
+    /// The platform checks run for.
+    pub(crate) fn platform(&self) -> &Platform {
+        &self.platform
     }
 
     /// The connected client.
@@ -427,6 +478,7 @@ mod tests {
             error_details: None,
             retries: 0,
             elapsed: Duration::ZERO,
+            exporter_response: std::collections::BTreeMap::new(),
         };
         let mut record = CheckRecord::new("s", "t", 1, "cmd: x", Outcome::Error);
         fill(&report, Some(CHECK), &mut record);

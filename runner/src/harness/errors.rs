@@ -6,10 +6,12 @@
 //! | [`BackendError`] | connecting: no builder, its capabilities could not be probed, it cannot run the strategy asked for, the probe could not be delivered | every selected check is an error with the message (kind `builder`); the binary exits 101 |
 //! | [`PrepareError`] | one check cannot become a graph (invalid check, marshalling) | that check is an error (kind `setup`) |
 //! | [`InputError`] | a local directory a test reads is missing or no directory stands for it; the run's session could not be opened | every check that reads it is an error (kind `setup`; `builder` for the session) |
+//! | [`ResolveError`] | an image's config could not be resolved (a missing image), a Dockerfile input could not be read or failed to build | every check on it is an error (kind `input`) |
 
 use crate::check::CheckError;
 use std::path::PathBuf;
 
+use crate::client::gateway::GatewayError;
 use crate::client::{ClientError, ProbeError, SessionError};
 use crate::llb::LlbError;
 use crate::protocol::SettingError;
@@ -142,4 +144,51 @@ pub enum InputError {
     /// The run's session could not be opened.
     #[error(transparent)]
     Session(#[from] SessionError),
+}
+
+/// What a test's input needs resolved before its checks can run could not be: every check on it
+/// is an error (kind `input`).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ResolveError {
+    /// An image is not in the builder's store and cannot be pulled (worded as the solve words it).
+    #[error(
+        "pull image `{image}`: it is not present in the builder's local image store and cannot be \
+         pulled (import or load it into the builder first): {message}"
+    )]
+    MissingImage {
+        /// The image reference (normalized).
+        image: String,
+        /// The builder's message.
+        message: String,
+    },
+    /// An image's config could not be resolved for another reason.
+    #[error(transparent)]
+    Image(GatewayError),
+    /// A Dockerfile's context or the Dockerfile itself cannot be read.
+    #[error("read {dockerfile}: {reason}")]
+    DockerfileInput {
+        /// The Dockerfile and its context.
+        dockerfile: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A Dockerfile failed to build (the failing instruction and its log tail), or could not be
+    /// built on this builder.
+    #[error("build {dockerfile}")]
+    Dockerfile {
+        /// The Dockerfile and its context.
+        dockerfile: String,
+        /// Why.
+        #[source]
+        source: GatewayError,
+    },
+    /// A Dockerfile's result is not a definition checks can be built on.
+    #[error("use the result of {dockerfile}")]
+    DockerfileResult {
+        /// The Dockerfile and its context.
+        dockerfile: String,
+        /// Why.
+        #[source]
+        source: LlbError,
+    },
 }

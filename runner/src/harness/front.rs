@@ -206,6 +206,8 @@ async fn on_interrupt(sink: Sink, suite: String, junit_path: Option<std::path::P
         return;
     }
     sink.exit_with(EXIT_INTERRUPTED, |records| {
+        // An export writing a file leaves no partial file behind.
+        crate::client::export::remove_all_temps();
         let finished = crate::protocol::count(records.len(), "check");
         eprintln!("\nbuildtest: interrupted; {finished} had finished");
         if let Some(path) = &junit_path {

@@ -113,6 +113,13 @@ impl Served {
         Ok(Served { session })
     }
 
+    /// Serves `dirs` too (the session was opened before the run knew them).
+    pub(crate) fn serve(&self, dirs: &BTreeMap<String, PathBuf>) {
+        for (name, path) in dirs {
+            self.session.dirs().insert(name.clone(), path.clone());
+        }
+    }
+
     /// The session id the solves carry.
     pub(crate) fn id(&self) -> String {
         self.session.id().to_owned()

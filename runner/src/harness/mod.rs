@@ -20,17 +20,33 @@
 //!    docs), connected once, probed once for its capabilities; stderr says which builder,
 //!    why, and which strategy attaches checks to their inputs. If no builder can be
 //!    reached, every selected check is an error and the binary exits 101 — never a pass.
-//! 4. **Solve**: each check of each selected test becomes its own exec on a writable copy
+//! 4. **Resolve** (once per run, before any check is prepared; see `resolve.rs`): the config of
+//!    every image the selected tests' inputs name, and every Dockerfile input built with BuildKit's
+//!    Dockerfile frontend (its context sent through the run's session), de-duplicated across tests,
+//!    concurrently. Each input is rewritten with [`crate::llb::State::apply_resolved`]: the image's
+//!    `Env`, `WorkingDir` and `User` apply to the checks and `run` steps on it as `docker run`
+//!    applies them, and a Dockerfile's result replaces its node. stderr says what was applied
+//!    (`buildtest: image config applied: …`). A missing image or a Dockerfile that fails to build
+//!    is an input error of every check on it.
+//! 5. **Solve**: each check of each selected test becomes its own exec on a writable copy
 //!    of the input, attached as `<test name>/<n>` (n from 1) by the strategy, and one Solve;
 //!    all solves start at once on one tokio runtime sharing the connection, at most
 //!    `BUILDTEST_JOBS` at a time. A test passes iff all its checks pass; its failure text
 //!    lists every check, with the probe's expected-vs-actual report of each failed one.
-//! 5. **Report**: libtest's lines and summary on stdout, a check count (with how many were
+//! 6. **Report**: libtest's lines and summary on stdout, a check count (with how many were
 //!    cached) on stderr, one record per check appended to `BUILDTEST_RESULTS` (see
 //!    [`crate::report`]), JUnit XML to `BUILDTEST_JUNIT`.
-//! 6. **Ctrl-C** (SIGINT) during a run: the JUnit file is written with the checks that had
+//! 6. **Exports** ([`export`]): with `BUILDTEST_EXPORT=1` (`cargo buildtest --export`), a test's
+//!    [`Test::export`]s run after its checks, only if all passed, one solve each; one more record
+//!    per export. Without it each declared export is recorded `ignored`.
+//! 7. **Ctrl-C** (SIGINT) during a run: the JUnit file is written with the checks that had
 //!    finished, stderr says so, and the binary exits [`EXIT_INTERRUPTED`] (130); closing the
-//!    connection makes the builder cancel the open solves.
+//!    connection makes the builder cancel the open solves; an export writing a file leaves no
+//!    temporary behind.
+//!
+//! A `metadata()` check is not solved: the runner reads the input's image config (resolving each
+//! image once per run) and evaluates the check itself; it still gets its record, libtest line and
+//! JUnit testcase like any check.
 //!
 //! Outcomes per check: *pass* (the check exec succeeded; *cached* when BuildKit reported its
 //! vertex cached), *fail* (the check exec ran and failed: its exit code and the probe's
@@ -44,6 +60,7 @@
 //! # Environment
 //!
 //! The settings (`BUILDTEST_STRATEGY`, `BUILDTEST_JOBS`, `BUILDTEST_TIMEOUT`, `BUILDTEST_NO_CACHE`,
+//! `BUILDTEST_EXPORT`,
 //! `BUILDTEST_PROBE`, `BUILDTEST_RESULTS`, `BUILDTEST_JUNIT`, `BUILDTEST_SUITE`, TLS, and the
 //! builder's `BUILDKIT_HOST`/`BUILDX_BUILDER`) are read once, by the protocol's one reader
 //! ([`crate::protocol::SuiteSettings::from_env`]); `crate::protocol::settings::SETTINGS` is the
@@ -67,14 +84,20 @@
 
 mod backend;
 pub mod errors;
+pub mod export;
 mod front;
+mod gate;
 mod inputs;
+mod metadata;
 mod probes;
 pub mod registry;
+mod resolve;
 mod run;
 mod test;
 
+pub use export::{Export, ExportKind};
 pub use front::{EXIT_INTERRUPTED, EXIT_SETUP, main, run as run_with_args};
+pub use metadata::MetadataInputError;
 pub use test::Test;
 
 /// What `#[buildtest::test]` and `cargo_bin!` expand to refers only to items here.

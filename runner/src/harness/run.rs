@@ -9,11 +9,15 @@ use std::time::Instant;
 
 use tokio::sync::{Semaphore, oneshot};
 
+use crate::client::ExportTargets;
 use crate::client::one_line_chain;
 use crate::harness::backend::{Backend, Prepared};
 use crate::harness::errors::BackendError;
+use crate::harness::gate::{ExportJob, export_record};
 use crate::harness::inputs::{Served, TestInputs, check_input, describe, transfer_error};
+use crate::harness::metadata::{self, ConfigCache};
 use crate::harness::registry::{self, TestDef};
+use crate::harness::resolve::{Plan, Resolution};
 use crate::protocol::{Counts, SuiteSettings, sort_records};
 use crate::report::{CheckRecord, ErrorKind, Outcome, ResultsFile};
 
@@ -146,10 +150,20 @@ pub(crate) struct Session {
     probe_dirs: Vec<String>,
 }
 
+/// What a check needs done: a solve, or (a metadata check) reading the input's image config.
+enum Work {
+    Solve(Prepared),
+    Metadata {
+        /// The test's input as the test fn returned it.
+        input: crate::llb::State,
+        check: crate::check::Metadata,
+    },
+}
+
 /// A prepared check waiting for its solve to be started.
 struct Pending {
     backend: Arc<Backend>,
-    prepared: Prepared,
+    work: Work,
     record: CheckRecord,
     timeout: std::time::Duration,
     /// The local sources its input reads (names), for the session's transfer errors.
@@ -176,13 +190,75 @@ impl Session {
         // The probe's own directory when it travels through the session; every check reads it.
         let probe_dirs = backend.as_ref().map(|b| b.probe_dirs()).unwrap_or_default();
         let mut dirs = BTreeMap::new();
-        for (name, def) in tests {
-            let mut checks = Vec::new();
-            let test = match registry::build(def, name) {
-                Ok(mut test) => {
-                    test.input = check_input(&test.input);
-                    test
+        // Image configs for metadata checks, each resolved once per run.
+        let configs = Arc::new(ConfigCache::default());
+        let mut export_jobs: Vec<ExportJob> = Vec::new();
+        let mut declared_exports = 0usize;
+        let root = crate::harness::export::workspace_root();
+        let built: Vec<_> = tests
+            .iter()
+            .map(|(name, def)| (name, def, registry::build(def, name)))
+            .collect();
+        // Image configs and Dockerfile results, once for the run, before any check is prepared.
+        // Dockerfile contexts travel through the run's session, so it opens first when there are
+        // any.
+        let mut served = None;
+        let mut session_error = None;
+        let resolution = match &backend {
+            Ok(backend) => {
+                let plan = Plan::of(
+                    built
+                        .iter()
+                        .filter_map(|(_, _, t)| t.as_ref().ok())
+                        .map(|t| &t.input),
+                );
+                let plan_dirs = plan.dirs();
+                if !plan_dirs.is_empty() {
+                    match runtime.block_on(Served::open(backend.client(), &plan_dirs, &cwd)) {
+                        Ok(session) => served = Some(session),
+                        Err(err) => {
+                            session_error =
+                                Some(format!("failed to {}", crate::client::one_line_chain(&err)));
+                        }
+                    }
                 }
+                let session = served.as_ref().map(Served::id);
+                let resolution = runtime.block_on(plan.resolve(
+                    backend.client(),
+                    backend.platform(),
+                    session,
+                    config.timeout,
+                ));
+                for line in &resolution.lines {
+                    eprintln!("{line}");
+                }
+                resolution
+            }
+            Err(_) => Resolution::default(),
+        };
+        for (name, def, test) in built {
+            let mut checks = Vec::new();
+            let (test, original_input) = match test {
+                Ok(mut test) => match resolution.apply(&test.input) {
+                    Ok(input) => {
+                        test.input = check_input(&input);
+                        (test, input)
+                    }
+                    Err(err) => {
+                        let report = format!("failed to {}", one_line_chain(&err));
+                        let message = report.lines().next().unwrap_or_default().to_owned();
+                        for (i, check) in test.checks.iter().enumerate() {
+                            let mut r =
+                                ctx.record(def, name, index(i), &check.label(), Outcome::Error);
+                            r.error_kind = Some(ErrorKind::Input);
+                            r.message = Some(message.clone());
+                            r.report = Some(report.clone());
+                            checks.push(settled(sink, r));
+                        }
+                        handles.insert(name.clone(), TestHandle { checks });
+                        continue;
+                    }
+                },
                 Err(msg) => {
                     let mut r = ctx.record(def, name, 1, "test", Outcome::Error);
                     r.error_kind = Some(ErrorKind::Setup);
@@ -217,6 +293,30 @@ impl Session {
                         continue;
                     }
                 };
+                if let crate::check::Check::Metadata(m) = check {
+                    // Evaluated from the image config by the runner: no exec, no local files.
+                    if let Err(err) = check.validate() {
+                        let mut r = base;
+                        r.error_kind = Some(ErrorKind::Setup);
+                        r.message = Some(format!("failed to {err}"));
+                        checks.push(settled(sink, r));
+                        continue;
+                    }
+                    let (tx, rx) = oneshot::channel();
+                    checks.push(rx);
+                    pending.push(Pending {
+                        backend,
+                        work: Work::Metadata {
+                            input: original_input.clone(),
+                            check: m.clone(),
+                        },
+                        record: base,
+                        timeout,
+                        locals: Vec::new(),
+                        tx,
+                    });
+                    continue;
+                }
                 if let Some(problem) = &inputs.problem {
                     let mut r = base;
                     r.error_kind = Some(ErrorKind::Setup);
@@ -241,7 +341,7 @@ impl Session {
                 checks.push(rx);
                 pending.push(Pending {
                     backend,
-                    prepared,
+                    work: Work::Solve(prepared),
                     record: base,
                     timeout,
                     locals: inputs
@@ -253,17 +353,117 @@ impl Session {
                     tx,
                 });
             }
-            dirs.extend(inputs.dirs);
+            let test_dirs = inputs.dirs;
+            // Metadata checks read no files: a test with only those opens no session.
+            if test.checks.iter().any(|c| !c.is_metadata()) {
+                dirs.extend(test_dirs.clone());
+            }
+            declared_exports += test.exports.len();
+            if !config.export {
+                for (i, export) in test.exports.iter().enumerate() {
+                    let gate = backend.as_ref().map_or("legacy", |b| b.gate());
+                    let mut r = export_record(ctx, def, name, test.checks.len(), i, export, gate);
+                    r.outcome = Outcome::Ignored;
+                    r.error_kind = None;
+                    r.message = Some(NOT_EXPORTING.to_owned());
+                    checks.push(settled(sink, r));
+                }
+            }
+            if config.export && !test.exports.is_empty() {
+                match &backend {
+                    Ok(backend) => {
+                        let mut forward = Vec::new();
+                        let mut receivers = Vec::new();
+                        for _ in &checks {
+                            let (tx, rx) = oneshot::channel();
+                            forward.push(tx);
+                            receivers.push(rx);
+                        }
+                        let mut exports = Vec::new();
+                        for _ in &test.exports {
+                            let (tx, rx) = oneshot::channel();
+                            exports.push(tx);
+                            receivers.push(rx);
+                        }
+                        let own = std::mem::replace(&mut checks, receivers);
+                        export_jobs.push(ExportJob {
+                            backend: Arc::clone(backend),
+                            targets: Arc::new(Err(String::new())),
+                            test: test.clone(),
+                            name: name.clone(),
+                            def,
+                            ctx: ctx.clone(),
+                            root: root.clone(),
+                            dirs: test_dirs
+                                .iter()
+                                .chain(probe_dirs.iter())
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect(),
+                            shared_key: cwd.display().to_string(),
+                            timeout,
+                            checks: own,
+                            forward,
+                            exports,
+                        });
+                    }
+                    Err(msg) => {
+                        for (i, export) in test.exports.iter().enumerate() {
+                            let mut r = export_record(
+                                ctx,
+                                def,
+                                name,
+                                test.checks.len(),
+                                i,
+                                export,
+                                "legacy",
+                            );
+                            r.error_kind = Some(ErrorKind::Builder);
+                            r.message = Some(msg.clone());
+                            checks.push(settled(sink, r));
+                        }
+                    }
+                }
+            }
             handles.insert(name.clone(), TestHandle { checks });
+        }
+        if declared_exports > 0 && !config.export {
+            eprintln!(
+                "buildtest: {} declared by the selected tests not performed: exports run only with \
+                 `cargo buildtest --export` or BUILDTEST_EXPORT=1",
+                crate::protocol::count(declared_exports, "export")
+            );
+        }
+        if let (false, Ok(backend)) = (export_jobs.is_empty(), &backend) {
+            let targets = runtime
+                .block_on(ExportTargets::of(backend.client()))
+                .map_err(|e| {
+                    format!(
+                        "learn what {} can export: {}",
+                        backend.builder_name(),
+                        one_line_chain(&e)
+                    )
+                });
+            let gate = match backend.gate() {
+                "passthrough" => "passthrough (each export solves input.requires(id, [every check]) with the exporter)".to_owned(),
+                _ => format!(
+                    "legacy (the builder lacks passthroughop: the runner exports the input only after every check of its test passed, by one more solve of the same input, answered from the cache; strategy {})",
+                    backend.strategy_name()
+                ),
+            };
+            eprintln!("buildtest: exports gated: {gate}");
+            let targets = Arc::new(targets);
+            for job in &mut export_jobs {
+                job.targets = Arc::clone(&targets);
+            }
         }
 
         // One session for the whole run, opened only when some check reads a local directory.
         if !pending.is_empty() {
             dirs.extend(probe_dirs.clone());
         }
-        let mut served = None;
-        let mut session_error = None;
-        if let (false, Ok(backend)) = (dirs.is_empty(), &backend) {
+        if let Some(served) = &served {
+            served.serve(&dirs);
+        } else if let (false, Ok(backend)) = (dirs.is_empty(), &backend) {
             match runtime.block_on(Served::open(backend.client(), &dirs, &cwd)) {
                 Ok(session) => served = Some(session),
                 Err(err) => {
@@ -293,12 +493,26 @@ impl Session {
                 session_id.clone()
             };
             let status = status.clone();
+            let configs = Arc::clone(&configs);
             runtime.spawn(async move {
-                let mut record = match permits.acquire_owned().await {
-                    Ok(_permit) => {
-                        solve(&p.backend, p.prepared, p.record, p.timeout, session).await
+                let mut record = match p.work {
+                    Work::Metadata { input, check } => {
+                        metadata::evaluate(
+                            p.backend.client(),
+                            &configs,
+                            &input,
+                            &check,
+                            p.timeout,
+                            p.record,
+                        )
+                        .await
                     }
-                    Err(_) => p.record,
+                    Work::Solve(prepared) => match permits.acquire_owned().await {
+                        Ok(_permit) => {
+                            solve(&p.backend, prepared, p.record, p.timeout, session).await
+                        }
+                        Err(_) => p.record,
+                    },
                 };
                 if let (Outcome::Error, Some(status)) = (record.outcome, &status)
                     && let Some(why) = transfer_error(status, &p.locals)
@@ -311,6 +525,10 @@ impl Session {
                 sink.push(record.clone());
                 let _ = p.tx.send(record);
             });
+        }
+        for job in export_jobs {
+            let sink = sink.clone();
+            runtime.spawn(job.run(session_id.clone(), sink));
         }
         Session {
             runtime,
@@ -331,6 +549,10 @@ impl Session {
         }
     }
 }
+
+/// Why a declared export was not performed on a plain run.
+const NOT_EXPORTING: &str =
+    "not performed: exports run only with `cargo buildtest --export` or BUILDTEST_EXPORT=1";
 
 /// A check whose record is known before anything is solved.
 fn settled(sink: &Sink, record: CheckRecord) -> oneshot::Receiver<CheckRecord> {
@@ -371,14 +593,18 @@ async fn solve(
 
 /// The libtest verdict of a test from its checks' records: `Ok` iff every check passed;
 /// otherwise a text listing every check, with each failing check's report.
-pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
-    let bad = records
+pub(crate) fn verdict(all: &[CheckRecord]) -> Result<(), String> {
+    let (exports, checks): (Vec<&CheckRecord>, Vec<&CheckRecord>) =
+        all.iter().partition(|r| r.export.is_some());
+    let bad = checks.iter().filter(|r| r.outcome != Outcome::Pass).count();
+    let bad_exports = exports
         .iter()
-        .filter(|r| r.outcome != Outcome::Pass)
+        .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error))
         .count();
-    if bad == 0 && !records.is_empty() {
+    if bad == 0 && bad_exports == 0 && !checks.is_empty() {
         return Ok(());
     }
+    let records = checks;
     let total = records.len();
     let mut text = String::new();
     let failed = records
@@ -390,6 +616,10 @@ pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
         .filter(|r| r.outcome == Outcome::Error)
         .count();
     let head = match (failed, errored) {
+        (0, 0) => format!(
+            "{bad_exports} of {} not written",
+            crate::protocol::count(exports.len(), "export")
+        ),
         (_, 0) => format!("{failed} of {total} checks failed"),
         (0, _) => format!("{errored} of {total} checks could not be run"),
         _ => format!(
@@ -399,7 +629,7 @@ pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
     text.push_str(&head);
     text.push('\n');
     let mut shown_errors: Vec<(u32, &str)> = Vec::new();
-    for r in records {
+    for r in records.iter().copied() {
         let head = match r.outcome {
             Outcome::Pass if r.cached => "passed (cached)".to_owned(),
             Outcome::Pass => "passed".to_owned(),
@@ -435,12 +665,49 @@ pub(crate) fn verdict(records: &[CheckRecord]) -> Result<(), String> {
             }
         }
     }
+    for r in exports {
+        let Some(info) = &r.export else { continue };
+        if r.outcome == Outcome::Ignored {
+            continue;
+        }
+        let head = match r.outcome {
+            Outcome::Pass => format!("written: {}", info.written()),
+            Outcome::Fail => "NOT WRITTEN (blocked by failing checks)".to_owned(),
+            Outcome::Ignored => "ignored".to_owned(),
+            Outcome::Error => format!(
+                "NOT WRITTEN ({})",
+                r.error_kind.map_or("error", ErrorKind::describe)
+            ),
+        };
+        let _ = write!(text, "\n`{}`: {head}\n", r.label);
+        if r.outcome != Outcome::Pass {
+            let body = r
+                .message
+                .as_deref()
+                .or(r.report.as_deref())
+                .unwrap_or("(no report)");
+            for line in body.trim_end().lines() {
+                text.push_str("    ");
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
     Err(text)
 }
 
 /// One line counting checks by outcome (the counts `cargo buildtest`'s summary uses).
+///
+/// When metadata checks ran, a second line says how many of the checks they were: they are
+/// evaluated from image configs, with no exec, so they are never counted as cached.
 pub(crate) fn summary(records: &[CheckRecord]) -> String {
-    format!("buildtest: {}", Counts::of(records).line())
+    let line = format!("buildtest: {}", Counts::of(records).line());
+    match metadata::count(records) {
+        0 => line,
+        n => format!(
+            "{line}\nbuildtest: {n} of them read image configs (metadata checks: no exec, never cached)"
+        ),
+    }
 }
 
 #[cfg(test)]

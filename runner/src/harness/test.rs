@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::check::Check;
+use crate::harness::export::Export;
 use crate::llb::State;
 
 /// A test: checks run against one input state.
@@ -34,6 +35,7 @@ pub struct Test {
     pub(crate) input: State,
     pub(crate) checks: Vec<Check>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) exports: Vec<Export>,
 }
 
 impl Test {
@@ -43,7 +45,21 @@ impl Test {
             input,
             checks: Vec::new(),
             timeout: None,
+            exports: Vec::new(),
         }
+    }
+
+    /// Adds a gated export of the input ([`Export::image`], [`Export::docker_tar`], …),
+    /// performed only by `cargo buildtest --export` / `BUILDTEST_EXPORT=1` and only when every
+    /// check of this test passed (see [`crate::harness::export`]).
+    pub fn export(mut self, export: Export) -> Test {
+        self.exports.push(export);
+        self
+    }
+
+    /// The exports, in the order they were added.
+    pub fn exports(&self) -> &[Export] {
+        &self.exports
     }
 
     /// Adds a check (a [`cmd`](crate::check::cmd) or [`file`](crate::check::file) check).

@@ -15,6 +15,14 @@ pub(crate) struct DiffOp {
 }
 
 impl DiffOp {
+    /// The same op reading `map(input)` for each input.
+    pub(crate) fn rewritten(&self, mut map: impl FnMut(&Output) -> Output) -> DiffOp {
+        DiffOp {
+            lower: map(&self.lower),
+            upper: self.upper.as_ref().map(map),
+        }
+    }
+
     pub(crate) fn walk_inputs(&self) -> Vec<&Output> {
         std::iter::once(&self.lower)
             .chain(self.upper.as_ref())

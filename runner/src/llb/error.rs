@@ -146,6 +146,25 @@ pub enum LlbError {
         reason: String,
     },
 
+    /// The graph holds a Dockerfile input ([`State::dockerfile`](super::State::dockerfile)) that
+    /// the runner has not built: only the runner can build it.
+    #[error(
+        "marshal {dockerfile}: it is not built yet; the buildtest runner builds Dockerfile inputs \
+         of a test's input before it marshals the checks (`State::apply_resolved` substitutes the \
+         built result), so a graph holding one cannot be marshalled on its own"
+    )]
+    UnresolvedDockerfile {
+        /// The Dockerfile and its context.
+        dockerfile: String,
+    },
+
+    /// A Dockerfile's result was empty (`FROM scratch` with nothing added), which no op can read.
+    #[error("use the result of {dockerfile}: it is empty (scratch), so there is nothing to test")]
+    EmptyDockerfileResult {
+        /// The Dockerfile and its context.
+        dockerfile: String,
+    },
+
     /// Bytes given to `Definition::decode` are not a valid `pb.Definition`.
     #[error("decode llb definition: {reason}")]
     Decode {

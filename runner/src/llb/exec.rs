@@ -9,12 +9,13 @@ use prost::Message;
 
 use super::encode::BodyTag;
 use super::error::LlbError;
+use super::image_config::ConfigState;
 use super::marshal::{Body, OpCx};
 use super::state::{CUSTOM_NAME_KEY, OpKind, Output, State, Vertex, VertexMeta};
 use crate::proto::pb;
 
 /// Network mode of an exec (`ExecOp.network`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum NetMode {
     /// The daemon's default sandboxed network (`UNSET`).
@@ -81,18 +82,73 @@ impl MountSpec {
 }
 
 /// A `pb.ExecOp`, frozen: mounts sorted by destination, root included.
+///
+/// Its environment, working directory and user are what the exec set itself ([`Exec::env`],
+/// [`Exec::cwd`], [`Exec::user`]) on top of the defaults of `config`, the image config of the
+/// state it runs on; [`State::apply_resolved`] fills an unset `config` from the image the root
+/// comes from.
 #[derive(Debug, Clone)]
 pub(crate) struct ExecOp {
     pub(crate) args: Vec<String>,
     env: Vec<(String, String)>,
-    cwd: String,
-    user: String,
+    cwd: Option<String>,
+    user: Option<String>,
+    pub(crate) config: ConfigState,
     network: NetMode,
     mounts: Vec<MountSpec>,
     platform: Option<super::state::Platform>,
 }
 
 impl ExecOp {
+    /// The environment, working directory and user the exec runs with: the config's defaults
+    /// (none, `/`, root without one), then what the exec set itself; an env key it set replaces
+    /// the config's value in place.
+    fn effective_meta(&self) -> (Vec<(String, String)>, String, String) {
+        let config = self.config.get();
+        let mut env = config.map(|c| c.env_pairs()).unwrap_or_default();
+        for (key, value) in &self.env {
+            match env.iter_mut().find(|(k, _)| k == key) {
+                Some(entry) => entry.1.clone_from(value),
+                None => env.push((key.clone(), value.clone())),
+            }
+        }
+        let cwd = match (&self.cwd, config) {
+            (Some(cwd), _) => cwd.clone(),
+            (None, Some(config)) => config.exec_cwd(),
+            (None, None) => "/".to_owned(),
+        };
+        let user = match (&self.user, config) {
+            (Some(user), _) => user.clone(),
+            (None, Some(config)) => config.user.clone(),
+            (None, None) => String::new(),
+        };
+        (env, cwd, user)
+    }
+
+    /// The input the root filesystem comes from (`None` for scratch).
+    pub(crate) fn root_input(&self) -> Option<&Output> {
+        self.mounts
+            .iter()
+            .find(|m| m.dest == "/")
+            .and_then(|m| m.source.as_ref())
+    }
+
+    /// The same exec reading `map(input)` for every mount source, and starting from `config`.
+    pub(crate) fn rewritten(
+        &self,
+        mut map: impl FnMut(&Output) -> Output,
+        config: ConfigState,
+    ) -> ExecOp {
+        let mut op = self.clone();
+        for mount in &mut op.mounts {
+            if let Some(source) = &mount.source {
+                mount.source = Some(map(source));
+            }
+        }
+        op.config = config;
+        op
+    }
+
     pub(crate) fn walk_inputs(&self) -> Vec<&Output> {
         let mut out: Vec<&Output> = Vec::new();
         for source in self.mounts.iter().filter_map(|m| m.source.as_ref()) {
@@ -103,15 +159,15 @@ impl ExecOp {
         out
     }
 
-    fn validate(&self) -> Result<(), LlbError> {
+    fn validate(&self, cwd: &str) -> Result<(), LlbError> {
         if self.args.is_empty() {
             return Err(LlbError::EmptyExecArgs);
         }
         let args = || self.args.join(" ");
-        if !self.cwd.starts_with('/') {
+        if !cwd.starts_with('/') {
             return Err(LlbError::RelativeCwd {
                 args: args(),
-                cwd: self.cwd.clone(),
+                cwd: cwd.to_owned(),
             });
         }
         for (i, m) in self.mounts.iter().enumerate() {
@@ -140,7 +196,8 @@ impl ExecOp {
     }
 
     pub(crate) fn marshal(&self, cx: &OpCx<'_>) -> Result<Body, LlbError> {
-        self.validate()?;
+        let (env, cwd, user) = self.effective_meta();
+        self.validate(&cwd)?;
         let mut caps = vec!["exec.meta.base"];
         if self.network != NetMode::Sandbox {
             caps.push("exec.meta.network");
@@ -214,9 +271,9 @@ impl ExecOp {
         let mut exec = pb::ExecOp {
             meta: Some(pb::Meta {
                 args: self.args.clone(),
-                env: self.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-                cwd: self.cwd.clone(),
-                user: self.user.clone(),
+                env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                cwd,
+                user,
                 remove_mount_stubs_recursive: true,
                 ..Default::default()
             }),
@@ -245,8 +302,8 @@ pub struct Exec {
     base: State,
     args: Vec<String>,
     env: Vec<(String, String)>,
-    cwd: String,
-    user: String,
+    cwd: Option<String>,
+    user: Option<String>,
     network: NetMode,
     mounts: Vec<MountSpec>,
     meta: VertexMeta,
@@ -255,19 +312,17 @@ pub struct Exec {
 impl State {
     /// Runs `args` (argv, no shell) with this state as the writable root
     /// filesystem, in `/`, with no environment (as `llb.Args` does) — or, when
-    /// an image config is attached ([`State::with_image_config`]), with its
-    /// `Env`, `WorkingDir` and `User`.
+    /// the state has an image config ([`State::with_image_config`], or the
+    /// image's own config that the runner applies: [`State::apply_resolved`]),
+    /// with its `Env`, `WorkingDir` and `User`. What the exec sets itself
+    /// ([`Exec::env`], [`Exec::cwd`], [`Exec::user`]) wins over the config.
     pub fn run(&self, args: impl IntoIterator<Item = impl Into<String>>) -> Exec {
-        let (env, cwd, user) = match &self.config {
-            None => (Vec::new(), "/".to_owned(), String::new()),
-            Some(config) => (config.env_pairs(), config.exec_cwd(), config.user.clone()),
-        };
         Exec {
             base: self.clone(),
             args: args.into_iter().map(Into::into).collect(),
-            env,
-            cwd,
-            user,
+            env: Vec::new(),
+            cwd: None,
+            user: None,
             network: NetMode::Sandbox,
             mounts: Vec::new(),
             meta: VertexMeta::default(),
@@ -286,15 +341,16 @@ impl Exec {
         self
     }
 
-    /// Sets the working directory (absolute; default `/`).
+    /// Sets the working directory (absolute; default `/`, or the image config's `WorkingDir`).
     pub fn cwd(mut self, dir: impl Into<String>) -> Self {
-        self.cwd = dir.into();
+        self.cwd = Some(dir.into());
         self
     }
 
-    /// Runs as `user` (`name`, `uid`, `uid:gid` or `name:group`).
+    /// Runs as `user` (`name`, `uid`, `uid:gid` or `name:group`; `""` is root). Default: root,
+    /// or the image config's `User`.
     pub fn user(mut self, user: impl Into<String>) -> Self {
-        self.user = user.into();
+        self.user = Some(user.into());
         self
     }
 
@@ -422,6 +478,7 @@ impl Exec {
             env: self.env.clone(),
             cwd: self.cwd.clone(),
             user: self.user.clone(),
+            config: self.base.config.clone(),
             network: self.network,
             mounts: mounts.clone(),
             platform: self.base.platform.clone(),
@@ -446,7 +503,7 @@ impl Exec {
             MountKind::Bind { readonly: true } => State {
                 output: mount.source.clone(),
                 platform: None,
-                config: None,
+                config: ConfigState::Unset,
             },
             MountKind::Bind { readonly: false } => {
                 let index = mounts

@@ -390,6 +390,27 @@ pub(crate) struct FileOp {
 }
 
 impl FileOp {
+    /// The state the actions apply to (`None` for scratch).
+    pub(crate) fn base(&self) -> Option<&Output> {
+        self.base.as_ref()
+    }
+
+    /// The same op reading `map(input)` for its base and every copy source.
+    pub(crate) fn rewritten(&self, mut map: impl FnMut(&Output) -> Output) -> FileOp {
+        let mut op = self.clone();
+        op.base = op.base.as_ref().map(&mut map);
+        for action in &mut op.chain.actions {
+            if let Kind::Copy {
+                source: Some(source),
+                ..
+            } = &mut action.kind
+            {
+                *source = map(source);
+            }
+        }
+        op
+    }
+
     /// Go's walk order: the base, then copy sources from the last action back.
     pub(crate) fn walk_inputs(&self) -> Vec<&Output> {
         let mut out: Vec<&Output> = Vec::new();

@@ -14,6 +14,11 @@
 //! config. Resolving a config is I/O and belongs to the client (`Client::resolve_image_config`);
 //! this module only parses and applies one. A state without a config marshals exactly as before.
 //!
+//! The runner applies every image's own config without the test attaching it: execs remember
+//! what they set themselves, and [`State::apply_resolved`] gives the others the config of the image
+//! their root comes from (see `resolve.rs`). A config attached here, or removed with
+//! [`State::without_image_config`], is the test's choice and is kept.
+//!
 //! ```
 //! use buildtest::llb::{ImageConfig, Platform, State};
 //!
@@ -138,29 +143,58 @@ pub fn normalize_reference(reference: &str) -> Result<String, LlbError> {
     })
 }
 
+/// What a state says about the config its execs start from.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum ConfigState {
+    /// Nothing said: execs start with no environment, in `/`, as root — until the runner applies
+    /// the resolved config of the image the state comes from ([`State::apply_resolved`]).
+    #[default]
+    Unset,
+    /// [`State::with_image_config`], or a config applied by [`State::apply_resolved`].
+    Attached(Arc<ImageConfig>),
+    /// [`State::without_image_config`]: no config, and none is applied later.
+    Cleared,
+}
+
+impl ConfigState {
+    /// The attached config.
+    pub(crate) fn get(&self) -> Option<&Arc<ImageConfig>> {
+        match self {
+            ConfigState::Attached(config) => Some(config),
+            ConfigState::Unset | ConfigState::Cleared => None,
+        }
+    }
+}
+
 impl State {
     /// This state with `config` attached: execs built on it (and on states derived from it) start
     /// with the config's `Env`, `WorkingDir` and `User`, as `docker run` would run them. Replaces a
-    /// config attached before. Only the execs change; the state's own op and digest do not.
+    /// config attached before, and the runner does not replace it with the image's own config.
+    /// Only the execs change; the state's own op and digest do not.
     #[must_use]
     pub fn with_image_config(&self, config: &ImageConfig) -> State {
         let mut state = self.clone();
-        state.config = Some(Arc::new(config.clone()));
+        state.config = ConfigState::Attached(Arc::new(config.clone()));
         state
     }
 
-    /// This state with no config attached: execs start with no environment, in `/`, as root.
+    /// This state with no config attached: execs built on it start with no environment, in `/`,
+    /// as root, and the runner does not apply the image's config to them either (like
+    /// [`ImageOptions::apply_config(false)`](super::ImageOptions::apply_config), for one state).
     #[must_use]
     pub fn without_image_config(&self) -> State {
         let mut state = self.clone();
-        state.config = None;
+        state.config = ConfigState::Cleared;
         state
     }
 
-    /// The config attached by [`State::with_image_config`], carried through `run(..).root()`,
-    /// `file` and `requires`; `None` on scratch, unresolved images, merges and diffs.
+    /// The config execs on this state start from: the one attached by
+    /// [`State::with_image_config`] or applied by [`State::apply_resolved`] (the runner applies
+    /// every image's and every Dockerfile's own config before it runs checks), carried through
+    /// `run(..).root()`, `file` and `requires`. `None` on scratch, local directories, merges,
+    /// diffs, definitions made elsewhere, and images whose config is not resolved (yet).
     pub fn image_config(&self) -> Option<&ImageConfig> {
-        self.config.as_deref()
+        self.config.get().map(|c| &**c)
     }
 }
 

@@ -14,6 +14,13 @@ pub(crate) struct MergeOp {
 }
 
 impl MergeOp {
+    /// The same op reading `map(input)` for each input.
+    pub(crate) fn rewritten(&self, map: impl FnMut(&Output) -> Output) -> MergeOp {
+        MergeOp {
+            inputs: self.inputs.iter().map(map).collect(),
+        }
+    }
+
     pub(crate) fn marshal(&self, cx: &OpCx<'_>) -> Body {
         // Go appends every input, duplicates included, in order.
         let inputs: Vec<pb::Input> = self.inputs.iter().map(|o| cx.input(o)).collect();

@@ -103,6 +103,18 @@
 //! makes its terminal op's input a state. Its ops keep their exact bytes, so
 //! their digests (and the daemon's cache for them) are unchanged.
 //!
+//! # Resolved later: image configs and Dockerfiles
+//!
+//! A test fn builds its graph before the runner contacts a builder, so what only a builder
+//! knows is applied afterwards, by a pure rewrite: [`State::image_sources`] and
+//! [`State::dockerfile_sources`] list what a graph needs, the runner resolves it once per run
+//! into [`ResolvedInputs`], and [`State::apply_resolved`] substitutes each [`State::dockerfile`]
+//! node's result and gives every exec that set no config of its own the `Env`, `WorkingDir` and
+//! `User` of the image its root comes from (as `docker run` does; Go's `llb.Image` applies only
+//! `Env` and `WorkingDir`). Execs whose defaults do not change keep their bytes, so unresolved
+//! graphs marshal exactly as Go's client marshals them. [`ImageOptions::apply_config`] and
+//! [`State::without_image_config`] opt out.
+//!
 //! Passthrough needs BuildKit v0.31 or later (cap `passthroughop`); older
 //! daemons need another way to depend on a check (for example [`merge`] of
 //! the input with a [`diff`] of the check, or a no-op exec mounting the check
@@ -110,6 +122,7 @@
 
 mod definition;
 mod diff;
+mod dockerfile;
 mod encode;
 mod error;
 mod exec;
@@ -118,13 +131,16 @@ mod image_config;
 pub(crate) mod local;
 mod marshal;
 mod merge;
+mod origin;
 mod passthrough;
 mod path;
 mod reference;
+mod resolve;
 mod source;
 mod state;
 
 pub use diff::diff;
+pub use dockerfile::{DEFAULT_DOCKERFILE, DockerfileOptions, DockerfileSource};
 pub use error::LlbError;
 pub use exec::{CacheSharing, Exec, NetMode};
 pub use file::{FileAction, FileActionChain};
@@ -132,5 +148,7 @@ pub use image_config::{ImageConfig, normalize_reference};
 pub use local::{LocalSource, local_sources};
 pub use marshal::{DecodedOp, Definition};
 pub use merge::merge;
-pub use source::{ImageOptions, LocalOptions, ResolveMode};
+pub use origin::Origin;
+pub use resolve::ResolvedInputs;
+pub use source::{ImageOptions, ImageSource, LocalOptions, ResolveMode};
 pub use state::{Platform, State};

@@ -19,6 +19,24 @@ pub(crate) struct PassthroughOp {
 }
 
 impl PassthroughOp {
+    /// The same op reading `map(input)` for each input.
+    pub(crate) fn rewritten(&self, map: impl FnMut(&Output) -> Output) -> PassthroughOp {
+        PassthroughOp {
+            id: self.id.clone(),
+            inputs: self.inputs.iter().map(map).collect(),
+            scratch_self: self.scratch_self,
+        }
+    }
+
+    /// The input it forwards (`None` when that is scratch).
+    pub(crate) fn forwarded(&self) -> Option<&Output> {
+        if self.scratch_self {
+            None
+        } else {
+            self.inputs.first()
+        }
+    }
+
     pub(crate) fn marshal(&self, cx: &OpCx<'_>) -> Result<Body, LlbError> {
         if self.id.is_empty() {
             return Err(LlbError::EmptyPassthroughId);

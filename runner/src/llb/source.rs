@@ -18,9 +18,30 @@ pub(crate) struct SourceOp {
     caps: Vec<&'static str>,
     /// `Some` for platform-specific sources (images): the explicit platform, if any.
     platform: Option<Option<Platform>>,
+    /// For images: whether the runner resolves and applies the image's config
+    /// ([`ImageOptions::apply_config`]). Not part of the op's bytes.
+    apply_config: bool,
 }
 
 impl SourceOp {
+    /// The image this source names, when it is an image whose config the runner applies.
+    pub(crate) fn image_source(&self) -> Option<ImageSource> {
+        let reference = self.identifier.strip_prefix("docker-image://")?;
+        if !self.apply_config {
+            return None;
+        }
+        let resolve_mode = match self.attrs.get("image.resolvemode").map(String::as_str) {
+            Some("pull") => ResolveMode::ForcePull,
+            Some("local") => ResolveMode::PreferLocal,
+            _ => ResolveMode::Default,
+        };
+        Some(ImageSource {
+            reference: reference.to_owned(),
+            platform: self.platform.clone().flatten(),
+            resolve_mode,
+        })
+    }
+
     pub(crate) fn marshal(&self, cx: &OpCx<'_>) -> Body {
         Body {
             inputs: Vec::new(),
@@ -33,7 +54,7 @@ impl SourceOp {
 }
 
 /// How BuildKit resolves an image (attr `image.resolvemode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum ResolveMode {
     /// The daemon's default: the registry first, the local store as fallback.
@@ -47,16 +68,61 @@ pub enum ResolveMode {
 }
 
 /// Options of [`State::image_with`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ImageOptions {
     resolve_mode: ResolveMode,
     platform: Option<Platform>,
+    apply_config: bool,
+}
+
+impl Default for ImageOptions {
+    fn default() -> Self {
+        Self {
+            resolve_mode: ResolveMode::Default,
+            platform: None,
+            apply_config: true,
+        }
+    }
+}
+
+/// An image whose config the runner resolves before it runs checks (listed by
+/// [`State::image_sources`]; see [`State::apply_resolved`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ImageSource {
+    /// The normalized reference (`docker.io/library/alpine:3.20`).
+    pub reference: String,
+    /// The platform the image was pinned to ([`ImageOptions::platform`]), if any.
+    pub platform: Option<Platform>,
+    /// How the image is resolved.
+    pub resolve_mode: ResolveMode,
+}
+
+impl ImageSource {
+    /// The image `reference` (normalized like [`State::image`]) with default options.
+    pub fn new(reference: &str) -> Result<Self, LlbError> {
+        Ok(Self {
+            reference: super::image_config::normalize_reference(reference)?,
+            platform: None,
+            resolve_mode: ResolveMode::Default,
+        })
+    }
 }
 
 impl ImageOptions {
     /// Default options.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether the runner applies the image's own config (`Env`, `WorkingDir`, `User`) to the
+    /// checks and `run` steps on it, as `docker run` would (default `true`). With `false` they
+    /// start with no environment, in `/`, as root, as in plain LLB; an exec's own settings and a
+    /// config attached with [`State::with_image_config`] apply either way.
+    #[must_use]
+    pub fn apply_config(mut self, apply: bool) -> Self {
+        self.apply_config = apply;
+        self
     }
 
     /// How the image is resolved.
@@ -280,6 +346,7 @@ impl State {
             attrs,
             caps,
             platform: None,
+            apply_config: false,
         };
         source_state(op, None)
     }
@@ -303,6 +370,7 @@ fn image_state(normalized: &str, options: ImageOptions) -> State {
         attrs,
         caps,
         platform: Some(options.platform.clone()),
+        apply_config: options.apply_config,
     };
     source_state(op, options.platform)
 }

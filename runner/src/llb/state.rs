@@ -159,6 +159,8 @@ pub(crate) enum OpKind {
     Passthrough(PassthroughOp),
     /// An op taken verbatim from a definition made elsewhere.
     Raw(Box<RawOp>),
+    /// A Dockerfile input the runner has not built yet; marshalling it is an error.
+    Dockerfile(Box<super::dockerfile::DockerfileOp>),
     /// A vertex that could not be built; marshalling it returns the error.
     Invalid(LlbError),
 }
@@ -175,7 +177,7 @@ impl Vertex {
     /// Outputs this vertex depends on, in the order the Go client walks them.
     pub(crate) fn inputs(&self) -> Vec<&Output> {
         match &self.op {
-            OpKind::Source(_) | OpKind::Invalid(_) => Vec::new(),
+            OpKind::Source(_) | OpKind::Invalid(_) | OpKind::Dockerfile(_) => Vec::new(),
             OpKind::Exec(op) => op.walk_inputs(),
             OpKind::File(op) => op.walk_inputs(),
             OpKind::Merge(op) => op.inputs.iter().collect(),
@@ -199,6 +201,7 @@ impl Vertex {
                 reason: format!("op {} cannot be re-encoded", op.digest),
             }),
             OpKind::Invalid(err) => Err(err.clone()),
+            OpKind::Dockerfile(op) => Err(op.unresolved()),
         }
     }
 
@@ -212,6 +215,7 @@ impl Vertex {
             OpKind::Passthrough(_) => "passthrough",
             OpKind::Raw(op) => op.kind,
             OpKind::Invalid(_) => "invalid",
+            OpKind::Dockerfile(_) => "dockerfile",
         }
     }
 }
@@ -250,9 +254,9 @@ pub struct State {
     /// Platform inherited from an image with an explicit platform; `None`
     /// means "the platform given to `marshal`".
     pub(crate) platform: Option<Platform>,
-    /// The image config execs on this state start from (`image_config.rs`); `None` for most
+    /// The image config execs on this state start from (`image_config.rs`): unset for most
     /// states, and then execs marshal exactly as without this field.
-    pub(crate) config: Option<Arc<super::image_config::ImageConfig>>,
+    pub(crate) config: super::image_config::ConfigState,
 }
 
 impl State {
@@ -262,7 +266,7 @@ impl State {
         Self {
             output: None,
             platform: None,
-            config: None,
+            config: super::image_config::ConfigState::Unset,
         }
     }
 
@@ -275,7 +279,7 @@ impl State {
         Self {
             output: Some(Output::new(vertex, index)),
             platform,
-            config: None,
+            config: super::image_config::ConfigState::Unset,
         }
     }
 

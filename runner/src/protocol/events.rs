@@ -25,6 +25,16 @@ use crate::report::CheckRecord;
 /// shows it after the suite (`Sent` status line).
 pub const LOCAL_FILES_SENT: &str = "buildtest: local files sent: ";
 
+/// The prefix of the line a suite binary prints on stderr for each image whose config it applies
+/// to the checks and `run` steps on it: `buildtest: image config applied: <image> (env N, workdir
+/// /srv, user app)`. `cargo buildtest` shows it as a `Config` status line.
+pub const IMAGE_CONFIG_APPLIED: &str = "buildtest: image config applied: ";
+
+/// The prefix of the line a suite binary prints on stderr for each Dockerfile input it built:
+/// `buildtest: Dockerfile built: Dockerfile <file> (context <dir>…) (config applied: …)`.
+/// `cargo buildtest` shows it as a `Built` status line.
+pub const DOCKERFILE_BUILT: &str = "buildtest: Dockerfile built: ";
+
 /// The version of the event format (the `format` field of every event).
 pub const FORMAT_VERSION: u32 = 1;
 

@@ -19,7 +19,8 @@ pub const INTERNAL: i32 = 1;
 /// Both programs: a setup error — a bad flag, environment value or configuration file; nothing
 /// was solved.
 pub const SETUP: i32 = 2;
-/// `cargo buildtest`: at least one check failed or errored.
+/// `cargo buildtest`: at least one check failed or errored (or a gated export was blocked or
+/// failed).
 pub const CHECKS_FAILED: i32 = 100;
 /// `cargo buildtest`: the suites did not compile. A suite binary: a test failed (libtest's code).
 pub const BUILD_FAILED: i32 = 101;
@@ -46,7 +47,7 @@ pub const CARGO_BUILDTEST: &[ExitCode] = &[
     },
     ExitCode {
         code: CHECKS_FAILED,
-        meaning: "at least one check failed or errored",
+        meaning: "at least one check failed or errored, or an export (`--export`) was blocked or failed",
     },
     ExitCode {
         code: BUILD_FAILED,

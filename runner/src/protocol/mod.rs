@@ -61,6 +61,10 @@ pub struct Counts {
     pub errored: usize,
     /// Tests not run because they are ignored.
     pub ignored: usize,
+    /// Gated exports performed (`export` records that passed).
+    pub exported: usize,
+    /// Gated exports not performed: blocked by a check, or failed.
+    pub not_exported: usize,
 }
 
 impl Counts {
@@ -71,6 +75,14 @@ impl Counts {
         let mut ignored = BTreeSet::new();
         for r in records {
             let test = (r.suite.as_str(), r.test.as_str());
+            if r.export.is_some() {
+                match r.outcome {
+                    Outcome::Pass => c.exported += 1,
+                    Outcome::Ignored => {}
+                    Outcome::Fail | Outcome::Error => c.not_exported += 1,
+                }
+                continue;
+            }
             match r.outcome {
                 Outcome::Ignored => {
                     ignored.insert(test);
@@ -91,15 +103,24 @@ impl Counts {
         c
     }
 
-    /// No check failed or errored.
+    /// No check failed or errored, and no export was blocked or failed.
     pub fn ok(&self) -> bool {
-        self.failed == 0 && self.errored == 0
+        self.failed == 0 && self.errored == 0 && self.not_exported == 0
     }
 
     /// `3 checks in 2 tests run: 2 passed (1 cached), 1 failed, 0 errored, 1 test ignored`.
     pub fn line(&self) -> String {
+        let exports = if self.exported + self.not_exported > 0 {
+            format!(
+                "; {} of {} written",
+                self.exported,
+                count(self.exported + self.not_exported, "export")
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{} in {} run: {} passed ({} cached), {} failed, {} errored, {} ignored",
+            "{} in {} run: {} passed ({} cached), {} failed, {} errored, {} ignored{exports}",
             count(self.checks, "check"),
             count(self.tests, "test"),
             self.passed,
@@ -108,6 +129,11 @@ impl Counts {
             self.errored,
             count(self.ignored, "test"),
         )
+    }
+
+    /// Exports were asked for and not all were written.
+    pub fn exports_missing(&self) -> bool {
+        self.not_exported > 0
     }
 }
 

@@ -115,6 +115,15 @@ pub const NO_CACHE: Setting = Setting {
     meaning: "`1`/`true`/`yes`/`on`: re-run every check exec (inputs stay cached)",
     read_by: ReadBy::Both,
 };
+/// `BUILDTEST_EXPORT`.
+pub const EXPORT: Setting = Setting {
+    var: "BUILDTEST_EXPORT",
+    key: None,
+    flag: Some("--export"),
+    accepted: "a boolean: 1, true, yes, on or 0, false, no, off",
+    meaning: "`1`/`true`/`yes`/`on`: perform the selected tests' gated exports (`Test::export`) when all their checks pass; without it nothing is exported",
+    read_by: ReadBy::Both,
+};
 /// `BUILDTEST_JUNIT`.
 pub const JUNIT: Setting = Setting {
     var: "BUILDTEST_JUNIT",
@@ -198,6 +207,7 @@ pub const SETTINGS: &[Setting] = &[
     JOBS,
     TIMEOUT,
     NO_CACHE,
+    EXPORT,
     JUNIT,
     PROBE,
     PLATFORM,
@@ -353,6 +363,8 @@ pub struct SuiteSettings {
     pub timeout: Duration,
     /// `BUILDTEST_NO_CACHE`.
     pub no_cache: bool,
+    /// `BUILDTEST_EXPORT`: perform gated exports.
+    pub export: bool,
     /// `BUILDTEST_PROBE`.
     pub probe: ProbeDelivery,
     /// `BUILDTEST_PLATFORM` (`None`: linux/amd64).
@@ -377,6 +389,7 @@ impl Default for SuiteSettings {
             jobs: DEFAULT_JOBS,
             timeout: DEFAULT_TIMEOUT,
             no_cache: false,
+            export: false,
             probe: ProbeDelivery::Auto,
             platform: None,
             probe_toolchain_image: None,
@@ -421,6 +434,7 @@ impl SuiteSettings {
             jobs: value(get(&JOBS), &JOBS, parse_jobs)?.unwrap_or(d.jobs),
             timeout: value(get(&TIMEOUT), &TIMEOUT, parse_duration)?.unwrap_or(d.timeout),
             no_cache: value(get(&NO_CACHE), &NO_CACHE, parse_bool)?.unwrap_or(d.no_cache),
+            export: value(get(&EXPORT), &EXPORT, parse_bool)?.unwrap_or(d.export),
             probe: value(get(&PROBE), &PROBE, parse_probe)?.unwrap_or(d.probe),
             platform: value(get(&PLATFORM), &PLATFORM, parse_platform)?,
             probe_toolchain_image: get(&PROBE_TOOLCHAIN_IMAGE)
@@ -454,6 +468,7 @@ impl SuiteSettings {
             (JOBS, Some(self.jobs.to_string())),
             (TIMEOUT, Some(format_duration(self.timeout))),
             (NO_CACHE, self.no_cache.then(|| "1".to_owned())),
+            (EXPORT, self.export.then(|| "1".to_owned())),
             (JUNIT, path(&self.junit)),
             (PROBE, Some(self.probe.name().to_owned())),
             (PLATFORM, self.platform.as_ref().map(ToString::to_string)),
@@ -620,6 +635,7 @@ mod tests {
             jobs: 3,
             timeout: Duration::from_millis(2500),
             no_cache: true,
+            export: true,
             probe: ProbeDelivery::Inline,
             platform: Some(crate::llb::Platform::linux_arm64().with_variant("v8")),
             probe_toolchain_image: Some("buildtest/rust:bookworm".into()),

@@ -204,8 +204,12 @@ pub fn write<'a>(
     result.map_err(write_err)
 }
 
-/// The testcase name of a record: `<n>: <label>`.
+/// The testcase name of a record: `<n>: <label>` for a check, the label alone for an export
+/// (`export: image myapp:tested`).
 pub fn testcase_name(record: &CheckRecord) -> String {
+    if record.export.is_some() {
+        return record.label.clone();
+    }
     format!("{}: {}", record.check, record.label)
 }
 
@@ -216,6 +220,13 @@ fn testcase(record: &CheckRecord) -> TestCase {
     let body = record.report.as_deref().map(cdata);
     let mut case = match record.outcome {
         Outcome::Pass => TestCase::success(&name, time),
+        Outcome::Fail if record.export.is_some() => {
+            let mut case = TestCase::failure(&name, time, "export blocked", &message);
+            if let junit_report::TestResult::Failure { cause, .. } = &mut case.result {
+                *cause = body;
+            }
+            case
+        }
         Outcome::Fail => {
             let kind = format!("check failed: {}", record.failure_detail());
             let mut case = TestCase::failure(&name, time, &kind, &message);

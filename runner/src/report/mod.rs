@@ -31,6 +31,7 @@
 //! | `strategy` | string, optional | how the check was attached to its input (`passthrough`, `direct`, …) |
 //! | `builder` | string, optional | the builder it ran on |
 //! | `file`, `line` | string, number, optional | where the test fn is defined |
+//! | `export` | object, optional | present on a gated export's record (`Test::export`; its `check` follows the test's checks, its `label` is `export: image NAME`): `kind` (`image`, `docker-tar`, `oci-tar`, `local-dir`), `target`, `gate` (`passthrough` or `legacy`), and `digest`, `path`, `size` (what was written) or `blocked_by` (the checks that did not pass); `pass` = written, `fail` = blocked, `error` = the export itself failed, `ignored` = not asked for (no `--export`) |
 //!
 //! Text fields are bounded: logs and reports keep their last [`TAIL_LIMIT`] bytes.
 //! New optional fields may be added without changing the version; readers ignore unknown
@@ -45,6 +46,6 @@ pub mod junit;
 mod record;
 
 pub use record::{
-    CheckRecord, ErrorKind, LineError, Outcome, RESULTS_ENV, RecordError, ResultsFile,
-    SCHEMA_VERSION, TAIL_LIMIT, parse_record, read_records, tail,
+    CheckRecord, ErrorKind, ExportRecord, LineError, Outcome, RESULTS_ENV, RecordError,
+    ResultsFile, SCHEMA_VERSION, TAIL_LIMIT, parse_record, read_records, tail,
 };

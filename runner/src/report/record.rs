@@ -1,6 +1,7 @@
 //! The per-check result record and the JSON-lines results file (schema in the module docs of
 //! [`crate::report`]).
 
+use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -133,6 +134,56 @@ pub struct CheckRecord {
     /// The line of the test fn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
+    /// Set when the record is a gated export's (`Test::export`), not a check's: what was
+    /// written, or which checks blocked it. Its `check` number follows the test's checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<Box<ExportRecord>>,
+}
+
+/// What a gated export wrote (pass), or why it wrote nothing (fail: blocked by checks; error:
+/// the export itself failed).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ExportRecord {
+    /// `image`, `docker-tar`, `oci-tar` or `local-dir`.
+    pub kind: String,
+    /// The image name or the path as the test wrote it.
+    pub target: String,
+    /// The image digest the builder reported (`containerimage.digest`; on a Docker engine the
+    /// image id), when an image was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The absolute path written, for file exports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The size in bytes of the file written (for a directory: the sum of its files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// The checks that blocked it (`3: cmd: curl --version`), when it was not performed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_by: Vec<String>,
+    /// How it was gated: `passthrough` (in the graph) or `legacy` (by the runner).
+    #[serde(default)]
+    pub gate: String,
+}
+
+impl ExportRecord {
+    /// What was written, for summaries: `image myapp:tested sha256:…`, `docker-tar /p/a.tar
+    /// (1234 bytes)`.
+    pub fn written(&self) -> String {
+        let mut text = format!(
+            "{} {}",
+            self.kind,
+            self.path.as_deref().unwrap_or(&self.target)
+        );
+        if let Some(digest) = &self.digest {
+            text.push(' ');
+            text.push_str(digest);
+        }
+        if let Some(size) = self.size {
+            let _ = write!(text, " ({size} bytes)");
+        }
+        text
+    }
 }
 
 impl CheckRecord {
@@ -160,12 +211,19 @@ impl CheckRecord {
             builder: None,
             file: None,
             line: None,
+            export: None,
         }
     }
 
     /// How a failed check ended, with the command's exit code and the probe's verdict kept
     /// apart: `the command exited 2; probe: an assertion did not hold`.
     pub fn failure_detail(&self) -> String {
+        let metadata = crate::check::METADATA_LABEL;
+        if self.exit_code.is_none()
+            && (self.label == metadata || self.label.starts_with(&format!("{metadata}: ")))
+        {
+            return "the image config did not match; no exec ran".to_owned();
+        }
         let probe = match self.exit_code {
             Some(code) => crate::check::ProbeExit::from_code(code).describe(),
             None => "the check failed".to_owned(),

@@ -22,8 +22,9 @@ use sha2::{Digest, Sha256};
 
 use crate::common::{BUSYBOX, Engine, nonce};
 
-/// The image made by [`configured_image`].
-const CONFIGURED: &str = "buildtest/configured:latest";
+/// The image made by [`configured_image`] (its own tag: `scripts/builders.sh up` builds
+/// `buildtest/configured:latest` with other values, which `tests/metadata.rs` asserts).
+const CONFIGURED: &str = "buildtest/gateway-configured:latest";
 
 /// The PATH [`CONFIGURED`] sets.
 const CONFIGURED_PATH: &str =
@@ -307,7 +308,10 @@ async fn resolves_every_config_field(engine: Engine) {
     let client = engine.connect().await;
     let image = configured_image(&engine);
     let resolved = client.resolve_image_config(image, &linux()).await.unwrap();
-    assert_eq!(resolved.reference, "docker.io/buildtest/configured:latest");
+    assert_eq!(
+        resolved.reference,
+        "docker.io/buildtest/gateway-configured:latest"
+    );
     assert_eq!(resolved.source, ConfigSource::Gateway, "{}", engine.name);
     // Both graphdriver engines answer local images without a digest.
     assert_eq!(resolved.digest, None, "{}", engine.name);

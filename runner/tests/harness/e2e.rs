@@ -5,6 +5,9 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
+mod config;
+use config::{dockerfiles_build_once_and_rerun_cached, image_configs_apply_like_docker_run};
+
 #[derive(Clone, Copy, Debug)]
 enum Engine {
     Docker20,
@@ -864,4 +867,6 @@ on_both_engines!(
     new_user_traps_are_explained,
     local_directories_are_sent_once_and_cached,
     local_directory_errors_and_definitions_from_elsewhere,
+    image_configs_apply_like_docker_run,
+    dockerfiles_build_once_and_rerun_cached,
 );

@@ -7,6 +7,7 @@ mod exec;
 mod file_ops;
 mod graph;
 mod inputs;
+mod resolve;
 mod sources;
 
 use buildtest::llb::{

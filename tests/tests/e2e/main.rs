@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod config;
+mod export;
 mod interrupt;
 mod list;
 mod run;

@@ -46,6 +46,9 @@ pub struct GatewayOptions {
     pub session: Option<String>,
     /// Use this build ref instead of a fresh one.
     pub build_ref: Option<String>,
+    /// An exporter for the build's result (what `LLBBridge.Return` hands back), sent with its
+    /// `Control.Solve`; see [`GatewayBuild::finish_with`].
+    pub exporter: Option<crate::client::ExporterSpec>,
 }
 
 /// The builder's gateway capabilities (`PongResponse.FrontendAPICaps`, enabled ones only) and
@@ -97,6 +100,8 @@ impl GatewayCaps {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     pub(crate) tracker: Mutex<Tracker>,
+    /// The exporter's answer, when the build's `Control.Solve` had an exporter and returned OK.
+    pub(crate) exporter_response: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 /// How the build's `Control.Solve` ended: `None` while it runs.
@@ -149,6 +154,7 @@ impl Client {
             self.clone(),
             build_ref.clone(),
             options.session.clone(),
+            options.exporter.clone(),
             Arc::clone(&shared),
             ended_tx,
         ));
@@ -175,6 +181,7 @@ async fn run_solve(
     client: Client,
     build_ref: String,
     session: Option<String>,
+    exporter: Option<crate::client::ExporterSpec>,
     shared: Arc<Shared>,
     ended: watch::Sender<Ended>,
 ) {
@@ -185,6 +192,11 @@ async fn run_solve(
         session: session.unwrap_or_default(),
         // Not a build the user asked for: no build-history record (BuildKit >= v0.11).
         internal: true,
+        exporter: exporter
+            .as_ref()
+            .map(|e| e.kind.clone())
+            .unwrap_or_default(),
+        exporter_attrs: exporter.map(|e| e.attrs).unwrap_or_default(),
         ..ControlSolveRequest::default()
     };
     let status_ref = build_ref.clone();
@@ -205,7 +217,14 @@ async fn run_solve(
     }));
     let result = solve_control.solve(request).await;
     let outcome = match result {
-        Ok(_) => Ok(()),
+        Ok(answer) => {
+            *shared
+                .exporter_response
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                answer.into_inner().exporter_response;
+            Ok(())
+        }
         Err(status) => Err(BuilderError::from_status("Control.Solve", &status).to_string()),
     };
     let _ = ended.send(Some(outcome));
@@ -374,7 +393,7 @@ impl GatewayBuild {
         }
     }
 
-    async fn wait_end(&mut self) -> Result<(), GatewayError> {
+    pub(crate) async fn wait_end(&mut self) -> Result<(), GatewayError> {
         let ended = &mut self.ended;
         let waited = tokio::time::timeout(FINISH_TIMEOUT, async move {
             ended.wait_for(Option::is_some).await.map(drop)

@@ -42,11 +42,13 @@
 mod build;
 mod errors;
 mod evaluate;
+mod export;
 mod frontend;
 mod image;
 mod result_file;
 
 pub use build::{BUILD_ID_METADATA, GatewayBuild, GatewayCaps, GatewayOptions};
 pub use errors::{FrontendFailure, GatewayError};
+pub use export::FinishedBuild;
 pub use frontend::{DOCKERFILE_FRONTEND, FrontendRequest, FrontendResult, IMAGE_CONFIG_KEY};
 pub use image::{ConfigSource, ResolvedImage};

@@ -336,15 +336,26 @@ mod tests {
 
     /// The session's services on one end of an in-memory pipe, a client channel on the other.
     async fn serve_in_memory(dirs: LocalDirs) -> (Channel, Arc<Shared>) {
+        serve_in_memory_with(dirs, None).await
+    }
+
+    /// [`serve_in_memory`] with a FileSend target.
+    async fn serve_in_memory_with(
+        dirs: LocalDirs,
+        file_send: Option<super::super::FileSendTarget>,
+    ) -> (Channel, Arc<Shared>) {
         let shared = Arc::new(Shared {
             dirs,
             stats: Arc::default(),
             per_dir: Mutex::default(),
             errors: Mutex::default(),
         });
-        let router = Router::new(FileSyncService {
-            shared: Arc::clone(&shared),
-        });
+        let router = Router::new(
+            FileSyncService {
+                shared: Arc::clone(&shared),
+            },
+            super::super::filesend::FileSendService { target: file_send },
+        );
         let (client_io, server_io) = tokio::io::duplex(1 << 20);
         tokio::spawn(async move {
             let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
@@ -372,6 +383,54 @@ mod tests {
         let mut p = packet(kind);
         p.id = id;
         p
+    }
+
+    /// FileSend writes an exporter's chunks to a fresh file and ends OK; an existing file is
+    /// AlreadyExists (never overwritten); a session without a target refuses.
+    #[tokio::test]
+    async fn file_send_writes_the_exporters_chunks_to_a_fresh_file() {
+        use crate::client::session::FileSendTarget;
+        use crate::proto::filesync::BytesMessage;
+        use crate::proto::filesync::file_send_client::FileSendClient;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.tar");
+        let target = FileSendTarget::new(&path);
+        let (channel, _) = serve_in_memory_with(LocalDirs::new(), Some(target.clone())).await;
+        let mut client = FileSendClient::new(channel);
+        let chunks = vec![
+            BytesMessage {
+                data: bytes::Bytes::from_static(b"hello "),
+            },
+            BytesMessage {
+                data: bytes::Bytes::from_static(b"world"),
+            },
+        ];
+        let mut answer = client
+            .diff_copy(tokio_stream::iter(chunks))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(answer.message().await.unwrap().is_none());
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
+        assert!(target.complete());
+        assert_eq!(target.bytes(), 11);
+
+        let other = FileSendTarget::new(&path);
+        let (channel, _) = serve_in_memory_with(LocalDirs::new(), Some(other.clone())).await;
+        let err = FileSendClient::new(channel)
+            .diff_copy(tokio_stream::iter(Vec::<BytesMessage>::new()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::AlreadyExists, "{err:?}");
+        assert!(!other.complete());
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello world", "untouched");
+
+        let (channel, _) = serve_in_memory(LocalDirs::new()).await;
+        let err = FileSendClient::new(channel)
+            .diff_copy(tokio_stream::iter(Vec::<BytesMessage>::new()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
     }
 
     #[tokio::test]

@@ -29,6 +29,7 @@
 //! ends; [`Session::closed`] resolves with [`SessionEnd::Lost`]), or when it is dropped (its tasks
 //! are aborted).
 
+mod filesend;
 mod filesync;
 pub mod pattern;
 mod services;
@@ -55,7 +56,8 @@ use super::control::{Client, control_client};
 use super::transport::{self, BoxedIo, Io};
 use crate::proto::control::BytesMessage;
 
-pub use services::METHODS;
+pub use filesend::FileSendTarget;
+pub use services::{FILE_SEND_METHOD, METHODS};
 pub use walk::WalkError;
 
 /// Names of local directories → host paths, shared by everyone holding a clone (the harness may add
@@ -209,6 +211,10 @@ pub struct SessionOptions {
     /// [`Session::close`] waits at most this long (default 10 s; the session itself gives the daemon
     /// 2 s to finish its open streams and 2 s to end the stream, then tears it down).
     pub close_timeout: Duration,
+    /// Where exporter output sent to the client (`tar`, `oci`, `docker` exporters) is written;
+    /// with it the session also serves and advertises `FileSend/DiffCopy`. One exporting solve
+    /// per such session.
+    pub file_send: Option<FileSendTarget>,
 }
 
 impl Default for SessionOptions {
@@ -220,6 +226,7 @@ impl Default for SessionOptions {
             tunnel: TunnelKind::Auto,
             open_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(10),
+            file_send: None,
         }
     }
 }
@@ -418,7 +425,12 @@ fn derive_shared_key(key: &str) -> String {
 }
 
 /// The session's headers, one entry per value (the methods repeat the name).
-fn session_headers(id: &str, shared_key: &str, name: &str) -> Vec<(String, String)> {
+fn session_headers(
+    id: &str,
+    shared_key: &str,
+    name: &str,
+    file_send: bool,
+) -> Vec<(String, String)> {
     let mut headers = vec![
         ("x-docker-expose-session-uuid".to_owned(), id.to_owned()),
         ("x-docker-expose-session-name".to_owned(), name.to_owned()),
@@ -427,10 +439,11 @@ fn session_headers(id: &str, shared_key: &str, name: &str) -> Vec<(String, Strin
             shared_key.to_owned(),
         ),
     ];
-    for method in METHODS {
+    let extra = file_send.then_some(FILE_SEND_METHOD);
+    for method in METHODS.iter().copied().chain(extra) {
         headers.push((
             "x-docker-expose-session-grpc-method".to_owned(),
-            (*method).to_owned(),
+            method.to_owned(),
         ));
     }
     headers
@@ -450,7 +463,7 @@ impl Client {
                 .filter(|c| c.is_ascii_graphic() || *c == ' ')
                 .collect()
         };
-        let headers = session_headers(&id, &shared_key, &name);
+        let headers = session_headers(&id, &shared_key, &name, options.file_send.is_some());
         let is_docker = matches!(
             self.inner.connection.spec(),
             TransportSpec::DockerEngine { .. }
@@ -494,9 +507,14 @@ impl Client {
             per_dir: Mutex::default(),
             errors: Mutex::new(BTreeMap::new()),
         });
-        let router = services::Router::new(filesync::FileSyncService {
-            shared: Arc::clone(&shared),
-        });
+        let router = services::Router::new(
+            filesync::FileSyncService {
+                shared: Arc::clone(&shared),
+            },
+            filesend::FileSendService {
+                target: options.file_send,
+            },
+        );
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let (ended_tx, ended_rx) = watch::channel(None);
         let task = tokio::spawn(serve(io, router, shutdown_rx, ended_tx, pumps));

@@ -5,7 +5,9 @@
 //! - `moby.filesync.v1.Auth` is anonymous: `Credentials` returns an empty username and secret,
 //!   `GetTokenAuthority` and `VerifyTokenAuthority` answer `Unimplemented` (the daemon then fetches
 //!   anonymous tokens itself), and `FetchToken` (called only after a token authority) `Unimplemented`;
-//! - `moby.filesync.v1.FileSync/DiffCopy`: [`super::filesync`].
+//! - `moby.filesync.v1.FileSync/DiffCopy`: [`super::filesync`];
+//! - `moby.filesync.v1.FileSend/DiffCopy` (advertised only by a session with a
+//!   [`super::FileSendTarget`]): [`super::filesend`].
 //!
 //! Anything else answers `Unimplemented`.
 
@@ -16,8 +18,10 @@ use std::task::{Context, Poll};
 
 use tonic::{Request, Response, Status};
 
+use super::filesend::FileSendService;
 use super::filesync::FileSyncService;
 use crate::proto::filesync::auth_server::{Auth, AuthServer};
+use crate::proto::filesync::file_send_server::FileSendServer;
 use crate::proto::filesync::file_sync_server::FileSyncServer;
 use crate::proto::filesync::{
     CredentialsRequest, CredentialsResponse, FetchTokenRequest, FetchTokenResponse,
@@ -37,6 +41,12 @@ pub const METHODS: &[&str] = &[
     "/moby.filesync.v1.Auth/GetTokenAuthority",
     "/moby.filesync.v1.Auth/VerifyTokenAuthority",
 ];
+
+/// The method a session with a [`super::FileSendTarget`] advertises as well.
+pub const FILE_SEND_METHOD: &str = "/moby.filesync.v1.FileSend/DiffCopy";
+
+/// The largest exporter chunk accepted (the daemon sends at most 3 MiB per message).
+const FILE_SEND_MAX_MESSAGE: usize = 16 << 20;
 
 /// Health: always serving.
 #[derive(Debug, Clone, Copy)]
@@ -100,14 +110,17 @@ pub(crate) struct Router {
     health: HealthServer<HealthService>,
     auth: AuthServer<AnonymousAuth>,
     filesync: FileSyncServer<FileSyncService>,
+    filesend: FileSendServer<FileSendService>,
 }
 
 impl Router {
-    pub(crate) fn new(filesync: FileSyncService) -> Self {
+    pub(crate) fn new(filesync: FileSyncService, filesend: FileSendService) -> Self {
         Self {
             health: HealthServer::new(HealthService),
             auth: AuthServer::new(AnonymousAuth),
             filesync: FileSyncServer::new(filesync),
+            filesend: FileSendServer::new(filesend)
+                .max_decoding_message_size(FILE_SEND_MAX_MESSAGE),
         }
     }
 }
@@ -132,6 +145,9 @@ where
             Box::pin(async move { service.call(request).await })
         } else if path.starts_with("/moby.filesync.v1.FileSync/") {
             let mut service = self.filesync.clone();
+            Box::pin(async move { service.call(request).await })
+        } else if path.starts_with("/moby.filesync.v1.FileSend/") {
+            let mut service = self.filesend.clone();
             Box::pin(async move { service.call(request).await })
         } else if path.starts_with("/moby.filesync.v1.Auth/") {
             let mut service = self.auth.clone();
