@@ -6,6 +6,8 @@
 #   scripts/builders.sh down   stop both engines (by the pid in their pid files)
 #   scripts/builders.sh status health of both engines, incl. a real BuildKit build (exit 1 if unhealthy)
 #   scripts/builders.sh env    print `export` lines; use: eval "$(scripts/builders.sh env)"
+#   scripts/builders.sh rust-image  import buildtest/rust:bookworm (Debian's rustc-web and cargo-web,
+#                              for the probe built by the builder; not part of `up`) into both engines
 #   scripts/builders.sh buildx unpack trixie's docker-buildx as a private CLI plugin (benchmarks only,
 #                              not part of `up`); prints `export BUILDTEST_BUILDX_DOCKER_CONFIG=...`
 #
@@ -537,6 +539,189 @@ build_smoke() { # (uses E_*)
     return 1
 }
 
+# ---------------------------------------------------------------- linux/arm64 under emulation
+# qemu-user-static's qemu-aarch64 registered with binfmt_misc (flag F: it works inside containers
+# and BuildKit execs), and the offline image $ARM64_IMAGE: the same busybox rootfs as $IMAGE, made
+# from Debian's busybox-static:arm64. `docker import --platform linux/arm64` on 20.10 records
+# amd64, so the image is a BuildKit `FROM scratch` + `COPY` build with --platform linux/arm64.
+ARM64_IMAGE=buildtest/busybox:arm64
+ARM64_DIR=$STATE_DIR/image/arm64
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+emulation_up() {
+    local p missing=() logf=$LOG_DIR/emulation.log t0
+    t0=$(now)
+    : >"$logf"
+    for p in qemu-user-static binfmt-support; do pkg_installed "$p" || missing+=("$p"); done
+    if ((${#missing[@]})); then
+        log "emulation: installing ${missing[*]}"
+        if ! env DEBIAN_FRONTEND=noninteractive apt-get -y -q --no-install-recommends \
+            install "${missing[@]}" >>"$logf" 2>&1; then
+            run_logged "$logf" apt-get -q update
+            run_logged "$logf" env DEBIAN_FRONTEND=noninteractive apt-get -y -q --no-install-recommends \
+                install "${missing[@]}"
+        fi
+    fi
+    if ! mountpoint -q /proc/sys/fs/binfmt_misc; then
+        run_logged "$logf" mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+    fi
+    if ! grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null; then
+        run_logged "$logf" update-binfmts --enable qemu-aarch64
+    fi
+    grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 ||
+        die "emulation: qemu-aarch64 is not enabled in /proc/sys/fs/binfmt_misc" "$logf"
+    log "emulation: qemu-aarch64 enabled ($(elapsed "$t0") s)"
+}
+
+# The arm64 rootfs directory (the build context's rootfs/), rebuilt when missing.
+make_arm64_rootfs() {
+    local root=$ARM64_DIR/ctx/rootfs
+    [[ -x $root/bin/busybox && -f $ARM64_DIR/ctx/Dockerfile ]] && return
+    local debs=$ARM64_DIR/debs applet logf=$LOG_DIR/emulation.log
+    log "image: building the arm64 busybox rootfs from busybox-static:arm64"
+    rm -rf "$ARM64_DIR" && mkdir -p "$debs" "$root/bin" "$root/etc" "$root/tmp" "$root/root"
+    bash "$HERE/arm64-toolchain.sh" fetch "$debs" busybox-static:arm64
+    run_logged "$logf" dpkg-deb -x "$debs"/busybox-static_*_arm64.deb "$ARM64_DIR/pkg"
+    cp "$ARM64_DIR/pkg/bin/busybox" "$root/bin/busybox"
+    # The applet list from the arm64 binary itself (it runs under qemu-aarch64).
+    while read -r applet; do
+        [[ -n $applet && $applet != bin/busybox ]] || continue
+        mkdir -p "$root/$(dirname "$applet")"
+        ln -sfn /bin/busybox "$root/$applet"
+    done < <("$root/bin/busybox" --list-full)
+    printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' \
+        'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$root/etc/passwd"
+    printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$root/etc/group"
+    chmod 0755 "$root/root"
+    chmod 1777 "$root/tmp"
+    printf '%s\n' 'FROM scratch' 'COPY rootfs/ /' \
+        'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' 'CMD ["/bin/sh"]' \
+        >"$ARM64_DIR/ctx/Dockerfile"
+    rm -rf "$debs" "$ARM64_DIR/pkg"
+}
+
+# arm64_image: build $ARM64_IMAGE in the engine unless it is there as linux/arm64, then run
+# `uname -m` in it (must say aarch64: emulation works in this engine).
+arm64_image() { # (uses E_*)
+    local arch='' json t0
+    t0=$(now)
+    if json=$(api_get "$E_SOCK" "/images/$ARM64_IMAGE/json" 2>/dev/null); then
+        arch=$(sed -n 's/.*"Architecture":"\([^"]*\)".*/\1/p' <<<"$json")
+    fi
+    if [[ $arch != arm64 ]]; then
+        make_arm64_rootfs
+        DOCKER_BUILDKIT=1 dcli "$E_SOCK" build --platform linux/arm64 --network none --progress plain \
+            -t "$ARM64_IMAGE" "$ARM64_DIR/ctx" >>"$E_CLOG" 2>&1 ||
+            die "$E_NAME: building $ARM64_IMAGE failed" "$E_CLOG"
+        json=$(api_get "$E_SOCK" "/images/$ARM64_IMAGE/json") || die "$E_NAME: $ARM64_IMAGE missing right after its build" "$E_CLOG"
+        arch=$(sed -n 's/.*"Architecture":"\([^"]*\)".*/\1/p' <<<"$json")
+        [[ $arch == arm64 ]] || die "$E_NAME: $ARM64_IMAGE was recorded as '$arch', not arm64"
+        log "$E_NAME: built $ARM64_IMAGE (linux/arm64) in $(elapsed "$t0") s"
+    else
+        log "$E_NAME: image $ARM64_IMAGE present (linux/arm64)"
+    fi
+    local m
+    m=$(dcli "$E_SOCK" run --rm --network none --platform linux/arm64 "$ARM64_IMAGE" uname -m 2>>"$E_CLOG") ||
+        die "$E_NAME: 'docker run --platform linux/arm64 $ARM64_IMAGE uname -m' failed" "$E_CLOG"
+    [[ $m == aarch64 ]] || die "$E_NAME: uname -m in $ARM64_IMAGE said '$m', not aarch64"
+}
+
+# ---------------------------------------------------------------- Rust toolchain image (offline)
+# buildtest/rust:bookworm: Debian's minbase with rustc-web, cargo-web, gcc and libc6-dev (from
+# bookworm-security: the only Rust in bookworm new enough for the probe), made with mmdebstrap
+# like $DEBIAN_IMAGE. It stands in for the official Rust image when the builder builds the check
+# probe itself (BUILDTEST_PROBE_TOOLCHAIN_IMAGE) and nothing can be pulled.
+RUST_IMAGE=buildtest/rust:bookworm
+RUST_TAR=$STATE_DIR/image/rust-$DEBIAN_SUITE.tar
+RUST_ARCH=amd64 # `rust-image arm64`: buildtest/rust:bookworm-arm64, made under qemu-aarch64
+
+# The URIs of the deb822 stanza for $DEBIAN_SUITE-security (BUILDTEST_DEBIAN_SECURITY_MIRROR
+# overrides).
+debian_security_mirror() {
+    if [[ -n ${BUILDTEST_DEBIAN_SECURITY_MIRROR:-} ]]; then
+        echo "$BUILDTEST_DEBIAN_SECURITY_MIRROR"
+        return
+    fi
+    local uri='' f=/etc/apt/sources.list.d/debian.sources
+    if [[ -r $f ]]; then
+        uri=$(awk -v s="$DEBIAN_SUITE-security" 'BEGIN { RS = "" }
+            { u = ""; ok = 0; n = split($0, L, "\n")
+              for (i = 1; i <= n; i++) {
+                if (L[i] ~ /^URIs:/) { split(L[i], a, /[ \t]+/); u = a[2] }
+                if (L[i] ~ /^Suites:/ && (" " L[i] " ") ~ ("[ \t]" s "[ \t]")) ok = 1
+              }
+              if (ok && u != "") { print u; exit } }' "$f")
+    fi
+    if [[ -z $uri && -r /etc/apt/sources.list ]]; then
+        uri=$(awk -v s="$DEBIAN_SUITE-security" '$1 == "deb" { for (i = 2; i < NF; i++) if ($i ~ /^[a-z+]+:\/\// && $(i + 1) == s) { print $i; exit } }' \
+            /etc/apt/sources.list)
+    fi
+    [[ -n $uri ]] || die "cannot find the machine's Debian security mirror (set BUILDTEST_DEBIAN_SECURITY_MIRROR)"
+    echo "$uri"
+}
+
+make_rust_tar() {
+    [[ -s $RUST_TAR ]] && return
+    command -v mmdebstrap >/dev/null || die "mmdebstrap is missing (apt-get install mmdebstrap)"
+    local t0 mirror security keyring opt='' logf=$LOG_DIR/rust-rootfs.log
+    t0=$(now)
+    : >"$logf"
+    mirror=$(debian_mirror)
+    security=$(debian_security_mirror)
+    keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    [[ -r $keyring ]] && opt="[signed-by=$keyring] "
+    log "image: building the $DEBIAN_SUITE Rust toolchain rootfs with mmdebstrap (log: $logf)"
+    rm -f "$RUST_TAR.tmp"
+    [[ -d $MMDEBSTRAP_HOOKS/merged-usr ]] || die "mmdebstrap's $MMDEBSTRAP_HOOKS/merged-usr hook is missing"
+    run_logged "$logf" mmdebstrap --mode=root --variant=minbase --format=tar --verbose \
+        --architectures="$RUST_ARCH" \
+        --hook-dir="$MMDEBSTRAP_HOOKS/merged-usr" \
+        --include=rustc-web,cargo-web,gcc,libc6-dev \
+        --aptopt='Acquire::Languages "none"' --dpkgopt=force-unsafe-io \
+        --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+        --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+        --dpkgopt='path-exclude=/usr/share/info/*' \
+        "$DEBIAN_SUITE" "$RUST_TAR.tmp" \
+        "deb $opt$mirror $DEBIAN_SUITE main" "deb $opt$mirror $DEBIAN_SUITE-updates main" \
+        "deb $opt$security $DEBIAN_SUITE-security main"
+    [[ -s $RUST_TAR.tmp ]] || die "mmdebstrap wrote no $RUST_TAR.tmp" "$logf"
+    mv "$RUST_TAR.tmp" "$RUST_TAR"
+    log "image: $RUST_TAR ($(du -m "$RUST_TAR" | cut -f1) MiB) built in $(elapsed "$t0") s"
+}
+
+rust_image() { # (uses E_*)
+    if [[ $RUST_ARCH == amd64 ]]; then
+        import_one "$RUST_IMAGE" "$RUST_TAR" make_rust_tar \
+            "cargo-buildtest offline Rust toolchain (Debian $DEBIAN_SUITE rustc-web, cargo-web)" \
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" 'CMD ["bash"]'
+        return
+    fi
+    # Another architecture: `docker import` would record amd64 on Docker 20.10, so a BuildKit
+    # FROM scratch + ADD of the tar with --platform (as for $ARM64_IMAGE).
+    local arch='' json t0 ctx
+    t0=$(now)
+    if json=$(api_get "$E_SOCK" "/images/$RUST_IMAGE/json" 2>/dev/null); then
+        arch=$(sed -n 's/.*"Architecture":"\([^"]*\)".*/\1/p' <<<"$json")
+    fi
+    if [[ $arch == "$RUST_ARCH" ]]; then
+        log "$E_NAME: image $RUST_IMAGE present (linux/$RUST_ARCH)"
+        return
+    fi
+    # mmdebstrap needs arch-test for a foreign architecture (run under qemu-aarch64).
+    pkg_installed arch-test ||
+        run_logged "$LOG_DIR/rust-rootfs.log" env DEBIAN_FRONTEND=noninteractive apt-get -y -q \
+            --no-install-recommends install arch-test
+    make_rust_tar
+    ctx=$STATE_DIR/image/rust-ctx-$RUST_ARCH
+    mkdir -p "$ctx"
+    ln -f "$RUST_TAR" "$ctx/rootfs.tar" 2>/dev/null || cp "$RUST_TAR" "$ctx/rootfs.tar"
+    printf '%s\n' 'FROM scratch' 'ADD rootfs.tar /' \
+        'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' 'CMD ["bash"]' >"$ctx/Dockerfile"
+    DOCKER_BUILDKIT=1 dcli "$E_SOCK" build --platform "linux/$RUST_ARCH" --network none --progress plain \
+        -t "$RUST_IMAGE" "$ctx" >>"$E_CLOG" 2>&1 || die "$E_NAME: building $RUST_IMAGE failed" "$E_CLOG"
+    log "$E_NAME: built $RUST_IMAGE (linux/$RUST_ARCH) in $(elapsed "$t0") s"
+}
+
 # ---------------------------------------------------------------- engine lifecycle
 start_engine() { # (uses E_*)
     local pid t0 i
@@ -690,6 +875,9 @@ print_env() { # ENGINE...: export lines on stdout; returns 1 if an engine does n
     echo "export BUILDTEST_BASE_IMAGE=$IMAGE"
     echo "export BUILDTEST_DEBIAN_IMAGE=$DEBIAN_IMAGE"
     echo "export BUILDTEST_CONFIGURED_IMAGE=$CONFIGURED_IMAGE"
+    echo "export BUILDTEST_ARM64_IMAGE=$ARM64_IMAGE"
+    # The private arm64 cross toolchain runner/build.rs embeds the linux/arm64 probe with.
+    bash "$HERE/arm64-toolchain.sh" env 2>/dev/null || log "arm64 toolchain: not set up (no linux/arm64 probe will be embedded)"
     for name in "${ENGINES[@]}"; do
         select_engine "$name"
         upper=$(tr '[:lower:]' '[:upper:]' <<<"$name")
@@ -732,6 +920,8 @@ cmd_up() {
     install_docker26
     install_registry
     start_registry
+    emulation_up
+    bash "$HERE/arm64-toolchain.sh" up >/dev/null
     for name in "${ENGINES[@]}"; do
         select_engine "$name"
         start_engine
@@ -740,6 +930,7 @@ cmd_up() {
         build_configured
         run_check || die "$name: 'docker run --rm --network none $IMAGE true' failed" "$E_CLOG"
         log "$name: run check ok"
+        arm64_image
     done
     log "up: engines ready in $(elapsed "$t0") s"
     print_env || die "an engine stopped answering right after start"
@@ -856,8 +1047,31 @@ cmd_buildx() {
     echo "export BUILDTEST_BUILDX_DOCKER_CONFIG=$cfg"
 }
 
+# rust-image [arm64]: import $RUST_IMAGE (built once with mmdebstrap, ~760 MiB) into both running
+# engines; with arm64, buildtest/rust:bookworm-arm64 (made under qemu-aarch64: slow).
+cmd_rust_image() {
+    if [[ ${1:-amd64} == arm64 ]]; then
+        RUST_ARCH=arm64
+        RUST_IMAGE=$RUST_IMAGE-arm64
+        RUST_TAR=$STATE_DIR/image/rust-$DEBIAN_SUITE-arm64.tar
+    fi
+    need_root
+    lock
+    local t0 name
+    t0=$(now)
+    mkdir -p "$STATE_DIR/image" "$LOG_DIR"
+    for name in "${ENGINES[@]}"; do
+        select_engine "$name"
+        ping "$E_SOCK" || die "$name: not answering on unix://$E_SOCK (run scripts/builders.sh up first)"
+        rust_image
+    done
+    log "rust-image: $RUST_IMAGE ready on both engines in $(elapsed "$t0") s"
+    echo "export BUILDTEST_RUST_IMAGE=$RUST_IMAGE"
+}
+
 case ${1:-up} in
 up) cmd_up ;;
+rust-image) cmd_rust_image "${2:-amd64}" ;;
 buildx) cmd_buildx ;;
 down) cmd_down ;;
 status) cmd_status || exit 1 ;;

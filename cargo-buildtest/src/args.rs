@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use buildtest::protocol::exit;
 use buildtest::protocol::settings::{
     BUILDKIT_HOST, BUILDX_BUILDER, CACHE_FROM, CACHE_TO, DEFAULT_JOBS, DEFAULT_TIMEOUT, EXPORT,
-    JOBS, JUNIT, NO_CACHE, Origin, Raw, ReadBy, SETTINGS, STRATEGY, Setting, TIMEOUT, TLS_CA_CERT,
-    TLS_CERT, TLS_KEY, TLS_SERVER_NAME,
+    JOBS, JUNIT, NO_CACHE, Origin, PLATFORM, Raw, ReadBy, SETTINGS, STRATEGY, Setting, TIMEOUT,
+    TLS_CA_CERT, TLS_CERT, TLS_KEY, TLS_SERVER_NAME,
 };
 use clap::{Args as ClapArgs, Parser, ValueEnum};
 
@@ -93,6 +93,10 @@ pub struct Args {
     /// [default: `DEFAULT_TIMEOUT`].
     #[arg(long, value_name = "DURATION", help_heading = "Run", help = timeout_help())]
     pub timeout: Option<String>,
+    /// The platform inputs are solved for unless they pin their own: linux/amd64 (default) or
+    /// linux/arm64; each check runs the probe for its input's platform.
+    #[arg(long, value_name = "PLATFORM", help_heading = "Run")]
+    pub platform: Option<String>,
     /// Export the checks' cache after the run, in buildx's syntax: type=local,dest=DIR,
     /// type=registry,ref=NAME[,mode=max], type=inline (repeatable).
     #[arg(long, value_name = "ENTRY", help_heading = "Cache")]
@@ -155,6 +159,7 @@ impl Args {
             v if v == STRATEGY.var => self.strategy.clone(),
             v if v == JOBS.var => self.jobs.clone(),
             v if v == TIMEOUT.var => self.timeout.clone(),
+            v if v == PLATFORM.var => self.platform.clone(),
             v if v == NO_CACHE.var => self.no_cache.then(|| "true".to_owned()),
             v if v == EXPORT.var => self.export.then(|| "true".to_owned()),
             v if v == JUNIT.var => path(&self.junit),
@@ -410,6 +415,8 @@ mod tests {
             "type=inline",
             "--cache-from",
             "type=local,src=/c",
+            "--platform",
+            "linux/arm64",
         ]);
         let named = parse(&["--builder", "bx"]);
         for setting in SETTINGS {

@@ -249,7 +249,7 @@ fn raw_value(setting: &Setting, args: &Args, env: EnvLookup<'_>, layers: &[Layer
 mod tests {
     use super::*;
     use buildtest::client::Strategy;
-    use buildtest::protocol::settings::BuilderChoice;
+    use buildtest::protocol::settings::{BuilderChoice, PLATFORM};
     use std::time::Duration;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -428,6 +428,7 @@ mod tests {
             v if v == TIMEOUT.var => format!("{:?}", s.timeout),
             v if v == NO_CACHE.var => format!("{:?}", s.no_cache),
             v if v == BUILDKIT_HOST.var || v == BUILDX_BUILDER.var => format!("{:?}", s.builder),
+            v if v == buildtest::protocol::settings::PLATFORM.var => format!("{:?}", s.platform),
             other => panic!("no field for {other}"),
         }
     }
@@ -472,6 +473,11 @@ mod tests {
                 true,
             ),
             case(&BUILDX_BUILDER, "bx", "\"bx\"", true),
+            case(&PLATFORM, "linux/arm64", "\"linux/arm64\"", true),
+            case(&PLATFORM, "linux/amd64", "\"linux/amd64\"", true),
+            case(&PLATFORM, "linux/arm64/v8", "\"linux/arm64/v8\"", true),
+            case(&PLATFORM, "linux/s390x", "\"linux/s390x\"", false),
+            case(&PLATFORM, "arm64", "\"arm64\"", false),
         ];
         for c in &cases {
             let var = c.setting.var;
@@ -565,6 +571,7 @@ mod tests {
             v if v == TIMEOUT.var => args.timeout = Some(text.into()),
             v if v == BUILDKIT_HOST.var => args.addr = Some(text.into()),
             v if v == BUILDX_BUILDER.var => args.builder = Some(text.into()),
+            v if v == PLATFORM.var => args.platform = Some(text.into()),
             other => panic!("no flag for {other}"),
         }
         args

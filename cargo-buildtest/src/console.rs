@@ -405,6 +405,22 @@ pub fn header_lines(h: &Header) -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "Platform",
+            format!(
+                "{} (check probes embedded for {})",
+                if h.platform.is_empty() {
+                    "linux/amd64"
+                } else {
+                    &h.platform
+                },
+                if h.probes.is_empty() {
+                    "linux/amd64"
+                } else {
+                    &h.probes
+                }
+            ),
+        ),
+        (
             "Starting",
             format!(
                 "{} across {}",

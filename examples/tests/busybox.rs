@@ -9,8 +9,14 @@ use buildtest::prelude::*;
 
 const IMAGE: &str = "buildtest/busybox:latest";
 
+/// `BUILDTEST_BUSYBOX_IMAGE`, else [`IMAGE`]: CI runs this suite again with
+/// `BUILDTEST_PLATFORM=linux/arm64` on `buildtest/busybox:arm64` (the same rootfs from Debian's
+/// `busybox-static:arm64`, under emulation) and expects the same outcomes.
 fn busybox() -> State {
-    State::image(IMAGE)
+    match std::env::var("BUILDTEST_BUSYBOX_IMAGE") {
+        Ok(image) if !image.is_empty() => State::image(&image),
+        _ => State::image(IMAGE),
+    }
 }
 
 /// Command checks: argv runs directly (no shell line), with env, cwd, user and stdin.

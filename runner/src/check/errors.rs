@@ -61,13 +61,27 @@ pub enum CheckError {
         path: String,
     },
 
-    /// The image (or the requested platform) is not linux/amd64.
+    /// The image (or the requested platform) is neither linux/amd64 nor linux/arm64.
     #[error(
-        "run checks on platform {platform}: unsupported platform (only linux/amd64 images are supported for now)"
+        "run checks on platform {platform}: unsupported platform (the check probe exists for linux/amd64 and linux/arm64 only)"
     )]
     UnsupportedPlatform {
         /// The platform, as `os/arch[/variant]`.
         platform: String,
+    },
+
+    /// This build of `buildtest` embeds no probe for a platform a check needs (see the runner's
+    /// build script), and none was delivered otherwise.
+    #[error(
+        "run checks on {platform}: this build of buildtest embeds no probe for it ({reason}); it embeds probes for: {embedded}"
+    )]
+    ProbeMissing {
+        /// The platform, as `os/arch`.
+        platform: String,
+        /// Why the build embedded none, and how to embed one.
+        reason: String,
+        /// The platforms it embeds probes for (`none` when it embeds none).
+        embedded: String,
     },
 
     /// A check that asserts nothing (`metadata()` with no assertion).

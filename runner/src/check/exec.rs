@@ -40,18 +40,11 @@ pub fn probe_state() -> State {
     PROBE_STATE.clone()
 }
 
-/// Whether checks can run on `platform`: only linux/amd64 (any variant) for now, because the
-/// probe is built for that platform only.
+/// Whether checks can run on `platform`: linux/amd64 (any variant) and linux/arm64 (`v8` or no
+/// variant), the platforms a probe exists for ([`super::ProbePlatform`]). Whether this build
+/// embeds that probe is [`super::ProbePlatform::embedded`].
 pub fn ensure_platform(platform: &Platform) -> Result<(), CheckError> {
-    if platform.os == "linux" && platform.architecture == "amd64" {
-        return Ok(());
-    }
-    let mut shown = format!("{}/{}", platform.os, platform.architecture);
-    if !platform.variant.is_empty() {
-        shown.push('/');
-        shown.push_str(&platform.variant);
-    }
-    Err(CheckError::UnsupportedPlatform { platform: shown })
+    super::ProbePlatform::for_platform(platform).map(|_| ())
 }
 
 impl Check {
@@ -66,11 +59,13 @@ impl Check {
     /// (it must be able to switch to any user, and file checks see every file), so the user goes
     /// to the probe as `--user` rather than into the exec's meta.
     ///
-    /// Fails before anything is solved when the check is invalid (see [`Check::validate`]),
-    /// when `input` was pinned to a platform other than linux/amd64, or when no probe is embedded.
-    /// The platform given to `marshal` is checked by [`ensure_platform`].
+    /// `probe` must hold the probe for the platform the input is solved for (see
+    /// [`super::ProbePlatform`]).
+    ///
+    /// Fails before anything is solved when the check is invalid (see [`Check::validate`]) or
+    /// when `input` was pinned to a platform no probe exists for. The platform given to
+    /// `marshal` is checked by [`ensure_platform`].
     pub fn to_exec(&self, input: &State, probe: &State) -> Result<State, CheckError> {
-        probe_bytes()?;
         if let Some(platform) = &input.platform {
             ensure_platform(platform)?;
         }
@@ -109,16 +104,17 @@ mod tests {
     fn unsupported_platforms_are_typed_errors() {
         assert!(ensure_platform(&Platform::linux_amd64()).is_ok());
         assert!(ensure_platform(&Platform::linux_amd64().with_variant("v3")).is_ok());
-        let e = ensure_platform(&Platform::linux_arm64()).unwrap_err();
+        assert!(ensure_platform(&Platform::linux_arm64()).is_ok());
+        let e = ensure_platform(&Platform::new("linux", "riscv64")).unwrap_err();
         assert_eq!(
             e,
             CheckError::UnsupportedPlatform {
-                platform: "linux/arm64".to_owned()
+                platform: "linux/riscv64".to_owned()
             }
         );
         assert_eq!(
             e.to_string(),
-            "run checks on platform linux/arm64: unsupported platform (only linux/amd64 images are supported for now)"
+            "run checks on platform linux/riscv64: unsupported platform (the check probe exists for linux/amd64 and linux/arm64 only)"
         );
         let arm = Platform::new("linux", "arm").with_variant("v7");
         assert!(
@@ -130,7 +126,7 @@ mod tests {
 
         let pinned = State::image_with(
             "alpine:3.20",
-            ImageOptions::new().platform(Platform::linux_arm64()),
+            ImageOptions::new().platform(Platform::new("windows", "amd64")),
         );
         let e = Check::from(file("/x"))
             .to_exec(&pinned, &probe_state())

@@ -45,7 +45,12 @@ pub fn probe_image_reference() -> Result<String, CheckError> {
 pub fn probe_image() -> Result<ProbeImage, CheckError> {
     let probe = probe_bytes()?;
     let reference = probe_image_reference()?;
+    Ok(image_archive(probe, reference, "amd64"))
+}
 
+/// The image archive of `probe` tagged `reference`, its config naming `linux/<architecture>`
+/// (BuildKit on a Docker engine resolves a local image only for the platform its config names).
+pub(super) fn image_archive(probe: &[u8], reference: String, architecture: &str) -> ProbeImage {
     let mut layer = Tar::default();
     layer.file(PROBE_FILE.trim_start_matches('/'), 0o755, probe);
     let layer = layer.finish();
@@ -53,10 +58,10 @@ pub fn probe_image() -> Result<ProbeImage, CheckError> {
 
     let config = format!(
         concat!(
-            r#"{{"architecture":"amd64","os":"linux","config":{{}},"#,
+            r#"{{"architecture":"{}","os":"linux","config":{{}},"#,
             r#""rootfs":{{"type":"layers","diff_ids":["sha256:{}"]}}}}"#
         ),
-        layer_hex
+        architecture, layer_hex
     );
     let config_hex = hex::encode(Sha256::digest(config.as_bytes()));
     let manifest = format!(
@@ -67,10 +72,10 @@ pub fn probe_image() -> Result<ProbeImage, CheckError> {
     archive.file(&format!("{layer_hex}/layer.tar"), 0o644, &layer);
     archive.file(&format!("{config_hex}.json"), 0o644, config.as_bytes());
     archive.file("manifest.json", 0o644, manifest.as_bytes());
-    Ok(ProbeImage {
+    ProbeImage {
         reference,
         archive: archive.finish(),
-    })
+    }
 }
 
 /// The probe image `reference` as the state to mount at [`super::PROBE_MOUNT`] (in place of

@@ -25,6 +25,15 @@ pub const PROBE_MTIME: Duration = Duration::from_secs(946_684_800);
 pub fn probe_local_dir(base: &Path) -> Result<PathBuf, CheckError> {
     let probe = probe_bytes()?;
     let reference = probe_image_reference()?;
+    write_local_dir(base, probe, &reference)
+}
+
+/// Writes `probe` into `<base>/buildtest-probe-<tag of reference>` (see [`probe_local_dir`]).
+pub(super) fn write_local_dir(
+    base: &Path,
+    probe: &[u8],
+    reference: &str,
+) -> Result<PathBuf, CheckError> {
     let tag = reference.rsplit(':').next().unwrap_or("probe");
     let dir = base.join(format!("buildtest-probe-{tag}"));
     let file = dir.join(PROBE_FILE.trim_start_matches('/'));

@@ -25,15 +25,19 @@
 //!
 //! Images under test may have no shell and no libc. Every check therefore runs the project's
 //! own static probe (package `buildtest-probe`, built by the runner's build script for
-//! linux/amd64 and embedded in this crate): [`probe_state`] is a FileOp `mkfile` of the probe
+//! linux/amd64, and for linux/arm64 when the host can build it, and embedded in this crate;
+//! [`ProbePlatform`] picks the one for the platform a check's input is solved for):
+//! [`probe_state`] is a FileOp `mkfile` of the probe
 //! on scratch, and [`Check::to_exec`] is an exec whose writable root is the input, with the
 //! probe mounted read-only at [`PROBE_MOUNT`], network `none`, argv = [`PROBE_PATH`] + the
 //! check's spec ([`Check::probe_args`]) — so the exec's cache key is the check itself. A check
 //! that fails makes the exec exit non-zero, and BuildKit never caches a failed exec; a passing
 //! check is cached.
 //!
-//! Only linux/amd64 images are supported for now: [`ensure_platform`] and [`Check::to_exec`]
-//! return [`CheckError::UnsupportedPlatform`] otherwise.
+//! Probes exist for linux/amd64 and linux/arm64: [`ensure_platform`] and [`Check::to_exec`]
+//! return [`CheckError::UnsupportedPlatform`] for other platforms, and
+//! [`ProbePlatform::embedded`] returns [`CheckError::ProbeMissing`] (which platform, why, what to
+//! do) when this build could not embed the probe a platform needs.
 //!
 //! Cost: the probe's bytes travel inline in every Definition that uses it (one Solve per check);
 //! the probe is a size-optimised static-pie binary of about 1.2 MB.
@@ -88,7 +92,9 @@ mod image;
 mod local;
 mod metadata;
 mod model;
+mod platforms;
 mod probe_report;
+mod toolchain;
 
 pub use encode::SPEC_VERSION;
 pub use errors::CheckError;
@@ -99,4 +105,6 @@ pub use image::{
 pub use local::{PROBE_MTIME, probe_local_dir, probe_local_state};
 pub use metadata::{METADATA_LABEL, Metadata, MetadataAssertion, metadata};
 pub use model::{Check, Cmd, File, FileAssertion, Stream, TextAssertion, cmd, file};
+pub use platforms::{ProbeBinary, ProbePlatform, embedded_probe_platforms};
 pub use probe_report::{AssertionReport, CheckReport, ProbeExit, REPORT_MARKER, Verdict};
+pub use toolchain::{DEFAULT_TOOLCHAIN_IMAGE, probe_build_state, probe_source};

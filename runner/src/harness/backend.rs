@@ -5,15 +5,16 @@
 use crate::check::{self, Check, CheckReport, ProbeExit};
 use crate::client::{
     Client, ConnectOptions, ProbeRequest, Probed, ResolveOptions, SolveError, SolveOptions,
-    SolveReport, VertexReport, connect_and_probe, one_line_chain,
+    SolveReport, VertexReport, connect_and_probe,
 };
 use crate::harness::Test;
-use crate::harness::errors::{BackendError, PrepareError, ProbeImageError};
-use crate::llb::{Platform, State};
+use crate::harness::errors::{BackendError, PrepareError};
+use crate::harness::probes::Probes;
+use crate::llb::Platform;
 use crate::proto::pb;
 use crate::protocol::SuiteSettings;
 use crate::protocol::events::Header;
-use crate::protocol::settings::{ProbeDelivery, STRATEGY};
+use crate::protocol::settings::STRATEGY;
 use crate::report::{CheckRecord, ErrorKind, Outcome, TAIL_LIMIT, tail};
 
 /// How many lines of a failed input step's log the error report shows.
@@ -24,9 +25,9 @@ pub(crate) struct Backend {
     probed: Probed,
     /// The run's header (what `cargo buildtest` shows as status lines).
     header: Header,
-    probe: State,
-    /// How the probe reaches the builder, for the header.
-    probe_note: String,
+    /// The probe per platform (each check mounts the one for its input's platform).
+    probes: Probes,
+    /// The platform inputs are solved for unless they pin their own (`BUILDTEST_PLATFORM`).
     platform: Platform,
 }
 
@@ -54,21 +55,32 @@ impl Backend {
             strategy_from: Some(STRATEGY.var.to_owned()),
         };
         let probed = connect_and_probe(&request).await?;
-        let (probe, probe_note) = deliver_probe(&probed.client, settings.probe).await?;
+        let platform = settings.run_platform();
+        let toolchain = settings
+            .probe_toolchain_image
+            .as_deref()
+            .unwrap_or(crate::check::DEFAULT_TOOLCHAIN_IMAGE);
+        let probes = Probes::deliver(
+            &probed.client,
+            settings.probe,
+            &platform,
+            toolchain,
+            settings.timeout,
+        )
+        .await?;
         let header = Header::new(&probed, probed.builder().reason.to_string(), settings);
         Ok(Backend {
             probed,
             header,
-            probe,
-            probe_note,
-            platform: Platform::linux_amd64(),
+            probes,
+            platform,
         })
     }
 
     /// One line for stderr: the run's header (the value `cargo buildtest` shows as status
     /// lines) and how the probe travels.
     pub(crate) fn describe(&self) -> String {
-        format!("{}; probe {}", self.header.line(), self.probe_note)
+        format!("{}; probes {}", self.header.line(), self.probes.note())
     }
 
     /// The builder, for records.
@@ -82,7 +94,8 @@ impl Backend {
     }
 
     /// Builds check `index` (0-based) of `test` into the graph to solve: the check's exec on
-    /// the input, attached by the strategy with id `<test name>/<n>`.
+    /// the input (with the probe for the platform the input is solved for: its own, else the
+    /// run's), attached by the strategy with id `<test name>/<n>`.
     pub(crate) fn prepare(
         &self,
         test: &Test,
@@ -91,7 +104,9 @@ impl Backend {
         no_cache: bool,
         check: &Check,
     ) -> Result<Prepared, PrepareError> {
-        let mut exec = check.to_exec(&test.input, &self.probe)?;
+        let platform = test.input.platform.as_ref().unwrap_or(&self.platform);
+        let probe = self.probes.for_platform(platform)?.clone();
+        let mut exec = check.to_exec(&test.input, &probe)?;
         if no_cache {
             exec = exec.ignore_cache();
         }
@@ -107,7 +122,6 @@ impl Backend {
         // `discard`'s no-op exec runs the probe too (a check that `/` exists), not `true` from
         // the image's PATH, so it works on images without a shell or coreutils.
         let noop_args = noop_probe_args()?;
-        let probe = self.probe.clone();
         let graph = self
             .probed
             .strategy
@@ -151,8 +165,10 @@ impl Backend {
         let passthrough = self.gate() == "passthrough";
         let mut execs = Vec::with_capacity(test.checks.len());
         if passthrough {
+            let platform = test.input.platform.as_ref().unwrap_or(&self.platform);
+            let probe = self.probes.for_platform(platform)?;
             for check in &test.checks {
-                execs.push(check.to_exec(&test.input, &self.probe)?);
+                execs.push(check.to_exec(&test.input, probe)?);
             }
         }
         let graph = crate::harness::gate::gate_graph(
@@ -182,12 +198,7 @@ impl Backend {
 
     /// The local directories the probe itself is read from (its `session` delivery): name → path.
     pub(crate) fn probe_dirs(&self) -> std::collections::BTreeMap<String, std::path::PathBuf> {
-        self.probe
-            .local_sources()
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|s| Some((s.name, s.path?)))
-            .collect()
+        self.probes.dirs()
     }
 
     /// Solves one prepared check (with the run's session when its input reads local
@@ -302,72 +313,6 @@ fn noop_probe_args() -> Result<Vec<String>, check::CheckError> {
     let mut args = vec![check::PROBE_PATH.to_owned()];
     args.extend(Check::from(check::file("/").exists()).probe_args()?);
     Ok(args)
-}
-
-/// The state every check mounts the probe from, and a note for the header saying how it got
-/// there. See [`ProbeDelivery`].
-async fn deliver_probe(
-    client: &Client,
-    delivery: ProbeDelivery,
-) -> Result<(State, String), BackendError> {
-    let inline = || check::probe_state();
-    let session = |why: &str| {
-        let dir = check::probe_local_dir(&std::env::temp_dir()).map_err(BackendError::ProbeDir)?;
-        Ok((
-            check::probe_local_state(&dir),
-            format!(
-                "session ({}; sent at most once per run{why})",
-                dir.display()
-            ),
-        ))
-    };
-    match delivery {
-        ProbeDelivery::Inline => return Ok((inline(), "inline (BUILDTEST_PROBE)".to_owned())),
-        ProbeDelivery::Session => return session("; BUILDTEST_PROBE"),
-        ProbeDelivery::Auto if !client.is_docker_engine() => return session(""),
-        ProbeDelivery::Image if !client.is_docker_engine() => {
-            return Err(BackendError::ProbeNeedsEngine {
-                builder: client.builder().to_string(),
-            });
-        }
-        ProbeDelivery::Auto | ProbeDelivery::Image => {}
-    }
-    match load_probe_image(client).await {
-        Ok((reference, loaded)) => {
-            let how = if loaded { "loaded now" } else { "present" };
-            Ok((
-                check::probe_image_state(&reference),
-                format!("image {reference} ({how})"),
-            ))
-        }
-        Err(e) if delivery == ProbeDelivery::Auto => Ok((
-            inline(),
-            format!(
-                "inline (the probe image could not be loaded: failed to {})",
-                one_line_chain(&e)
-            ),
-        )),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Loads the probe image into the Docker engine unless it is there; its reference and whether it
-/// was loaded now.
-async fn load_probe_image(client: &Client) -> Result<(String, bool), ProbeImageError> {
-    let reference = check::probe_image_reference()?;
-    if client
-        .docker_image_exists(&reference)
-        .await
-        .map_err(ProbeImageError::Engine)?
-    {
-        return Ok((reference, false));
-    }
-    let image = check::probe_image()?;
-    client
-        .docker_load_image(image.archive)
-        .await
-        .map_err(ProbeImageError::Engine)?;
-    Ok((reference, true))
 }
 
 /// Maps a solve's report to the check's outcome (pass / fail / error), its logs and report.

@@ -52,6 +52,24 @@ pub enum BackendError {
     /// The probe image could not be loaded.
     #[error(transparent)]
     ProbeImage(#[from] ProbeImageError),
+    /// This build embeds no probe for the run's platform, and the builder could not compile one.
+    #[error(
+        "run checks on {platform}: this build of buildtest embeds no probe for it ({reason}), and the \
+         builder could not compile one from the embedded source in {image}: {cause}. Set \
+         BUILDTEST_PROBE_TOOLCHAIN_IMAGE to a Rust toolchain image for {platform} that the builder has \
+         or can pull (it needs cargo and glibc's static libraries), or rebuild buildtest on a host \
+         that embeds the probe (see runner/build.rs)"
+    )]
+    ProbeBuild {
+        /// The platform.
+        platform: String,
+        /// Why no probe is embedded.
+        reason: String,
+        /// The toolchain image tried.
+        image: String,
+        /// What went wrong, with the compile's last output lines when there are any.
+        cause: String,
+    },
 }
 
 /// Loading the probe image into a Docker engine failed.

@@ -90,6 +90,7 @@ mod front;
 mod gate;
 mod inputs;
 mod metadata;
+mod probes;
 pub mod registry;
 mod resolve;
 mod run;

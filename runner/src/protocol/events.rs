@@ -98,6 +98,12 @@ pub struct Header {
     pub timeout_s: f64,
     /// Whether checks re-run without the cache.
     pub no_cache: bool,
+    /// The platform inputs are solved for unless they pin their own (`BUILDTEST_PLATFORM`).
+    #[serde(default)]
+    pub platform: String,
+    /// The platforms this build embeds a check probe for (`linux/amd64, linux/arm64`, or `none`).
+    #[serde(default)]
+    pub probes: String,
     /// Suites about to run.
     pub suites: usize,
     /// Tests about to run (as listed).
@@ -118,6 +124,8 @@ impl Header {
             jobs: settings.jobs,
             timeout_s: settings.timeout.as_secs_f64(),
             no_cache: settings.no_cache,
+            platform: settings.run_platform().to_string(),
+            probes: embedded_probes(),
             suites: 0,
             tests: 0,
         }
@@ -128,15 +136,31 @@ impl Header {
     pub fn line(&self) -> String {
         let cache = if self.no_cache { ", no cache" } else { "" };
         format!(
-            "builder {} (chosen by {}); {}; strategy {} ({}); {} jobs, {}s timeout per check{cache}",
+            "builder {} (chosen by {}); {}; strategy {} ({}); {} jobs, {}s timeout per check{cache}; \
+             platform {} (probes embedded: {})",
             self.builder,
             self.reason,
             self.caps,
             self.strategy,
             self.strategy_reason,
             self.jobs,
-            self.timeout_s
+            self.timeout_s,
+            self.platform,
+            self.probes
         )
+    }
+}
+
+/// The platforms this build embeds a check probe for, for [`Header::probes`].
+pub fn embedded_probes() -> String {
+    let names: Vec<&str> = crate::check::embedded_probe_platforms()
+        .into_iter()
+        .map(crate::check::ProbePlatform::name)
+        .collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
     }
 }
 

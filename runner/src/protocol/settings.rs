@@ -142,6 +142,25 @@ pub const PROBE: Setting = Setting {
     meaning: "how the probe reaches the builder: `auto` (default: loaded once into a Docker engine as image `buildtest/probe:<hash>`, else `session`), `image`, `session` (a local directory `<temp>/buildtest-probe-<hash>` served by the run's session: sent at most once per run, and not at all while the builder keeps the previous run's copy; the run's last line says `of which the probe: N bytes`), `inline` (a `mkfile` carrying the probe's bytes in every check's Definition)",
     read_by: ReadBy::Harness,
 };
+/// `BUILDTEST_PLATFORM`: the platform every input is solved for unless it pins its own.
+pub const PLATFORM: Setting = Setting {
+    var: "BUILDTEST_PLATFORM",
+    key: Some("platform"),
+    flag: Some("--platform"),
+    accepted: "a platform a check probe exists for: linux/amd64 or linux/arm64 (`linux/arm64/v8`)",
+    meaning: "the platform inputs are solved for unless they pin their own (`State::image_with(.., ImageOptions::new().platform(..))`): `linux/amd64` (default) or `linux/arm64` (needs an arm64 builder or emulation); each check runs the probe for its input's platform",
+    read_by: ReadBy::Both,
+};
+/// `BUILDTEST_PROBE_TOOLCHAIN_IMAGE`: the Rust toolchain image a builder compiles the probe in
+/// when this build embeds none for the run's platform.
+pub const PROBE_TOOLCHAIN_IMAGE: Setting = Setting {
+    var: "BUILDTEST_PROBE_TOOLCHAIN_IMAGE",
+    key: None,
+    flag: None,
+    accepted: "an image reference",
+    meaning: "where this build of buildtest embeds no check probe for the run's platform (`BUILDTEST_PLATFORM`), the builder compiles one from the embedded source, offline, in this Rust toolchain image for that platform (default `rust:1-slim`, the official Rust image); cached by the builder like any build",
+    read_by: ReadBy::Harness,
+};
 /// `BUILDTEST_RESULTS`.
 pub const RESULTS: Setting = Setting {
     var: crate::report::RESULTS_ENV,
@@ -209,6 +228,8 @@ pub const SETTINGS: &[Setting] = &[
     EXPORT,
     JUNIT,
     PROBE,
+    PLATFORM,
+    PROBE_TOOLCHAIN_IMAGE,
     TLS_CA_CERT,
     TLS_CERT,
     TLS_KEY,
@@ -366,6 +387,10 @@ pub struct SuiteSettings {
     pub export: bool,
     /// `BUILDTEST_PROBE`.
     pub probe: ProbeDelivery,
+    /// `BUILDTEST_PLATFORM` (`None`: linux/amd64).
+    pub platform: Option<crate::llb::Platform>,
+    /// `BUILDTEST_PROBE_TOOLCHAIN_IMAGE` (`None`: [`crate::check::DEFAULT_TOOLCHAIN_IMAGE`]).
+    pub probe_toolchain_image: Option<String>,
     /// `BUILDTEST_JUNIT`.
     pub junit: Option<PathBuf>,
     /// `BUILDTEST_RESULTS`.
@@ -390,6 +415,8 @@ impl Default for SuiteSettings {
             no_cache: false,
             export: false,
             probe: ProbeDelivery::Auto,
+            platform: None,
+            probe_toolchain_image: None,
             junit: None,
             results: None,
             suite: None,
@@ -435,6 +462,9 @@ impl SuiteSettings {
             no_cache: value(get(&NO_CACHE), &NO_CACHE, parse_bool)?.unwrap_or(d.no_cache),
             export: value(get(&EXPORT), &EXPORT, parse_bool)?.unwrap_or(d.export),
             probe: value(get(&PROBE), &PROBE, parse_probe)?.unwrap_or(d.probe),
+            platform: value(get(&PLATFORM), &PLATFORM, parse_platform)?,
+            probe_toolchain_image: get(&PROBE_TOOLCHAIN_IMAGE)
+                .map(|raw| raw.text.trim().to_owned()),
             junit: get(&JUNIT).map(|raw| PathBuf::from(raw.text.trim())),
             results: get(&RESULTS).map(|raw| PathBuf::from(raw.text.trim())),
             suite: get(&SUITE).map(|raw| raw.text.trim().to_owned()),
@@ -469,6 +499,8 @@ impl SuiteSettings {
             (EXPORT, self.export.then(|| "1".to_owned())),
             (JUNIT, path(&self.junit)),
             (PROBE, Some(self.probe.name().to_owned())),
+            (PLATFORM, self.platform.as_ref().map(ToString::to_string)),
+            (PROBE_TOOLCHAIN_IMAGE, self.probe_toolchain_image.clone()),
             (TLS_CA_CERT, path(&self.tls.ca_cert)),
             (TLS_CERT, path(&self.tls.cert)),
             (TLS_KEY, path(&self.tls.key)),
@@ -495,6 +527,26 @@ fn value<T>(
             value: raw.text,
             accepted: setting.accepted,
         }),
+    }
+}
+
+/// `linux/amd64`, `linux/arm64` or `linux/arm64/v8` (the platforms a check probe exists for).
+fn parse_platform(text: &str) -> Option<crate::llb::Platform> {
+    use crate::llb::Platform;
+    match text {
+        "linux/amd64" => Some(Platform::linux_amd64()),
+        "linux/arm64" => Some(Platform::linux_arm64()),
+        "linux/arm64/v8" => Some(Platform::linux_arm64().with_variant("v8")),
+        _ => None,
+    }
+}
+
+impl SuiteSettings {
+    /// The platform inputs are solved for: `BUILDTEST_PLATFORM`, else linux/amd64.
+    pub fn run_platform(&self) -> crate::llb::Platform {
+        self.platform
+            .clone()
+            .unwrap_or_else(crate::llb::Platform::linux_amd64)
     }
 }
 
@@ -605,6 +657,21 @@ mod tests {
     }
 
     #[test]
+    fn the_platform_is_one_a_probe_exists_for() {
+        use crate::llb::Platform;
+        assert_eq!(env(&[]).unwrap().run_platform(), Platform::linux_amd64());
+        let arm = env(&[("BUILDTEST_PLATFORM", "linux/arm64")]).unwrap();
+        assert_eq!(arm.platform, Some(Platform::linux_arm64()));
+        assert_eq!(arm.run_platform(), Platform::linux_arm64());
+        let e = env(&[("BUILDTEST_PLATFORM", "linux/riscv64")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "read BUILDTEST_PLATFORM: `linux/riscv64` is not a platform a check probe exists for: \
+             linux/amd64 or linux/arm64 (`linux/arm64/v8`)"
+        );
+    }
+
+    #[test]
     fn defaults() {
         assert_eq!(env(&[]).unwrap(), SuiteSettings::default());
         assert_eq!(env(&[("BUILDTEST_JOBS", " ")]).unwrap().jobs, DEFAULT_JOBS);
@@ -620,6 +687,8 @@ mod tests {
             no_cache: true,
             export: true,
             probe: ProbeDelivery::Inline,
+            platform: Some(crate::llb::Platform::linux_arm64().with_variant("v8")),
+            probe_toolchain_image: Some("buildtest/rust:bookworm".into()),
             junit: Some("out/j.xml".into()),
             results: Some("/tmp/r.jsonl".into()),
             suite: Some("pkg::suite".into()),

@@ -170,6 +170,56 @@ async fn caps_and_finish(engine: Engine) {
     build.fail("the caller gave up").await.unwrap();
 }
 
+/// `solve_and_read_file`: a plain definition's result read back (how the harness takes a probe the
+/// builder compiled); a file that is not there and a failing step are errors.
+async fn reads_a_file_of_a_solved_definition(engine: Engine) {
+    let client = engine.connect().await;
+    let text = format!("read back {}\n", nonce());
+    let build = client.gateway_build().await.unwrap();
+    let made = State::image(BUSYBOX)
+        .run([
+            "sh",
+            "-c",
+            &format!("printf '%s' '{}' > /out/f", text.trim_end()),
+        ])
+        .network(NetMode::None)
+        .mount("/out", State::scratch())
+        .get_mount("/out")
+        .marshal(&linux())
+        .unwrap()
+        .into_proto();
+    let got = build.solve_and_read_file(made, "/f").await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        text.trim_end(),
+        "{}",
+        engine.name
+    );
+    let missing = build
+        .solve_and_read_file(file_input("/a", "a"), "/not-there")
+        .await
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("ReadFile"),
+        "{}: {missing}",
+        engine.name
+    );
+    let failing = State::image(BUSYBOX)
+        .run(["sh", "-c", "echo broken >&2; exit 3"])
+        .network(NetMode::None)
+        .root()
+        .marshal(&linux())
+        .unwrap()
+        .into_proto();
+    let e = build.solve_and_read_file(failing, "/x").await.unwrap_err();
+    assert!(
+        e.to_string().contains("exit code: 3"),
+        "{}: {e}",
+        engine.name
+    );
+    build.finish().await.unwrap();
+}
+
 /// A ping of build `build_ref`, by hand.
 async fn raw_ping(client: &Client, build_ref: &str) -> Result<(), tonic::Status> {
     let mut bridge = LlbBridgeClient::new(client.channel());
@@ -819,6 +869,7 @@ async fn checks_inside_one_gateway_build(engine: Engine) {
 
 crate::on_both_engines!(
     caps_and_finish,
+    reads_a_file_of_a_solved_definition,
     dropped_build_is_forgotten,
     resolves_every_config_field,
     missing_image_is_named,

@@ -424,8 +424,14 @@ fn json_format_for_ides(engine: Engine) {
 fn the_probe_travels_as_an_image_or_inline(engine: Engine) {
     let _passes = passes_lock(engine);
     for (mode, header) in [
-        ("image", "probe image buildtest/probe:"),
-        ("inline", "probe inline (BUILDTEST_PROBE)"),
+        (
+            "image",
+            "probes linux/amd64: embedded, image buildtest/probe:",
+        ),
+        (
+            "inline",
+            "probes linux/amd64: embedded, inline (BUILDTEST_PROBE)",
+        ),
     ] {
         let outputs = Outputs::new();
         let run = run_on(
@@ -475,7 +481,11 @@ fn the_probe_travels_through_the_session(engine: Engine) {
     let first = Outputs::new();
     let run1 = run(&first);
     assert_eq!(run1.code(), Some(0), "{engine:?}: {run1:?}");
-    assert!(run1.stderr.contains("; probe session (/"), "{run1:?}");
+    assert!(
+        run1.stderr
+            .contains("; probes linux/amd64: embedded, session (/"),
+        "{run1:?}"
+    );
     assert_eq!(first.records().len(), 9, "{run1:?}");
 
     let second = Outputs::new();

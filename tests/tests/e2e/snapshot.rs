@@ -137,6 +137,9 @@ fn console_lines_and_json_events_of_a_fixture_run() {
             Event::Header(h) => {
                 h.builder = normalize(&h.builder, &replace);
                 h.strategy_reason = normalize(&h.strategy_reason, &replace);
+                // linux/arm64 is embedded only where the build had a cross toolchain.
+                assert!(h.probes.starts_with("linux/amd64"), "{h:?}");
+                h.probes = "<probes>".to_owned();
             }
             Event::Summary(s) => {
                 s.duration_ms = 0;

@@ -45,6 +45,7 @@ mod evaluate;
 mod export;
 mod frontend;
 mod image;
+mod result_file;
 
 pub use build::{BUILD_ID_METADATA, GatewayBuild, GatewayCaps, GatewayOptions};
 pub use errors::{FrontendFailure, GatewayError};
