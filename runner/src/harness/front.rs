@@ -8,6 +8,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 
 use crate::client::one_line_chain;
 use crate::harness::backend::Backend;
+use crate::harness::nodes::Nodes;
 use crate::harness::errors::SetupError;
 use crate::harness::registry::{self, TestDef, registered};
 use crate::harness::run::{RecordContext, Session, Sink, record_ignored, summary, verdict};
@@ -111,17 +112,25 @@ pub fn run(args: Arguments) -> i32 {
             ctx.suite.clone(),
             config.junit.clone(),
         ));
-        let backend = match runtime.block_on(Backend::connect(&config)) {
-            Ok(backend) => {
-                eprintln!("buildtest: {}", backend.describe());
-                ctx.builder = Some(backend.builder_name());
-                ctx.strategy = Some(backend.strategy_name());
-                Ok(Arc::new(backend))
+        let backend = if config.nodes.is_empty() {
+            match runtime.block_on(Backend::connect(&config)) {
+                Ok(backend) => {
+                    eprintln!("buildtest: {}", backend.describe());
+                    ctx.builder = Some(backend.builder_name());
+                    ctx.strategy = Some(backend.strategy_name());
+                    Ok(Arc::new(Nodes::single(Arc::new(backend))))
+                }
+                Err(err) => {
+                    eprintln!("error: failed to {}", one_line_chain(&err));
+                    Err(err)
+                }
             }
-            Err(err) => {
-                eprintln!("error: failed to {}", one_line_chain(&err));
-                Err(err)
-            }
+        } else {
+            // Several nodes: each record names the node its check ran on (set per test).
+            runtime
+                .block_on(Nodes::connect(&config))
+                .map(Arc::new)
+                .inspect_err(|err| eprintln!("error: failed to {}", one_line_chain(err)))
         };
         session = Some(Session::start(
             runtime, backend, &config, &ctx, &sink, &to_run,
@@ -154,6 +163,9 @@ pub fn run(args: Arguments) -> i32 {
     }
     if !records.is_empty() {
         eprintln!("{}", summary(&records));
+        if let Some(lines) = crate::harness::nodes::per_node(&records) {
+            eprintln!("{lines}");
+        }
     }
     if let Some(session) = session {
         session.runtime.shutdown_background();

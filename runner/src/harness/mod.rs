@@ -82,6 +82,7 @@ mod gate;
 mod inputs;
 mod metadata;
 pub mod registry;
+pub mod nodes;
 mod run;
 mod test;
 

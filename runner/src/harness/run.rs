@@ -16,6 +16,7 @@ use crate::harness::errors::BackendError;
 use crate::harness::gate::{ExportJob, export_record};
 use crate::harness::inputs::{Served, TestInputs, check_input, describe, transfer_error};
 use crate::harness::metadata::{self, ConfigCache};
+use crate::harness::nodes::{Again, Nodes, input_key};
 use crate::harness::registry::{self, TestDef};
 use crate::protocol::{Counts, SuiteSettings, sort_records};
 use crate::report::{CheckRecord, ErrorKind, Outcome, ResultsFile};
@@ -143,8 +144,9 @@ impl TestHandle {
 pub(crate) struct Session {
     pub(crate) runtime: tokio::runtime::Runtime,
     pub(crate) handles: HashMap<String, TestHandle>,
-    /// The client session serving the run's local directories, if any test reads one.
-    pub(crate) served: Option<Served>,
+    /// The client sessions serving the run's local directories (one per node), if any test
+    /// reads one.
+    pub(crate) served: Vec<Served>,
     /// The names of the probe's directories among them.
     probe_dirs: Vec<String>,
 }
@@ -162,6 +164,10 @@ enum Work {
 /// A prepared check waiting for its solve to be started.
 struct Pending {
     backend: Arc<Backend>,
+    /// The node it is placed on (index in [`Nodes`]).
+    node: usize,
+    /// What moving it to another node needs: its test, the check's index, the input's key.
+    again: Option<Again>,
     work: Work,
     record: CheckRecord,
     timeout: std::time::Duration,
@@ -176,13 +182,18 @@ impl Session {
     /// reached, records the error for every check).
     pub(crate) fn start(
         runtime: tokio::runtime::Runtime,
-        backend: Result<Arc<Backend>, BackendError>,
+        nodes: Result<Arc<Nodes>, BackendError>,
         config: &SuiteSettings,
         ctx: &RecordContext,
         sink: &Sink,
         tests: &[(String, &'static TestDef)],
     ) -> Session {
-        let backend = backend.map_err(|err| format!("failed to {}", one_line_chain(&err)));
+        let nodes = nodes.map_err(|err| format!("failed to {}", one_line_chain(&err)));
+        let backend = nodes
+            .as_ref()
+            .map(|n| Arc::clone(&n.primary().backend))
+            .map_err(Clone::clone);
+        let several = nodes.as_ref().is_ok_and(|n| n.nodes.len() > 1);
         let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
         let mut handles = HashMap::with_capacity(tests.len());
         let mut pending = Vec::new();
@@ -218,6 +229,34 @@ impl Session {
                 checks.push(settled(sink, r));
             }
             let timeout = test.timeout.unwrap_or(config.timeout);
+            // Several nodes: every check of this input goes to the node its digest is placed on.
+            let key = if several {
+                input_key(&original_input)
+            } else {
+                String::new()
+            };
+            let placed = match &nodes {
+                Ok(nodes) if several => nodes.place(&key).unwrap_or(0),
+                _ => 0,
+            };
+            let node_ctx;
+            let ctx = match &nodes {
+                Ok(nodes) if several => {
+                    let node = &nodes.nodes[placed];
+                    node_ctx = RecordContext {
+                        builder: Some(node.name.clone()),
+                        strategy: Some(node.backend.strategy_name()),
+                        ..ctx.clone()
+                    };
+                    &node_ctx
+                }
+                _ => ctx,
+            };
+            let backend = match &nodes {
+                Ok(nodes) => Ok(Arc::clone(&nodes.nodes[placed].backend)),
+                Err(msg) => Err(msg.clone()),
+            };
+            let shared_test = several.then(|| Arc::new(test.clone()));
             let inputs = if backend.is_ok() {
                 TestInputs::of(&test.input, &cwd)
             } else {
@@ -249,6 +288,13 @@ impl Session {
                     checks.push(rx);
                     pending.push(Pending {
                         backend,
+                        node: placed,
+                        again: shared_test.as_ref().map(|t| Again {
+                            test: Arc::clone(t),
+                            name: name.clone(),
+                            index: i,
+                            key: key.clone(),
+                        }),
                         work: Work::Metadata {
                             input: original_input.clone(),
                             check: m.clone(),
@@ -284,6 +330,13 @@ impl Session {
                 checks.push(rx);
                 pending.push(Pending {
                     backend,
+                    node: placed,
+                    again: shared_test.as_ref().map(|t| Again {
+                            test: Arc::clone(t),
+                            name: name.clone(),
+                            index: i,
+                            key: key.clone(),
+                        }),
                     work: Work::Solve(prepared),
                     record: base,
                     timeout,
@@ -404,19 +457,30 @@ impl Session {
         if !pending.is_empty() {
             dirs.extend(probe_dirs.clone());
         }
-        let mut served = None;
+        // One session per node (a check that moves to another node finds its files there too).
+        let mut served = Vec::new();
         let mut session_error = None;
-        if let (false, Ok(backend)) = (dirs.is_empty(), &backend) {
-            match runtime.block_on(Served::open(backend.client(), &dirs, &cwd)) {
-                Ok(session) => served = Some(session),
-                Err(err) => {
-                    session_error =
-                        Some(format!("failed to {}", crate::client::one_line_chain(&err)));
+        let mut session_ids: Vec<Option<String>> = Vec::new();
+        let mut statuses = Vec::new();
+        if let (false, Ok(nodes)) = (dirs.is_empty(), &nodes) {
+            for node in &nodes.nodes {
+                match runtime.block_on(Served::open(node.backend.client(), &dirs, &cwd)) {
+                    Ok(session) => {
+                        session_ids.push(Some(session.id()));
+                        statuses.push(Some(session.status()));
+                        served.push(session);
+                    }
+                    Err(err) => {
+                        session_ids.push(None);
+                        statuses.push(None);
+                        session_error =
+                            Some(format!("failed to {}", crate::client::one_line_chain(&err)));
+                    }
                 }
             }
         }
-        let session_id = served.as_ref().map(Served::id);
-        let status = served.as_ref().map(Served::status);
+        let session_ids = Arc::new(session_ids);
+        let status = statuses.first().cloned().flatten();
 
         let permits = Arc::new(Semaphore::new(config.jobs));
         for p in pending {
@@ -430,17 +494,28 @@ impl Session {
             }
             let permits = Arc::clone(&permits);
             let sink = sink.clone();
-            let session = if p.locals.is_empty() {
-                None
-            } else {
-                session_id.clone()
+            let session_of = {
+                let ids = Arc::clone(&session_ids);
+                let reads_locals = !p.locals.is_empty();
+                move |node: usize| {
+                    if reads_locals {
+                        ids.get(node).cloned().flatten()
+                    } else {
+                        None
+                    }
+                }
             };
-            let status = status.clone();
+            let session = session_of(p.node);
+            let status = statuses.get(p.node).cloned().flatten().or(status.clone());
             let configs = Arc::clone(&configs);
+            let nodes = nodes.as_ref().ok().filter(|_| several).map(Arc::clone);
+            let no_cache = config.no_cache;
+            let timeout = p.timeout;
             runtime.spawn(async move {
+                let base = p.record.clone();
                 let mut record = match p.work {
                     Work::Metadata { input, check } => {
-                        metadata::evaluate(
+                        let record = metadata::evaluate(
                             p.backend.client(),
                             &configs,
                             &input,
@@ -448,11 +523,67 @@ impl Session {
                             p.timeout,
                             p.record,
                         )
-                        .await
+                        .await;
+                        match (&nodes, &p.again) {
+                            (Some(nodes), Some(again)) => {
+                                crate::harness::nodes::move_if_lost(
+                                    nodes,
+                                    p.node,
+                                    again,
+                                    base,
+                                    record,
+                                    no_cache,
+                                    &session_of,
+                                    |b, _prepared, rec, _session| {
+                                        let configs = Arc::clone(&configs);
+                                        let input = input.clone();
+                                        let check = check.clone();
+                                        async move {
+                                            metadata::evaluate(
+                                                b.client(),
+                                                &configs,
+                                                &input,
+                                                &check,
+                                                timeout,
+                                                rec,
+                                            )
+                                            .await
+                                        }
+                                    },
+                                )
+                                .await
+                            }
+                            _ => record,
+                        }
                     }
                     Work::Solve(prepared) => match permits.acquire_owned().await {
                         Ok(_permit) => {
-                            solve(&p.backend, prepared, p.record, p.timeout, session).await
+                            let record =
+                                solve(&p.backend, prepared, p.record, p.timeout, session).await;
+                            match (&nodes, &p.again) {
+                                (Some(nodes), Some(again)) => {
+                                    crate::harness::nodes::move_if_lost(
+                                        nodes,
+                                        p.node,
+                                        again,
+                                        base,
+                                        record,
+                                        no_cache,
+                                        &session_of,
+                                        |b, prepared, rec, session| async move {
+                                            match prepared {
+                                                Some(prepared) => {
+                                                    solve(&b, prepared, rec, timeout, session)
+                                                        .await
+                                                }
+                                                None => rec,
+                                            }
+                                        },
+                                    )
+                                    .await
+                                }
+                                _ => record,
+                            }
                         }
                         Err(_) => p.record,
                     },
@@ -471,7 +602,17 @@ impl Session {
         }
         for job in export_jobs {
             let sink = sink.clone();
-            runtime.spawn(job.run(session_id.clone(), sink));
+            let node = nodes
+                .as_ref()
+                .ok()
+                .and_then(|n| {
+                    n.nodes
+                        .iter()
+                        .position(|x| Arc::ptr_eq(&x.backend, &job.backend))
+                })
+                .unwrap_or(0);
+            let session = session_ids.get(node).cloned().flatten();
+            runtime.spawn(job.run(session, sink));
         }
         Session {
             runtime,
@@ -483,7 +624,7 @@ impl Session {
 
     /// Closes the client session, if the run opened one, and says what it sent.
     pub(crate) fn close_inputs(&mut self) {
-        if let Some(served) = self.served.take() {
+        for served in std::mem::take(&mut self.served) {
             let (stats, probe, err) = self.runtime.block_on(served.close(&self.probe_dirs));
             eprintln!("{}", describe(&stats, probe.as_ref()));
             if let Some(err) = err {
@@ -505,7 +646,7 @@ fn settled(sink: &Sink, record: CheckRecord) -> oneshot::Receiver<CheckRecord> {
     rx
 }
 
-async fn solve(
+pub(crate) async fn solve(
     backend: &Backend,
     prepared: Prepared,
     mut record: CheckRecord,
