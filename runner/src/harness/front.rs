@@ -8,8 +8,8 @@ use libtest_mimic::{Arguments, Failed, Trial};
 
 use crate::client::one_line_chain;
 use crate::harness::backend::Backend;
-use crate::harness::nodes::Nodes;
 use crate::harness::errors::SetupError;
+use crate::harness::nodes::Nodes;
 use crate::harness::registry::{self, TestDef, registered};
 use crate::harness::run::{RecordContext, Session, Sink, record_ignored, summary, verdict};
 use crate::protocol::{SuiteSettings, exit};
@@ -130,6 +130,11 @@ pub fn run(args: Arguments) -> i32 {
             runtime
                 .block_on(Nodes::connect(&config))
                 .map(Arc::new)
+                .inspect(|nodes| {
+                    // One node left: its records name it (with several, each test's node does).
+                    ctx.builder = Some(nodes.primary().name.clone());
+                    ctx.strategy = Some(nodes.primary().backend.strategy_name());
+                })
                 .inspect_err(|err| eprintln!("error: failed to {}", one_line_chain(err)))
         };
         session = Some(Session::start(

@@ -81,8 +81,8 @@ mod front;
 mod gate;
 mod inputs;
 mod metadata;
-pub mod registry;
 pub mod nodes;
+pub mod registry;
 mod run;
 mod test;
 

@@ -23,10 +23,10 @@ use crate::client::one_line_chain;
 use crate::harness::Test;
 use crate::harness::backend::{Backend, Prepared};
 use crate::harness::errors::BackendError;
-use crate::report::{CheckRecord, ErrorKind, Outcome};
 use crate::llb::{Platform, State};
 use crate::protocol::SuiteSettings;
 use crate::protocol::settings::BuilderChoice;
+use crate::report::{CheckRecord, ErrorKind, Outcome};
 
 /// How long a liveness question to a node may take before it counts as lost.
 const ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -144,7 +144,9 @@ impl Nodes {
 
     /// The node input `key` is placed on, among the nodes not lost (`None`: every node is lost).
     pub(crate) fn place(&self, key: &str) -> Option<usize> {
-        place(key, &self.names, |i| !self.nodes[i].lost.load(Ordering::SeqCst))
+        place(key, &self.names, |i| {
+            !self.nodes[i].lost.load(Ordering::SeqCst)
+        })
     }
 
     /// Whether node `i` still answers; a node that does not is marked lost for good (its
@@ -155,7 +157,7 @@ impl Nodes {
             return false;
         }
         let answered = matches!(
-            tokio::time::timeout(ALIVE_TIMEOUT, node.backend.client().info()).await,
+            tokio::time::timeout(ALIVE_TIMEOUT, node.backend.client().list_workers()).await,
             Ok(Ok(_))
         );
         if !answered && !node.lost.swap(true, Ordering::SeqCst) {
@@ -243,7 +245,13 @@ where
                 }
             }
         };
-        record = run(Arc::clone(&target.backend), prepared, fresh, session_of(next)).await;
+        record = run(
+            Arc::clone(&target.backend),
+            prepared,
+            fresh,
+            session_of(next),
+        )
+        .await;
         node = next;
     }
 }
@@ -355,7 +363,10 @@ mod tests {
             }
         }
         assert_eq!(spread[1], 0);
-        assert!(spread.iter().filter(|n| **n > 500).count() == 3, "{spread:?}");
+        assert!(
+            spread.iter().filter(|n| **n > 500).count() == 3,
+            "{spread:?}"
+        );
         assert_eq!(place("k", &nodes, |_| false), None);
     }
 }

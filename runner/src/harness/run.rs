@@ -332,11 +332,11 @@ impl Session {
                     backend,
                     node: placed,
                     again: shared_test.as_ref().map(|t| Again {
-                            test: Arc::clone(t),
-                            name: name.clone(),
-                            index: i,
-                            key: key.clone(),
-                        }),
+                        test: Arc::clone(t),
+                        name: name.clone(),
+                        index: i,
+                        key: key.clone(),
+                    }),
                     work: Work::Solve(prepared),
                     record: base,
                     timeout,
@@ -573,8 +573,7 @@ impl Session {
                                         |b, prepared, rec, session| async move {
                                             match prepared {
                                                 Some(prepared) => {
-                                                    solve(&b, prepared, rec, timeout, session)
-                                                        .await
+                                                    solve(&b, prepared, rec, timeout, session).await
                                                 }
                                                 None => rec,
                                             }
