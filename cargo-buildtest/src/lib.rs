@@ -181,6 +181,10 @@ async fn run_phase(
     let problems = summary.problems();
     console.failure_details(&problems);
     let mut extra = Vec::new();
+    let all = summary.by_suite();
+    for load in buildtest::harness::nodes::loads(all.iter().flat_map(|(_, r)| r.iter())) {
+        extra.push(format!("{:>12} {}: {}", "Node", load.node, load.describe()));
+    }
     match &written {
         Ok(()) => extra.push(format!("{:>12} {}", "JUnit", junit.display())),
         Err(err) => console.error(&render_chain(err)),

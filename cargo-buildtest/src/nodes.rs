@@ -69,6 +69,8 @@ pub async fn connect(settings: &Settings) -> Result<Connected, ExpectedError> {
         None => NODES.var.to_owned(),
     };
     header.strategy = format!("per node ({})", settings.suite.strategy.name());
+    header.strategy_reason = "each node's own, shown with it on the builder line".to_owned();
+    header.buildkit = None;
     let mut suite = settings.suite.clone();
     suite.builder = None;
     suite.junit = None;

@@ -256,11 +256,41 @@ where
     }
 }
 
-/// One line per node (checks run there and the wall time from its first start to its last
-/// finish), when the records name more than one builder.
-pub(crate) fn per_node(records: &[CheckRecord]) -> Option<String> {
+/// What one node did in a run: its checks (and how many of them moved there from a lost node)
+/// and its wall time, from its first check's start to its last check's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeLoad {
+    /// The node (the records' `builder`).
+    pub node: String,
+    /// Checks it ran.
+    pub checks: usize,
+    /// Of which moved there from a lost node.
+    pub moved: usize,
+    /// Wall time in milliseconds (`None`: no check of it was solved).
+    pub wall_ms: Option<u64>,
+}
+
+impl NodeLoad {
+    /// `N checks (M moved here from a lost node), wall T s`.
+    pub fn describe(&self) -> String {
+        let wall = self.wall_ms.map_or_else(
+            || "no solve".to_owned(),
+            |ms| format!("{:.1} s", ms as f64 / 1000.0),
+        );
+        let moved = if self.moved > 0 {
+            format!(" ({} moved here from a lost node)", self.moved)
+        } else {
+            String::new()
+        };
+        format!("{} checks{moved}, wall {wall}", self.checks)
+    }
+}
+
+/// The load of every node the records name (exports left out), by node name; empty unless they
+/// name two nodes or more.
+pub fn loads<'a>(records: impl IntoIterator<Item = &'a CheckRecord>) -> Vec<NodeLoad> {
     let mut by: BTreeMap<&str, (usize, usize, u64, u64)> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.export.is_none()) {
+    for r in records.into_iter().filter(|r| r.export.is_none()) {
         let Some(b) = r.builder.as_deref() else {
             continue;
         };
@@ -275,25 +305,25 @@ pub(crate) fn per_node(records: &[CheckRecord]) -> Option<String> {
         }
     }
     if by.len() < 2 {
-        return None;
+        return Vec::new();
     }
-    let lines: Vec<String> = by
-        .into_iter()
-        .map(|(node, (checks, moved, first, last))| {
-            let wall = if last >= first {
-                format!("{:.1} s", (last - first) as f64 / 1000.0)
-            } else {
-                "no solve".to_owned()
-            };
-            let moved = if moved > 0 {
-                format!(" ({moved} moved here from a lost node)")
-            } else {
-                String::new()
-            };
-            format!("buildtest: node {node}: {checks} checks{moved}, wall {wall}")
+    by.into_iter()
+        .map(|(node, (checks, moved, first, last))| NodeLoad {
+            node: node.to_owned(),
+            checks,
+            moved,
+            wall_ms: (last >= first).then(|| last - first),
         })
+        .collect()
+}
+
+/// One line per node for the suite's summary, when the records name more than one node.
+pub(crate) fn per_node(records: &[CheckRecord]) -> Option<String> {
+    let lines: Vec<String> = loads(records)
+        .iter()
+        .map(|l| format!("buildtest: node {}: {}", l.node, l.describe()))
         .collect();
-    Some(lines.join("\n"))
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 #[cfg(test)]
