@@ -409,12 +409,14 @@ mod tests {
             "n",
         ]);
         let named = parse(&["--builder", "bx"]);
+        let several = parse(&["--addr", "unix:///a", "--addr", "unix:///b"]);
         for setting in SETTINGS {
             let Some(flag) = setting.flag else { continue };
             assert!(longs.iter().any(|l| l == flag), "{flag} is not a flag");
             let raw = all
                 .flag_value(setting)
-                .or_else(|| named.flag_value(setting));
+                .or_else(|| named.flag_value(setting))
+                .or_else(|| several.flag_value(setting));
             assert_eq!(
                 raw.map(|r| r.origin),
                 Some(Origin::Flag(flag)),

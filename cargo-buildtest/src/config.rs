@@ -363,7 +363,7 @@ mod tests {
         assert!(text.contains("unknown field `parallel`"), "{text}");
         assert!(
             text.contains(
-                "expected one of `builder`, `strategy`, `jobs`, `timeout`, `no-cache`, `junit`"
+                "expected one of `builder`, `nodes`, `strategy`, `jobs`, `timeout`, `no-cache`, `junit`"
             ),
             "{text}"
         );

@@ -83,9 +83,9 @@ pub const BUILDX_BUILDER: Setting = Setting {
 pub const NODES: Setting = Setting {
     var: "BUILDTEST_NODES",
     key: Some("nodes"),
-    flag: Some("--addr, --builder (repeated)"),
+    flag: Some("--addr"),
     accepted: "a comma-separated list of nodes, each a builder address (with `://`) or a buildx builder name",
-    meaning: "run on several builders: every check of one input goes to the same node (highest-random-weight hashing of the input's digest over the node names); a node unreachable at the start is left out, a node lost mid-run has its unfinished checks re-run on the others; when set, `BUILDKIT_HOST`/`BUILDX_BUILDER` are not read",
+    meaning: "run on several builders (`cargo buildtest`: `--addr`/`--builder` given more than once, addresses first): every check of one input goes to the same node (highest-random-weight hashing of the input's digest over the node names); a node unreachable at the start is left out, a node lost mid-run has its unfinished checks re-run on the others; when set, `BUILDKIT_HOST`/`BUILDX_BUILDER` are not read",
     read_by: ReadBy::Both,
 };
 /// `BUILDTEST_STRATEGY`.
