@@ -156,7 +156,7 @@ async fn run_phase(
     // The summary's time is the run's: connecting, probing and the suites (not compiling).
     let started = Instant::now();
     let interrupt = run::interrupt_signal();
-    let connected = if settings.suite.nodes.is_empty() {
+    let connected = if buildtest::harness::nodes::node_choices(&settings.suite).is_empty() {
         builder::connect(settings).await?
     } else {
         nodes::connect(settings).await?

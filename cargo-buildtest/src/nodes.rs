@@ -17,7 +17,10 @@ pub async fn connect(settings: &Settings) -> Result<Connected, ExpectedError> {
     let mut lines = Vec::new();
     let mut first: Option<Header> = None;
     let mut last_err = None;
-    for node in &settings.suite.nodes {
+    let nodes = buildtest::harness::nodes::expand(&buildtest::harness::nodes::node_choices(
+        &settings.suite,
+    ));
+    for node in &nodes {
         let name = match node {
             BuilderChoice::Addr(a) | BuilderChoice::Named(a) => a.clone(),
         };
@@ -60,7 +63,7 @@ pub async fn connect(settings: &Settings) -> Result<Connected, ExpectedError> {
     };
     header.builder = format!(
         "{} nodes, inputs placed by rendezvous hashing: {}",
-        settings.suite.nodes.len(),
+        nodes.len(),
         lines.join("; ")
     );
     header.reason = match settings.shown_origin(&NODES) {
@@ -73,6 +76,7 @@ pub async fn connect(settings: &Settings) -> Result<Connected, ExpectedError> {
     header.buildkit = None;
     let mut suite = settings.suite.clone();
     suite.builder = None;
+    suite.nodes = nodes;
     suite.junit = None;
     Ok(Connected { header, suite })
 }

@@ -147,6 +147,41 @@ fn two_engines_share_the_inputs_stably_and_the_rerun_is_fully_cached() {
     );
 }
 
+/// A buildx builder with two nodes (a `remote` builder in a private store whose nodes are the
+/// two engines) runs on both, each node named `BUILDER/NODE`.
+#[test]
+fn a_buildx_builder_with_two_nodes_uses_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("buildx");
+    std::fs::create_dir_all(store.join("instances")).unwrap();
+    let group = serde_json::json!({
+        "Name": "pool",
+        "Driver": "remote",
+        "Nodes": [
+            {"Name": "n20", "Endpoint": engine("BUILDTEST_DOCKER20_HOST")},
+            {"Name": "n26", "Endpoint": engine("BUILDTEST_DOCKER26_HOST")},
+        ],
+    });
+    std::fs::write(store.join("instances/pool"), group.to_string()).unwrap();
+    let results = dir.path().join("pool.jsonl");
+    let mut cmd = command("", &results, &[]);
+    cmd.env_remove("BUILDTEST_NODES")
+        .env("BUILDX_BUILDER", "pool")
+        .env("BUILDX_CONFIG", &store);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2 of 2 nodes answered"), "{stderr}");
+    let used: BTreeSet<String> = records(&results)
+        .into_iter()
+        .filter_map(|r| r.builder)
+        .collect();
+    assert_eq!(
+        used,
+        BTreeSet::from(["pool/n20".to_owned(), "pool/n26".to_owned()])
+    );
+}
+
 #[test]
 fn a_node_unreachable_at_the_start_is_left_out_and_no_node_is_an_error_for_every_check() {
     let dir = tempfile::tempdir().unwrap();

@@ -112,7 +112,7 @@ pub fn run(args: Arguments) -> i32 {
             ctx.suite.clone(),
             config.junit.clone(),
         ));
-        let backend = if config.nodes.is_empty() {
+        let backend = if crate::harness::nodes::node_choices(&config).is_empty() {
             match runtime.block_on(Backend::connect(&config)) {
                 Ok(backend) => {
                     eprintln!("buildtest: {}", backend.describe());

@@ -102,8 +102,9 @@ impl Nodes {
     pub(crate) async fn connect(settings: &SuiteSettings) -> Result<Nodes, BackendError> {
         let mut nodes = Vec::new();
         let mut last_err = None;
-        let total = settings.nodes.len();
-        for choice in &settings.nodes {
+        let choices = expand(&node_choices(settings));
+        let total = choices.len();
+        for choice in &choices {
             let name = match choice {
                 BuilderChoice::Addr(a) | BuilderChoice::Named(a) => a.clone(),
             };
@@ -167,6 +168,42 @@ impl Nodes {
             );
         }
         answered
+    }
+}
+
+/// `choices` with every buildx builder that has several nodes replaced by its nodes
+/// (`NAME/NODE` each, in the store's order).
+pub fn expand(choices: &[BuilderChoice]) -> Vec<BuilderChoice> {
+    let env = crate::client::Env::from_process();
+    let mut out = Vec::new();
+    for choice in choices {
+        match choice {
+            BuilderChoice::Named(name) => match crate::client::buildx::node_names(&env, name) {
+                Ok(nodes) if nodes.len() > 1 => out.extend(
+                    nodes
+                        .into_iter()
+                        .map(|node| BuilderChoice::Named(format!("{name}/{node}"))),
+                ),
+                _ => out.push(choice.clone()),
+            },
+            BuilderChoice::Addr(_) => out.push(choice.clone()),
+        }
+    }
+    out
+}
+
+/// The nodes a run uses (empty: one builder): `BUILDTEST_NODES`, or the nodes of a buildx
+/// builder with several nodes named as the run's one builder.
+pub fn node_choices(settings: &SuiteSettings) -> Vec<BuilderChoice> {
+    if !settings.nodes.is_empty() {
+        return settings.nodes.clone();
+    }
+    match &settings.builder {
+        Some(named @ BuilderChoice::Named(_)) => {
+            let nodes = expand(std::slice::from_ref(named));
+            if nodes.len() > 1 { nodes } else { Vec::new() }
+        }
+        _ => Vec::new(),
     }
 }
 
