@@ -482,7 +482,11 @@ impl Session {
         let session_ids = Arc::new(session_ids);
         let status = statuses.first().cloned().flatten();
 
-        let permits = Arc::new(Semaphore::new(config.jobs));
+        // `BUILDTEST_JOBS` concurrent solves per node (each node is its own builder).
+        let node_count = nodes.as_ref().map_or(1, |n| n.nodes.len());
+        let permits: Vec<Arc<Semaphore>> = (0..node_count)
+            .map(|_| Arc::new(Semaphore::new(config.jobs)))
+            .collect();
         for p in pending {
             if let (false, Some(msg)) = (p.locals.is_empty(), &session_error) {
                 let mut r = p.record;
@@ -492,7 +496,7 @@ impl Session {
                 let _ = p.tx.send(r);
                 continue;
             }
-            let permits = Arc::clone(&permits);
+            let permits = Arc::clone(&permits[p.node.min(node_count - 1)]);
             let sink = sink.clone();
             let session_of = {
                 let ids = Arc::clone(&session_ids);

@@ -103,7 +103,7 @@ pub const JOBS: Setting = Setting {
     key: Some("jobs"),
     flag: Some("--jobs"),
     accepted: "a whole number of concurrent solves, at least 1",
-    meaning: "concurrent solves per suite (default 16)",
+    meaning: "concurrent solves per suite (default 16); with several nodes, per node",
     read_by: ReadBy::Both,
 };
 /// `BUILDTEST_TIMEOUT`.
