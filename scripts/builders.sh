@@ -47,6 +47,7 @@ DEBIAN_SUITE=bookworm
 DOCKER=/usr/bin/docker # bookworm's 20.10 client: its classic builder speaks BuildKit without buildx
 SOCK20=/var/run/docker.sock
 SOCK26=$RUN_DIR/docker26.sock
+SOCK26B=$RUN_DIR/docker26b.sock # a second Docker 26 engine (`up-docker26b`): two nodes of one version
 SUITE26=trixie
 WANT26=26.1.            # engine version prefix we accept from $SUITE26
 PKGS26=(docker.io containerd docker-cli)
@@ -174,6 +175,18 @@ select_engine() {
         E_WANT=$WANT26
         E_STORAGE=overlayfs
         E_CONFIG_JSON='{"features":{"containerd-snapshotter":true},"insecure-registries":["'$REGISTRY_ADDR'"]}'
+        ;;
+    docker26b)
+        # The same unpacked Docker 26 as docker26, with its own socket, pid file, data and exec root.
+        select_engine docker26
+        E_NAME=docker26b
+        E_PIDFILE=$RUN_DIR/docker26b.pid
+        E_EXEC=$RUN_DIR/docker26b
+        E_DATA=$STATE_DIR/docker26b
+        E_LOG=$LOG_DIR/docker26b.log
+        E_CLOG=$LOG_DIR/docker26b-client.log
+        E_CONFIG=$STATE_DIR/config/docker26b.json
+        E_SOCK=$SOCK26B
         ;;
     *) die "unknown engine '$1'" ;;
     esac
@@ -896,6 +909,14 @@ print_env() { # ENGINE...: export lines on stdout; returns 1 if an engine does n
         log "registry: not answering on http://$REGISTRY_ADDR (run scripts/builders.sh up)"
         up=1
     fi
+    # The optional second Docker 26 engine: exported only while it answers (never an error).
+    select_engine docker26b
+    if v=$(engine_version "$E_SOCK" 2>/dev/null) && [[ -n ${v%% *} ]]; then
+        echo "export BUILDTEST_DOCKER26B_HOST=unix://$E_SOCK"
+        echo "export BUILDTEST_DOCKER26B_ENGINE_VERSION=${v%% *}"
+        echo "export BUILDTEST_DOCKER26B_BUILDKIT_VERSION=$(buildkit_for "${v%% *}")"
+        echo "export BUILDTEST_DOCKER26B_PIDFILE=$E_PIDFILE"
+    fi
     return $up
 }
 
@@ -934,6 +955,34 @@ cmd_up() {
     done
     log "up: engines ready in $(elapsed "$t0") s"
     print_env || die "an engine stopped answering right after start"
+}
+
+# up-docker26b: start (idempotently) the second Docker 26 engine with the base images; its
+# pid file is $RUN_DIR/docker26b.pid (the failover test kills it by that pid and runs this again).
+cmd_up_26b() {
+    need_root
+    lock
+    local t0
+    t0=$(now)
+    mkdir -p "$STATE_DIR" "$LOG_DIR" "$RUN_DIR" "$STATE_DIR/image" "$STATE_DIR/docker-config"
+    install_docker26
+    select_engine docker26b
+    start_engine
+    check_version
+    import_images
+    build_configured
+    run_check || die "docker26b: 'docker run --rm --network none $IMAGE true' failed" "$E_CLOG"
+    arm64_image
+    log "up-docker26b: ready in $(elapsed "$t0") s"
+    echo "export BUILDTEST_DOCKER26B_HOST=unix://$E_SOCK"
+    echo "export BUILDTEST_DOCKER26B_PIDFILE=$E_PIDFILE"
+}
+
+cmd_down_26b() {
+    need_root
+    lock
+    select_engine docker26b
+    stop_engine
 }
 
 cmd_down() {
@@ -1073,12 +1122,14 @@ case ${1:-up} in
 up) cmd_up ;;
 rust-image) cmd_rust_image "${2:-amd64}" ;;
 buildx) cmd_buildx ;;
+up-docker26b) cmd_up_26b ;;
+down-docker26b) cmd_down_26b ;;
 down) cmd_down ;;
 status) cmd_status || exit 1 ;;
 env) print_env || exit 1 ;;
 -h | --help | help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' ;;
 *)
-    echo "usage: $0 [up|down|status|env|buildx]" >&2
+    echo "usage: $0 [up|down|status|env|buildx|up-docker26b|down-docker26b]" >&2
     exit 2
     ;;
 esac

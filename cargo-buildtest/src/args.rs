@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use buildtest::protocol::exit;
 use buildtest::protocol::settings::{
     BUILDKIT_HOST, BUILDX_BUILDER, CACHE_FROM, CACHE_TO, DEFAULT_JOBS, DEFAULT_TIMEOUT, EXPORT,
-    JOBS, JUNIT, NO_CACHE, Origin, PLATFORM, Raw, ReadBy, SETTINGS, STRATEGY, Setting, TIMEOUT,
-    TLS_CA_CERT, TLS_CERT, TLS_KEY, TLS_SERVER_NAME,
+    JOBS, JUNIT, NO_CACHE, NODES, Origin, PLATFORM, Raw, ReadBy, SETTINGS, STRATEGY, Setting,
+    TIMEOUT, TLS_CA_CERT, TLS_CERT, TLS_KEY, TLS_SERVER_NAME,
 };
 use clap::{Args as ClapArgs, Parser, ValueEnum};
 
@@ -106,17 +106,14 @@ pub struct Args {
     pub cache_from: Vec<String>,
 
     /// The builder's address: docker+unix://PATH (a Docker engine), unix://PATH (a buildkitd),
-    /// tcp://HOST:PORT, docker-container://NAME …
+    /// tcp://HOST:PORT, docker-container://NAME … Repeat it (or mix it with --builder) to run on
+    /// several builders (BUILDTEST_NODES).
     #[arg(long, value_name = "ADDRESS", help_heading = "Builder")]
-    pub addr: Option<String>,
-    /// A buildx builder name (from the buildx store).
-    #[arg(
-        long,
-        value_name = "NAME",
-        conflicts_with = "addr",
-        help_heading = "Builder"
-    )]
-    pub builder: Option<String>,
+    pub addr: Vec<String>,
+    /// A buildx builder name (from the buildx store). Repeat it (or mix it with --addr) to run on
+    /// several builders (BUILDTEST_NODES).
+    #[arg(long, value_name = "NAME", help_heading = "Builder")]
+    pub builder: Vec<String>,
     /// CA certificate for tcp:// builders.
     #[arg(long, value_name = "PATH", help_heading = "Builder")]
     pub tlscacert: Option<PathBuf>,
@@ -149,13 +146,28 @@ pub struct Args {
 }
 
 impl Args {
+    /// The one `--addr` (or `--builder`) value when the run names one builder.
+    fn single_node(&self, values: &[String]) -> Option<String> {
+        (self.addr.len() + self.builder.len() == 1)
+            .then(|| values.first().cloned())
+            .flatten()
+    }
+
+    /// `BUILDTEST_NODES` from repeated `--addr`/`--builder` (addresses first, then builder
+    /// names): `None` unless they name two builders or more.
+    fn nodes(&self) -> Option<String> {
+        let all: Vec<String> = self.addr.iter().chain(&self.builder).cloned().collect();
+        (all.len() > 1).then(|| all.join(","))
+    }
+
     /// The value a flag gives `setting`, as the protocol's reader takes it (`None`: the flag was
     /// not given, or the setting has none).
     pub fn flag_value(&self, setting: &Setting) -> Option<Raw> {
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         let text = match setting.var {
-            v if v == BUILDKIT_HOST.var => self.addr.clone(),
-            v if v == BUILDX_BUILDER.var => self.builder.clone(),
+            v if v == BUILDKIT_HOST.var => self.single_node(&self.addr),
+            v if v == BUILDX_BUILDER.var => self.single_node(&self.builder),
+            v if v == NODES.var => self.nodes(),
             v if v == STRATEGY.var => self.strategy.clone(),
             v if v == JOBS.var => self.jobs.clone(),
             v if v == TIMEOUT.var => self.timeout.clone(),
@@ -349,7 +361,7 @@ mod tests {
             "--timeout",
             "5m",
         ]);
-        assert_eq!(a.addr.as_deref(), Some("tcp://127.0.0.1:1234"));
+        assert_eq!(a.addr, ["tcp://127.0.0.1:1234"]);
         assert_eq!(a.message_format, MessageFormat::Json);
         assert_eq!(a.progress, Progress::Quiet);
         assert_eq!(a.color, Color::Never);
@@ -419,12 +431,14 @@ mod tests {
             "linux/arm64",
         ]);
         let named = parse(&["--builder", "bx"]);
+        let several = parse(&["--addr", "unix:///a", "--addr", "unix:///b"]);
         for setting in SETTINGS {
             let Some(flag) = setting.flag else { continue };
             assert!(longs.iter().any(|l| l == flag), "{flag} is not a flag");
             let raw = all
                 .flag_value(setting)
-                .or_else(|| named.flag_value(setting));
+                .or_else(|| named.flag_value(setting))
+                .or_else(|| several.flag_value(setting));
             assert_eq!(
                 raw.map(|r| r.origin),
                 Some(Origin::Flag(flag)),
@@ -449,17 +463,29 @@ mod tests {
     }
 
     #[test]
-    fn conflicting_flags_are_usage_errors() {
-        let argv = ["cargo", "buildtest", "--ignored", "--include-ignored"];
-        assert!(Cli::try_parse_from(argv).is_err());
-        let argv = [
-            "cargo",
-            "buildtest",
+    fn repeated_builder_flags_name_several_nodes() {
+        let one = parse(&["--addr", "unix:///x"]);
+        assert_eq!(one.flag_value(&BUILDKIT_HOST).unwrap().text, "unix:///x");
+        assert!(one.flag_value(&NODES).is_none());
+        let two = parse(&[
             "--addr",
             "unix:///x",
             "--builder",
             "b",
-        ];
+            "--addr",
+            "tcp://h:1",
+        ]);
+        assert!(two.flag_value(&BUILDKIT_HOST).is_none());
+        assert!(two.flag_value(&BUILDX_BUILDER).is_none());
+        assert_eq!(
+            two.flag_value(&NODES).unwrap().text,
+            "unix:///x,tcp://h:1,b"
+        );
+    }
+
+    #[test]
+    fn conflicting_flags_are_usage_errors() {
+        let argv = ["cargo", "buildtest", "--ignored", "--include-ignored"];
         assert!(Cli::try_parse_from(argv).is_err());
         let argv = ["cargo", "buildtest", "--exclude", "a"];
         assert!(Cli::try_parse_from(argv).is_err());

@@ -249,7 +249,7 @@ mod tests {
             ("BUILDX_CONFIG", bx_config.as_str()),
         ];
         let args = Args {
-            builder: Some("bx".into()),
+            builder: vec!["bx".into()],
             ..Args::default()
         };
         let (settings, env) = settings_for(&args, &vars);
@@ -280,7 +280,7 @@ mod tests {
             ("DOCKER_HOST", "unix:///run/docker-host.sock"),
         ];
         let args = Args {
-            addr: Some("docker+unix:///run/chosen.sock".into()),
+            addr: vec!["docker+unix:///run/chosen.sock".into()],
             ..Args::default()
         };
         let (settings, env) = settings_for(&args, &vars);
@@ -345,7 +345,7 @@ mod tests {
             ("BUILDTEST_JOBS", "3"),
         ];
         let args = Args {
-            builder: Some("bx".into()),
+            builder: vec!["bx".into()],
             ..Args::default()
         };
         let (s, _) = settings_for(&args, &vars);

@@ -50,6 +50,8 @@ pub enum FileValue {
     Float(f64),
     /// A string.
     Text(String),
+    /// A list of strings (`nodes = ["docker+unix:///a.sock", "bx"]`), read comma-joined.
+    List(Vec<String>),
 }
 
 impl FileValue {
@@ -60,6 +62,7 @@ impl FileValue {
             FileValue::Integer(n) => n.to_string(),
             FileValue::Float(x) => x.to_string(),
             FileValue::Text(t) => t.clone(),
+            FileValue::List(items) => items.join(","),
         }
     }
 }
@@ -321,7 +324,7 @@ mod tests {
 
         let args = Args {
             jobs: Some("7".into()),
-            addr: Some("tcp://127.0.0.1:1".into()),
+            addr: vec!["tcp://127.0.0.1:1".into()],
             ..Args::default()
         };
         let s = resolve(&args, &env, &cfg);
@@ -360,7 +363,7 @@ mod tests {
         assert!(text.contains("unknown field `parallel`"), "{text}");
         assert!(
             text.contains(
-                "expected one of `builder`, `strategy`, `jobs`, `timeout`, `no-cache`, `junit`"
+                "expected one of `builder`, `nodes`, `strategy`, `jobs`, `timeout`, `no-cache`, `junit`"
             ),
             "{text}"
         );
@@ -429,6 +432,7 @@ mod tests {
             v if v == NO_CACHE.var => format!("{:?}", s.no_cache),
             v if v == BUILDKIT_HOST.var || v == BUILDX_BUILDER.var => format!("{:?}", s.builder),
             v if v == buildtest::protocol::settings::PLATFORM.var => format!("{:?}", s.platform),
+            v if v == buildtest::protocol::settings::NODES.var => format!("{:?}", s.nodes),
             other => panic!("no field for {other}"),
         }
     }
@@ -478,6 +482,18 @@ mod tests {
             case(&PLATFORM, "linux/arm64/v8", "\"linux/arm64/v8\"", true),
             case(&PLATFORM, "linux/s390x", "\"linux/s390x\"", false),
             case(&PLATFORM, "arm64", "\"arm64\"", false),
+            case(
+                &buildtest::protocol::settings::NODES,
+                "docker+unix:///x.sock,bx",
+                "[\"docker+unix:///x.sock\", \"bx\"]",
+                true,
+            ),
+            case(
+                &buildtest::protocol::settings::NODES,
+                "bx,,by",
+                "\"bx,,by\"",
+                false,
+            ),
         ];
         for c in &cases {
             let var = c.setting.var;
@@ -569,9 +585,12 @@ mod tests {
             v if v == STRATEGY.var => args.strategy = Some(text.into()),
             v if v == JOBS.var => args.jobs = Some(text.into()),
             v if v == TIMEOUT.var => args.timeout = Some(text.into()),
-            v if v == BUILDKIT_HOST.var => args.addr = Some(text.into()),
-            v if v == BUILDX_BUILDER.var => args.builder = Some(text.into()),
             v if v == PLATFORM.var => args.platform = Some(text.into()),
+            v if v == BUILDKIT_HOST.var => args.addr = vec![text.into()],
+            v if v == BUILDX_BUILDER.var => args.builder = vec![text.into()],
+            v if v == buildtest::protocol::settings::NODES.var => {
+                args.addr = text.split(',').map(str::to_owned).collect();
+            }
             other => panic!("no flag for {other}"),
         }
         args

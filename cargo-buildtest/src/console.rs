@@ -32,6 +32,8 @@ pub struct Console {
     quiet: bool,
     color: bool,
     bar: Option<ProgressBar>,
+    /// Set by a header of a run on several nodes: check lines then name each check's node.
+    several_nodes: std::sync::atomic::AtomicBool,
 }
 
 impl Console {
@@ -59,6 +61,7 @@ impl Console {
             quiet: progress == Progress::Quiet,
             color,
             bar,
+            several_nodes: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -114,6 +117,10 @@ impl Console {
 
     /// The run header: builder, how it was chosen, BuildKit version, strategy, jobs.
     pub fn header(&self, h: &Header) {
+        if h.reason.contains(buildtest::protocol::settings::NODES.var) {
+            self.several_nodes
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if self.is_json() {
             self.event(&Event::Header(h.clone()));
             return;
@@ -187,8 +194,19 @@ impl Console {
             (_, Some(m), Some(_)) => format!(": {m}"),
             _ => String::new(),
         };
+        let node = match (&r.builder, &r.moved) {
+            (_, Some(moved)) => format!(" ({moved})"),
+            (Some(node), None)
+                if self
+                    .several_nodes
+                    .load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                format!(" (node {node})")
+            }
+            _ => String::new(),
+        };
         format!(
-            "{status} {time} {} {}{cached}{detail}",
+            "{status} {time} {} {}{cached}{node}{detail}",
             r.suite,
             check_name(r)
         )

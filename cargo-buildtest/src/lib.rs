@@ -17,6 +17,7 @@ pub mod config;
 pub mod console;
 pub mod discover;
 pub mod errors;
+pub mod nodes;
 pub mod run;
 pub mod summary;
 
@@ -155,7 +156,11 @@ async fn run_phase(
     // The summary's time is the run's: connecting, probing and the suites (not compiling).
     let started = Instant::now();
     let interrupt = run::interrupt_signal();
-    let connected = builder::connect(settings).await?;
+    let connected = if buildtest::harness::nodes::node_choices(&settings.suite).is_empty() {
+        builder::connect(settings).await?
+    } else {
+        nodes::connect(settings).await?
+    };
     let mut header = connected.header.clone();
     header.suites = plan.len();
     header.tests = plan.iter().map(|p| p.tests.len()).sum();
@@ -176,6 +181,10 @@ async fn run_phase(
     let problems = summary.problems();
     console.failure_details(&problems);
     let mut extra = Vec::new();
+    let all = summary.by_suite();
+    for load in buildtest::harness::nodes::loads(all.iter().flat_map(|(_, r)| r.iter())) {
+        extra.push(format!("{:>12} {}: {}", "Node", load.node, load.describe()));
+    }
     match &written {
         Ok(()) => extra.push(format!("{:>12} {}", "JUnit", junit.display())),
         Err(err) => console.error(&render_chain(err)),

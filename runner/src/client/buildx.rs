@@ -90,7 +90,41 @@ pub fn current_builder(env: &Env) -> Result<Option<String>, ResolveError> {
     Ok(applies.then_some(current.name))
 }
 
-/// The builder `name` from the buildx store; `via` says how the name was chosen.
+/// The node names of buildx builder `name` in the store, in the store's order (empty when the
+/// store has no such instance: an implicit docker-context builder). A builder with several
+/// nodes is run on every one of them as `NAME/NODE` (see [`builder`]).
+pub fn node_names(env: &Env, name: &str) -> Result<Vec<String>, ResolveError> {
+    let store = env
+        .buildx_config_dir()
+        .unwrap_or_else(|| PathBuf::from("~/.docker/buildx"));
+    let path = store.join("instances").join(name);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(ResolveError::Read {
+                what: "buildx builder",
+                path,
+                source,
+            });
+        }
+    };
+    let group: NodeGroup = serde_json::from_str(&text).map_err(|source| ResolveError::Json {
+        what: "buildx builder",
+        path,
+        source,
+    })?;
+    Ok(group
+        .nodes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| n.name)
+        .collect())
+}
+
+/// The builder `name` from the buildx store; `via` says how the name was chosen. `NAME/NODE`
+/// (when the store has no instance named so) is node `NODE` of builder `NAME`; otherwise the
+/// builder's first node.
 pub fn builder(
     env: &Env,
     name: &str,
@@ -100,6 +134,10 @@ pub fn builder(
     let store = env
         .buildx_config_dir()
         .unwrap_or_else(|| PathBuf::from("~/.docker/buildx"));
+    let (name, wanted_node) = match name.rsplit_once('/') {
+        Some((group, node)) if !store.join("instances").join(name).exists() => (group, Some(node)),
+        _ => (name, None),
+    };
     let reason = Reason::BuildxBuilder {
         name: name.to_owned(),
         store: store.clone(),
@@ -135,14 +173,20 @@ pub fn builder(
         path: path.clone(),
         source,
     })?;
-    let node = group
-        .nodes
-        .as_ref()
-        .and_then(|n| n.first())
-        .ok_or_else(|| ResolveError::BadBuilder {
-            name: name.to_owned(),
-            reason: "it has no nodes".to_owned(),
-        })?;
+    let node = match wanted_node {
+        None => group.nodes.as_ref().and_then(|n| n.first()),
+        Some(wanted) => group
+            .nodes
+            .as_ref()
+            .and_then(|n| n.iter().find(|node| node.name == wanted)),
+    }
+    .ok_or_else(|| ResolveError::BadBuilder {
+        name: name.to_owned(),
+        reason: match wanted_node {
+            None => "it has no nodes".to_owned(),
+            Some(wanted) => format!("it has no node `{wanted}`"),
+        },
+    })?;
     let transport = match group.driver.as_str() {
         "docker" => docker_endpoint(env, &node.endpoint)?,
         "docker-container" => {
@@ -248,6 +292,24 @@ mod tests {
             "{}",
             spec.reason
         );
+    }
+
+    #[test]
+    fn a_builder_with_several_nodes_lists_them_and_each_is_reachable_by_name() {
+        let two = r#"{"Name":"pool","Driver":"remote","Nodes":[{"Name":"a","Endpoint":"tcp://127.0.0.1:1001"},{"Name":"b","Endpoint":"tcp://127.0.0.1:1002"}]}"#;
+        let (_dir, env) = store_with(&[("pool", two)], None);
+        assert_eq!(node_names(&env, "pool").unwrap(), ["a", "b"]);
+        assert!(node_names(&env, "absent").unwrap().is_empty());
+        let docker = Path::new("docker");
+        let first = builder(&env, "pool", "--builder", docker).unwrap();
+        let b = builder(&env, "pool/b", "BUILDTEST_NODES", docker).unwrap();
+        assert!(
+            first.transport.to_string().contains("127.0.0.1:1001"),
+            "{first}"
+        );
+        assert!(b.transport.to_string().contains("127.0.0.1:1002"), "{b}");
+        let err = builder(&env, "pool/c", "BUILDTEST_NODES", docker).unwrap_err();
+        assert!(err.to_string().contains("it has no node `c`"), "{err}");
     }
 
     #[test]

@@ -42,11 +42,33 @@ impl Backend {
     /// Connects and probes as `cargo buildtest` does ([`connect_and_probe`]; the builder from the
     /// environment: `BUILDKIT_HOST`, `DOCKER_HOST`, …), then delivers the probe.
     pub(crate) async fn connect(settings: &SuiteSettings) -> Result<Backend, BackendError> {
+        Self::connect_with(settings, None).await
+    }
+
+    /// Connects and probes one node of `BUILDTEST_NODES` (see [`crate::harness::nodes`]).
+    pub(crate) async fn connect_node(
+        settings: &SuiteSettings,
+        node: &crate::protocol::settings::BuilderChoice,
+    ) -> Result<Backend, BackendError> {
+        Self::connect_with(settings, Some(node)).await
+    }
+
+    async fn connect_with(
+        settings: &SuiteSettings,
+        node: Option<&crate::protocol::settings::BuilderChoice>,
+    ) -> Result<Backend, BackendError> {
+        use crate::protocol::settings::BuilderChoice;
+        let mut resolve = ResolveOptions {
+            tls: settings.tls.clone(),
+            ..ResolveOptions::from_env()
+        };
+        match node {
+            Some(BuilderChoice::Addr(a)) => resolve.addr = Some(a.clone()),
+            Some(BuilderChoice::Named(n)) => resolve.builder = Some(n.clone()),
+            None => {}
+        }
         let request = ProbeRequest {
-            resolve: ResolveOptions {
-                tls: settings.tls.clone(),
-                ..ResolveOptions::from_env()
-            },
+            resolve,
             connect: ConnectOptions {
                 max_concurrent_solves: settings.jobs.max(1),
                 ..ConnectOptions::default()

@@ -18,6 +18,7 @@ use std::time::Instant;
 use crate::client::cache::{self, CacheKind, layout};
 use crate::client::{CacheEntry, ContentStats, ContentStores, SolveOptions, one_line_chain};
 use crate::harness::backend::Backend;
+use crate::harness::nodes::Nodes;
 use crate::llb::{self, Platform, State};
 use crate::proto::control::CacheOptions;
 use crate::proto::pb;
@@ -59,6 +60,16 @@ pub(crate) enum CacheError {
         /// Why.
         message: String,
     },
+    /// `--cache-to` on a run over several nodes: each node holds only its own checks' results.
+    #[error(
+        "export the cache from a run on {nodes} nodes: each node holds only the results of the \
+         checks placed on it, and one export would re-run the others; export from a one-node run \
+         (one --addr/--builder), or drop --cache-to (--cache-from works on several nodes)"
+    )]
+    SeveralNodes {
+        /// How many nodes answered.
+        nodes: usize,
+    },
     /// The passing checks' graphs could not be merged.
     #[error("build the cache export's graph: {0}")]
     Graph(String),
@@ -87,13 +98,19 @@ impl RunCache {
     /// Checks the settings against the builder and reads the local imports' indexes.
     pub(crate) async fn plan(
         settings: &SuiteSettings,
-        backend: &Backend,
+        nodes: &Nodes,
         suite: &str,
     ) -> Result<RunCache, CacheError> {
         let mut plan = RunCache::default();
         if settings.cache_to.is_empty() && settings.cache_from.is_empty() {
             return Ok(plan);
         }
+        if !settings.cache_to.is_empty() && nodes.nodes.len() > 1 {
+            return Err(CacheError::SeveralNodes {
+                nodes: nodes.nodes.len(),
+            });
+        }
+        let backend = &nodes.primary().backend;
         if !settings.cache_to.is_empty() {
             let support = backend
                 .client()

@@ -34,6 +34,9 @@ pub enum SetupError {
 /// The builder cannot serve this run: every check is an error.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    /// `BUILDTEST_NODES` named no node that could be connected.
+    #[error("reach any node of BUILDTEST_NODES")]
+    NoNodes,
     /// Resolving, connecting, probing or choosing the strategy failed.
     #[error(transparent)]
     Probe(#[from] ProbeError),

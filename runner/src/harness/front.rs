@@ -10,6 +10,7 @@ use crate::client::one_line_chain;
 use crate::harness::backend::Backend;
 use crate::harness::cache::RunCache;
 use crate::harness::errors::SetupError;
+use crate::harness::nodes::Nodes;
 use crate::harness::registry::{self, TestDef, registered};
 use crate::harness::run::{RecordContext, Session, Sink, record_ignored, summary, verdict};
 use crate::protocol::{SuiteSettings, exit};
@@ -113,29 +114,44 @@ pub fn run(args: Arguments) -> i32 {
             config.junit.clone(),
         ));
         let mut cache = RunCache::default();
-        let backend = match runtime.block_on(Backend::connect(&config)) {
-            Ok(backend) => {
-                eprintln!("buildtest: {}", backend.describe());
-                ctx.builder = Some(backend.builder_name());
-                ctx.strategy = Some(backend.strategy_name());
-                // Cache entries the builder cannot use are refused before anything runs.
-                match runtime.block_on(RunCache::plan(&config, &backend, &ctx.suite)) {
-                    Ok(plan) => cache = plan,
-                    Err(err) => {
-                        eprintln!("error: failed to {}", one_line_chain(&err));
-                        return EXIT_SETUP;
-                    }
+        let backend = if crate::harness::nodes::node_choices(&config).is_empty() {
+            match runtime.block_on(Backend::connect(&config)) {
+                Ok(backend) => {
+                    eprintln!("buildtest: {}", backend.describe());
+                    ctx.builder = Some(backend.builder_name());
+                    ctx.strategy = Some(backend.strategy_name());
+                    Ok(Arc::new(Nodes::single(Arc::new(backend))))
                 }
-                for note in &cache.notes {
-                    eprintln!("{}{note}", crate::protocol::events::CACHE_LINE);
+                Err(err) => {
+                    eprintln!("error: failed to {}", one_line_chain(&err));
+                    Err(err)
                 }
-                Ok(Arc::new(backend))
             }
-            Err(err) => {
-                eprintln!("error: failed to {}", one_line_chain(&err));
-                Err(err)
-            }
+        } else {
+            // Several nodes: each record names the node its check ran on (set per test).
+            runtime
+                .block_on(Nodes::connect(&config))
+                .map(Arc::new)
+                .inspect(|nodes| {
+                    // One node left: its records name it (with several, each test's node does).
+                    ctx.builder = Some(nodes.primary().name.clone());
+                    ctx.strategy = Some(nodes.primary().backend.strategy_name());
+                })
+                .inspect_err(|err| eprintln!("error: failed to {}", one_line_chain(err)))
         };
+        if let Ok(nodes) = &backend {
+            // Cache entries the builder cannot use are refused before anything runs.
+            match runtime.block_on(RunCache::plan(&config, nodes, &ctx.suite)) {
+                Ok(plan) => cache = plan,
+                Err(err) => {
+                    eprintln!("error: failed to {}", one_line_chain(&err));
+                    return EXIT_SETUP;
+                }
+            }
+            for note in &cache.notes {
+                eprintln!("{}{note}", crate::protocol::events::CACHE_LINE);
+            }
+        }
         session = Some(Session::start(
             runtime, backend, &config, &ctx, &sink, &to_run, cache,
         ));
@@ -169,6 +185,9 @@ pub fn run(args: Arguments) -> i32 {
     }
     if !records.is_empty() {
         eprintln!("{}", summary(&records));
+        if let Some(lines) = crate::harness::nodes::per_node(&records) {
+            eprintln!("{lines}");
+        }
     }
     if let Some(session) = session {
         session.runtime.shutdown_background();

@@ -100,6 +100,7 @@ impl Served {
         dirs: &BTreeMap<String, PathBuf>,
         cwd: &Path,
         content: client::ContentStores,
+        id: &str,
     ) -> Result<Served, InputError> {
         let served = LocalDirs::new();
         for (name, path) in dirs {
@@ -109,6 +110,7 @@ impl Served {
             shared_key: cwd.display().to_string(),
             dirs: served,
             content,
+            id: Some(id.to_owned()),
             ..SessionOptions::default()
         };
         let session = client.start_session(options).await?;

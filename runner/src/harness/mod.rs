@@ -90,6 +90,7 @@ mod front;
 mod gate;
 mod inputs;
 mod metadata;
+pub mod nodes;
 mod probes;
 pub mod registry;
 mod resolve;

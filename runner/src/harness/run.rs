@@ -17,6 +17,7 @@ use crate::harness::errors::BackendError;
 use crate::harness::gate::{ExportJob, export_record};
 use crate::harness::inputs::{Served, TestInputs, check_input, describe, transfer_error};
 use crate::harness::metadata::{self, ConfigCache};
+use crate::harness::nodes::{Again, Nodes, input_key};
 use crate::harness::registry::{self, TestDef};
 use crate::harness::resolve::{Plan, Resolution};
 use crate::proto::pb;
@@ -146,8 +147,9 @@ impl TestHandle {
 pub(crate) struct Session {
     pub(crate) runtime: tokio::runtime::Runtime,
     pub(crate) handles: HashMap<String, TestHandle>,
-    /// The client session serving the run's local directories, if any test reads one.
-    pub(crate) served: Option<Served>,
+    /// The client sessions serving the run's local directories (one per node), if any test
+    /// reads one.
+    pub(crate) served: Vec<Served>,
     /// The names of the probe's directories among them.
     probe_dirs: Vec<String>,
     /// The run's cache imports and exports.
@@ -171,6 +173,10 @@ enum Work {
 /// A prepared check waiting for its solve to be started.
 struct Pending {
     backend: Arc<Backend>,
+    /// The node it is placed on (index in [`Nodes`]).
+    node: usize,
+    /// What moving it to another node needs: its test, the check's index, the input's key.
+    again: Option<Again>,
     work: Work,
     record: CheckRecord,
     timeout: std::time::Duration,
@@ -189,15 +195,23 @@ impl Session {
     /// reached, records the error for every check).
     pub(crate) fn start(
         runtime: tokio::runtime::Runtime,
-        backend: Result<Arc<Backend>, BackendError>,
+        nodes: Result<Arc<Nodes>, BackendError>,
         config: &SuiteSettings,
         ctx: &RecordContext,
         sink: &Sink,
         tests: &[(String, &'static TestDef)],
         cache: RunCache,
     ) -> Session {
+        let nodes = nodes.map_err(|err| format!("failed to {}", one_line_chain(&err)));
+        let backend = nodes
+            .as_ref()
+            .map(|n| Arc::clone(&n.primary().backend))
+            .map_err(Clone::clone);
         let run_backend = backend.as_ref().ok().map(Arc::clone);
-        let backend = backend.map_err(|err| format!("failed to {}", one_line_chain(&err)));
+        let several = nodes.as_ref().is_ok_and(|n| n.nodes.len() > 1);
+        // One session id for the run: each node gets its own session under it, so a graph naming
+        // it (a Dockerfile's context, a local directory) solves on whichever node it is placed on.
+        let session_id = crate::client::new_ref();
         let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
         let mut handles = HashMap::with_capacity(tests.len());
         let mut pending = Vec::new();
@@ -216,7 +230,12 @@ impl Session {
         // Image configs and Dockerfile results, once for the run, before any check is prepared.
         // Dockerfile contexts travel through the run's session, so it opens first when there are
         // any.
-        let mut served = None;
+        let node_backends: Vec<Arc<Backend>> = nodes
+            .as_ref()
+            .map(|n| n.nodes.iter().map(|x| Arc::clone(&x.backend)).collect())
+            .unwrap_or_default();
+        // The run's sessions, by node (`None` until opened, or where opening failed).
+        let mut served: Vec<Option<Served>> = Vec::new();
         let mut session_error = None;
         let resolution = match &backend {
             Ok(backend) => {
@@ -228,20 +247,16 @@ impl Session {
                 );
                 let plan_dirs = plan.dirs();
                 if !plan_dirs.is_empty() {
-                    match runtime.block_on(Served::open(
-                        backend.client(),
+                    (served, session_error) = open_sessions(
+                        &runtime,
+                        &node_backends,
                         &plan_dirs,
                         &cwd,
-                        cache.stores(),
-                    )) {
-                        Ok(session) => served = Some(session),
-                        Err(err) => {
-                            session_error =
-                                Some(format!("failed to {}", crate::client::one_line_chain(&err)));
-                        }
-                    }
+                        &cache,
+                        &session_id,
+                    );
                 }
-                let session = served.as_ref().map(Served::id);
+                let session = served.first().and_then(|s| s.as_ref().map(Served::id));
                 let resolution = runtime.block_on(plan.resolve(
                     backend.client(),
                     backend.platform(),
@@ -299,6 +314,34 @@ impl Session {
                 .marshal(&crate::llb::Platform::linux_amd64())
                 .ok()
                 .and_then(|d| d.head().map(str::to_owned));
+            // Several nodes: every check of this input goes to the node its digest is placed on.
+            let key = if several {
+                input_key(&original_input)
+            } else {
+                String::new()
+            };
+            let placed = match &nodes {
+                Ok(nodes) if several => nodes.place(&key).unwrap_or(0),
+                _ => 0,
+            };
+            let node_ctx;
+            let ctx = match &nodes {
+                Ok(nodes) if several => {
+                    let node = &nodes.nodes[placed];
+                    node_ctx = RecordContext {
+                        builder: Some(node.name.clone()),
+                        strategy: Some(node.backend.strategy_name()),
+                        ..ctx.clone()
+                    };
+                    &node_ctx
+                }
+                _ => ctx,
+            };
+            let backend = match &nodes {
+                Ok(nodes) => Ok(Arc::clone(&nodes.nodes[placed].backend)),
+                Err(msg) => Err(msg.clone()),
+            };
+            let shared_test = several.then(|| Arc::new(test.clone()));
             let inputs = if backend.is_ok() {
                 TestInputs::of(&test.input, &cwd)
             } else {
@@ -330,6 +373,13 @@ impl Session {
                     checks.push(rx);
                     pending.push(Pending {
                         backend,
+                        node: placed,
+                        again: shared_test.as_ref().map(|t| Again {
+                            test: Arc::clone(t),
+                            name: name.clone(),
+                            index: i,
+                            key: key.clone(),
+                        }),
                         work: Work::Metadata {
                             input: original_input.clone(),
                             check: m.clone(),
@@ -367,6 +417,13 @@ impl Session {
                 checks.push(rx);
                 pending.push(Pending {
                     backend,
+                    node: placed,
+                    again: shared_test.as_ref().map(|t| Again {
+                        test: Arc::clone(t),
+                        name: name.clone(),
+                        index: i,
+                        key: key.clone(),
+                    }),
                     work: Work::Solve(prepared),
                     record: base,
                     timeout,
@@ -490,25 +547,37 @@ impl Session {
             dirs.extend(probe_dirs.clone());
         }
         let cache_session = cache.needs_session() && !pending.is_empty();
-        if let Some(served) = &served {
-            served.serve(&dirs);
-        } else if let (false, Ok(backend)) = (dirs.is_empty() && !cache_session, &backend) {
-            match runtime.block_on(Served::open(backend.client(), &dirs, &cwd, cache.stores())) {
-                Ok(session) => served = Some(session),
-                Err(err) => {
-                    session_error =
-                        Some(format!("failed to {}", crate::client::one_line_chain(&err)));
-                }
+        if served.is_empty() {
+            if let (false, Ok(_)) = (dirs.is_empty() && !cache_session, &nodes) {
+                (served, session_error) =
+                    open_sessions(&runtime, &node_backends, &dirs, &cwd, &cache, &session_id);
+            }
+        } else {
+            for s in served.iter().flatten() {
+                s.serve(&dirs);
             }
         }
-        let session_id = served.as_ref().map(Served::id);
-        let status = served.as_ref().map(Served::status);
+        // One session per node under one id (a check that moves to another node finds its files
+        // there too); `None` for a node whose session did not open.
+        let session_ids: Arc<Vec<Option<String>>> =
+            Arc::new(served.iter().map(|s| s.as_ref().map(Served::id)).collect());
+        let statuses: Vec<Option<_>> = served
+            .iter()
+            .map(|s| s.as_ref().map(Served::status))
+            .collect();
+        let status = statuses.first().cloned().flatten();
 
-        let permits = Arc::new(Semaphore::new(config.jobs));
+        // `BUILDTEST_JOBS` concurrent solves per node (each node is its own builder).
+        let node_count = nodes.as_ref().map_or(1, |n| n.nodes.len());
+        let permits: Vec<Arc<Semaphore>> = (0..node_count)
+            .map(|_| Arc::new(Semaphore::new(config.jobs)))
+            .collect();
         let passing: Arc<Mutex<Vec<pb::Definition>>> = Arc::default();
         let mut imports = cache.import_options();
         let mut prefetched: Option<Arc<std::collections::HashSet<String>>> = None;
+        // On several nodes every solve imports the cache itself (each node loads what it needs).
         if cache.can_prefetch()
+            && !several
             && let Some(backend) = &run_backend
         {
             let definitions = pending
@@ -520,10 +589,7 @@ impl Session {
                     Work::Metadata { .. } => None,
                 })
                 .collect();
-            let session = cache_session
-                .then(|| session_id.clone())
-                .flatten()
-                .or_else(|| session_id.clone());
+            let session = session_ids.first().cloned().flatten();
             match runtime.block_on(cache.prefetch(backend, definitions, session, config.jobs)) {
                 Ok((line, cached)) => {
                     eprintln!("{}{line}", crate::protocol::events::CACHE_LINE);
@@ -568,7 +634,9 @@ impl Session {
                     }
                 }
             }
-            if let (false, Some(msg)) = (p.locals.is_empty() && !cache_session, &session_error) {
+            let needs_session = !p.locals.is_empty() || cache_session;
+            let node_session = session_ids.get(p.node).cloned().flatten();
+            if let (true, None, Some(msg)) = (needs_session, &node_session, &session_error) {
                 let mut r = p.record;
                 r.error_kind = Some(ErrorKind::Builder);
                 r.message = Some(msg.clone());
@@ -576,19 +644,29 @@ impl Session {
                 let _ = p.tx.send(r);
                 continue;
             }
-            let permits = Arc::clone(&permits);
+            let permits = Arc::clone(&permits[p.node.min(node_count - 1)]);
             let sink = sink.clone();
-            let session = if p.locals.is_empty() && !cache_session {
-                None
-            } else {
-                session_id.clone()
+            let session_of = {
+                let ids = Arc::clone(&session_ids);
+                move |node: usize| {
+                    if needs_session {
+                        ids.get(node).cloned().flatten()
+                    } else {
+                        None
+                    }
+                }
             };
-            let status = status.clone();
+            let session = session_of(p.node);
+            let status = statuses.get(p.node).cloned().flatten().or(status.clone());
             let configs = Arc::clone(&configs);
             let imports = imports.clone();
             let prefetched = prefetched.clone();
             let passing = Arc::clone(&passing);
+            let nodes = nodes.as_ref().ok().filter(|_| several).map(Arc::clone);
+            let no_cache = config.no_cache;
+            let timeout = p.timeout;
             runtime.spawn(async move {
+                let base = p.record.clone();
                 let definition = match (&p.work, collect) {
                     (Work::Solve(prepared), true) => Some(prepared.definition.clone()),
                     _ => None,
@@ -599,7 +677,7 @@ impl Session {
                 }
                 let mut record = match p.work {
                     Work::Metadata { input, check } => {
-                        metadata::evaluate(
+                        let record = metadata::evaluate(
                             p.backend.client(),
                             &configs,
                             &input,
@@ -607,11 +685,80 @@ impl Session {
                             p.timeout,
                             p.record,
                         )
-                        .await
+                        .await;
+                        match (&nodes, &p.again) {
+                            (Some(nodes), Some(again)) => {
+                                crate::harness::nodes::move_if_lost(
+                                    nodes,
+                                    p.node,
+                                    again,
+                                    base,
+                                    record,
+                                    no_cache,
+                                    &session_of,
+                                    |b, _prepared, rec, _session| {
+                                        let configs = Arc::clone(&configs);
+                                        let input = input.clone();
+                                        let check = check.clone();
+                                        async move {
+                                            metadata::evaluate(
+                                                b.client(),
+                                                &configs,
+                                                &input,
+                                                &check,
+                                                timeout,
+                                                rec,
+                                            )
+                                            .await
+                                        }
+                                    },
+                                )
+                                .await
+                            }
+                            _ => record,
+                        }
                     }
                     Work::Solve(prepared) => match permits.acquire_owned().await {
                         Ok(_permit) => {
-                            solve(&p.backend, prepared, p.record, p.timeout, session, imports).await
+                            let record = solve(
+                                &p.backend,
+                                prepared,
+                                p.record,
+                                p.timeout,
+                                session,
+                                imports.clone(),
+                            )
+                            .await;
+                            match (&nodes, &p.again) {
+                                (Some(nodes), Some(again)) => {
+                                    crate::harness::nodes::move_if_lost(
+                                        nodes,
+                                        p.node,
+                                        again,
+                                        base,
+                                        record,
+                                        no_cache,
+                                        &session_of,
+                                        |b, prepared, rec, session| {
+                                            let imports = imports.clone();
+                                            async move {
+                                                match prepared {
+                                                    Some(prepared) => {
+                                                        solve(
+                                                            &b, prepared, rec, timeout, session,
+                                                            imports,
+                                                        )
+                                                        .await
+                                                    }
+                                                    None => rec,
+                                                }
+                                            }
+                                        },
+                                    )
+                                    .await
+                                }
+                                _ => record,
+                            }
                         }
                         Err(_) => p.record,
                     },
@@ -644,12 +791,22 @@ impl Session {
         }
         for job in export_jobs {
             let sink = sink.clone();
-            runtime.spawn(job.run(session_id.clone(), sink));
+            let node = nodes
+                .as_ref()
+                .ok()
+                .and_then(|n| {
+                    n.nodes
+                        .iter()
+                        .position(|x| Arc::ptr_eq(&x.backend, &job.backend))
+                })
+                .unwrap_or(0);
+            let session = session_ids.get(node).cloned().flatten();
+            runtime.spawn(job.run(session, sink));
         }
         Session {
             runtime,
             handles,
-            served,
+            served: served.into_iter().flatten().collect(),
             probe_dirs: probe_dirs.into_keys().collect(),
             cache,
             passing,
@@ -674,7 +831,7 @@ impl Session {
             .lock()
             .map(|mut p| std::mem::take(&mut *p))
             .unwrap_or_default();
-        let session = self.served.as_ref().map(Served::id);
+        let session = self.served.first().map(Served::id);
         match self
             .runtime
             .block_on(self.cache.export(&backend, passing, session))
@@ -692,7 +849,7 @@ impl Session {
 
     /// Closes the client session, if the run opened one, and says what it sent.
     pub(crate) fn close_inputs(&mut self) {
-        if let Some(served) = self.served.take() {
+        for served in std::mem::take(&mut self.served) {
             let (stats, probe, err) = self.runtime.block_on(served.close(&self.probe_dirs));
             eprintln!("{}", describe(&stats, probe.as_ref()));
             if let Some(err) = err {
@@ -700,6 +857,36 @@ impl Session {
             }
         }
     }
+}
+
+/// Opens the run's session, with id `id`, on every node of `backends`, serving `dirs` and the
+/// cache's content stores: by node, the session (`None` where it did not open), and the last
+/// error.
+fn open_sessions(
+    runtime: &tokio::runtime::Runtime,
+    backends: &[Arc<Backend>],
+    dirs: &BTreeMap<String, std::path::PathBuf>,
+    cwd: &std::path::Path,
+    cache: &RunCache,
+    id: &str,
+) -> (Vec<Option<Served>>, Option<String>) {
+    let mut error = None;
+    let served = backends
+        .iter()
+        .map(|backend| {
+            runtime
+                .block_on(Served::open(
+                    backend.client(),
+                    dirs,
+                    cwd,
+                    cache.stores(),
+                    id,
+                ))
+                .map_err(|err| error = Some(format!("failed to {}", one_line_chain(&err))))
+                .ok()
+        })
+        .collect();
+    (served, error)
 }
 
 /// Why a declared export was not performed on a plain run.
@@ -714,7 +901,7 @@ fn settled(sink: &Sink, record: CheckRecord) -> oneshot::Receiver<CheckRecord> {
     rx
 }
 
-async fn solve(
+pub(crate) async fn solve(
     backend: &Backend,
     prepared: Prepared,
     mut record: CheckRecord,

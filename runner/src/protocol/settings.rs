@@ -79,6 +79,15 @@ pub const BUILDX_BUILDER: Setting = Setting {
     meaning: "a buildx builder name (from the buildx store)",
     read_by: ReadBy::Both,
 };
+/// `BUILDTEST_NODES`: several builders for one run (see [`crate::harness`]'s placement).
+pub const NODES: Setting = Setting {
+    var: "BUILDTEST_NODES",
+    key: Some("nodes"),
+    flag: Some("--addr"),
+    accepted: "a comma-separated list of nodes, each a builder address (with `://`) or a buildx builder name",
+    meaning: "run on several builders (`cargo buildtest`: `--addr`/`--builder` given more than once, addresses first): every check of one input goes to the same node (highest-random-weight hashing of the input's digest over the node names); a node unreachable at the start is left out, a node lost mid-run has its unfinished checks re-run on the others; when set, `BUILDKIT_HOST`/`BUILDX_BUILDER` are not read",
+    read_by: ReadBy::Both,
+};
 /// `BUILDTEST_STRATEGY`.
 pub const STRATEGY: Setting = Setting {
     var: "BUILDTEST_STRATEGY",
@@ -94,7 +103,7 @@ pub const JOBS: Setting = Setting {
     key: Some("jobs"),
     flag: Some("--jobs"),
     accepted: "a whole number of concurrent solves, at least 1",
-    meaning: "concurrent solves per suite (default 16)",
+    meaning: "concurrent solves per suite (default 16); with several nodes, per node",
     read_by: ReadBy::Both,
 };
 /// `BUILDTEST_TIMEOUT`.
@@ -221,6 +230,7 @@ const fn tls(var: &'static str, flag: &'static str, accepted: &'static str) -> S
 pub const SETTINGS: &[Setting] = &[
     BUILDKIT_HOST,
     BUILDX_BUILDER,
+    NODES,
     STRATEGY,
     JOBS,
     TIMEOUT,
@@ -375,6 +385,9 @@ pub struct SuiteSettings {
     /// `BUILDKIT_HOST` / `BUILDX_BUILDER`: the builder asked for (`None`: the client's default
     /// resolution — Docker context, default socket …).
     pub builder: Option<BuilderChoice>,
+    /// `BUILDTEST_NODES`: the run's builders when there are several (empty: one builder, from
+    /// `builder`).
+    pub nodes: Vec<BuilderChoice>,
     /// `BUILDTEST_STRATEGY`.
     pub strategy: Strategy,
     /// `BUILDTEST_JOBS`.
@@ -409,6 +422,7 @@ impl Default for SuiteSettings {
     fn default() -> Self {
         SuiteSettings {
             builder: None,
+            nodes: Vec::new(),
             strategy: Strategy::Auto,
             jobs: DEFAULT_JOBS,
             timeout: DEFAULT_TIMEOUT,
@@ -456,6 +470,7 @@ impl SuiteSettings {
         };
         Ok(SuiteSettings {
             builder,
+            nodes: value(get(&NODES), &NODES, parse_nodes)?.unwrap_or_default(),
             strategy: value(get(&STRATEGY), &STRATEGY, parse_strategy)?.unwrap_or(d.strategy),
             jobs: value(get(&JOBS), &JOBS, parse_jobs)?.unwrap_or(d.jobs),
             timeout: value(get(&TIMEOUT), &TIMEOUT, parse_duration)?.unwrap_or(d.timeout),
@@ -492,6 +507,7 @@ impl SuiteSettings {
         let values = [
             (BUILDKIT_HOST, addr),
             (BUILDX_BUILDER, name),
+            (NODES, format_nodes(&self.nodes)),
             (STRATEGY, Some(self.strategy.name().to_owned())),
             (JOBS, Some(self.jobs.to_string())),
             (TIMEOUT, Some(format_duration(self.timeout))),
@@ -581,6 +597,41 @@ fn parse_cache(text: &str, direction: CacheDirection) -> Option<Vec<CacheEntry>>
 
 fn cache_list(entries: &[CacheEntry]) -> Option<String> {
     (!entries.is_empty()).then(|| CacheEntry::format_list(entries))
+}
+
+/// `BUILDTEST_NODES`: comma-separated entries, each an address (with `://`) or a buildx builder
+/// name; none empty, none twice.
+pub fn parse_nodes(text: &str) -> Option<Vec<BuilderChoice>> {
+    let mut nodes: Vec<BuilderChoice> = Vec::new();
+    for entry in text.split(',').map(str::trim) {
+        if entry.is_empty() || entry.contains(char::is_whitespace) {
+            return None;
+        }
+        let node = if entry.contains("://") {
+            BuilderChoice::Addr(entry.to_owned())
+        } else {
+            BuilderChoice::Named(entry.to_owned())
+        };
+        if nodes.contains(&node) {
+            return None;
+        }
+        nodes.push(node);
+    }
+    Some(nodes)
+}
+
+/// `BUILDTEST_NODES` as [`parse_nodes`] reads it back (`None` for no nodes).
+pub fn format_nodes(nodes: &[BuilderChoice]) -> Option<String> {
+    if nodes.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = nodes
+        .iter()
+        .map(|n| match n {
+            BuilderChoice::Addr(a) | BuilderChoice::Named(a) => a.as_str(),
+        })
+        .collect();
+    Some(names.join(","))
 }
 
 /// `auto`, `passthrough`, `direct`, `discard`, `mergediff`.
@@ -681,6 +732,10 @@ mod tests {
     fn the_writer_and_the_reader_agree() {
         let settings = SuiteSettings {
             builder: Some(BuilderChoice::Named("bx".into())),
+            nodes: vec![
+                BuilderChoice::Addr("unix:///run/a.sock".into()),
+                BuilderChoice::Named("bx2".into()),
+            ],
             strategy: Strategy::Discard,
             jobs: 3,
             timeout: Duration::from_millis(2500),
@@ -714,6 +769,27 @@ mod tests {
         let names: Vec<&str> = written.iter().map(|(n, _)| *n).collect();
         let table: Vec<&str> = SETTINGS.iter().map(|s| s.var).collect();
         assert_eq!(names, table, "the writer covers every setting, in order");
+    }
+
+    #[test]
+    fn nodes_are_a_list_of_addresses_and_names() {
+        let got = env(&[(
+            "BUILDTEST_NODES",
+            "docker+unix:///var/run/docker.sock, bx ,tcp://127.0.0.1:1",
+        )])
+        .unwrap();
+        assert_eq!(
+            got.nodes,
+            vec![
+                BuilderChoice::Addr("docker+unix:///var/run/docker.sock".into()),
+                BuilderChoice::Named("bx".into()),
+                BuilderChoice::Addr("tcp://127.0.0.1:1".into()),
+            ]
+        );
+        for bad in ["a,,b", "a,a", "a b"] {
+            let err = env(&[("BUILDTEST_NODES", bad)]).unwrap_err();
+            assert_eq!(err.accepted, NODES.accepted, "{bad}");
+        }
     }
 
     #[test]

@@ -67,7 +67,9 @@ pub fn render<'a>(
 ) -> Result<Vec<u8>, JunitError> {
     let mut report = Report::new();
     let mut attributes = Vec::new();
+    let mut nodes: Vec<Option<String>> = Vec::new();
     for (name, records) in suites {
+        nodes.extend(records.iter().map(|r| r.builder.clone()));
         let mut suite = TestSuite::new(&clean(name));
         if let Some(start) = first_start(records) {
             suite.set_timestamp(start);
@@ -78,7 +80,56 @@ pub fn render<'a>(
     }
     let mut out = Vec::new();
     report.write_xml(&mut out).map_err(JunitError::Render)?;
-    Ok(set_suite_attributes(&out, &attributes))
+    let out = set_suite_attributes(&out, &attributes);
+    let mut distinct: Vec<&String> = nodes.iter().flatten().collect();
+    distinct.sort();
+    distinct.dedup();
+    if distinct.len() < 2 {
+        return Ok(out);
+    }
+    Ok(add_node_properties(&out, &nodes))
+}
+
+/// A run on several nodes: every testcase (in record order) gets
+/// `<properties><property name="buildtest.node" value="NODE"/></properties>`.
+fn add_node_properties(xml: &[u8], nodes: &[Option<String>]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(xml);
+    let mut out = String::with_capacity(text.len() + nodes.len() * 80);
+    let mut rest: &str = &text;
+    let mut i = 0;
+    while let Some(at) = rest.find("<testcase ") {
+        let Some(close) = rest[at..].find('>') else {
+            break;
+        };
+        let end = at + close;
+        let node = nodes.get(i).cloned().flatten();
+        i += 1;
+        let Some(node) = node else {
+            out.push_str(&rest[..=end]);
+            rest = &rest[end + 1..];
+            continue;
+        };
+        let value = clean(&node)
+            .replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        let props = format!(
+            "<properties><property name=\"buildtest.node\" value=\"{value}\"/></properties>"
+        );
+        if rest[..end].ends_with('/') {
+            out.push_str(&rest[..end - 1]);
+            out.push('>');
+            out.push_str(&props);
+            out.push_str("</testcase>");
+        } else {
+            out.push_str(&rest[..=end]);
+            out.push_str(&props);
+        }
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out.into_bytes()
 }
 
 /// The wall time of a suite's checks: from the earliest start to the latest end among the
@@ -252,8 +303,13 @@ fn testcase(record: &CheckRecord) -> TestCase {
     if !record.stdout.is_empty() {
         case.system_out = Some(cdata(&record.stdout));
     }
-    if !record.stderr.is_empty() {
-        case.system_err = Some(cdata(&record.stderr));
+    match (&record.moved, record.stderr.is_empty()) {
+        (Some(moved), true) => case.system_err = Some(cdata(&format!("buildtest: {moved}\n"))),
+        (Some(moved), false) => {
+            case.system_err = Some(cdata(&format!("buildtest: {moved}\n{}", record.stderr)));
+        }
+        (None, false) => case.system_err = Some(cdata(&record.stderr)),
+        (None, true) => {}
     }
     case
 }
@@ -335,6 +391,29 @@ mod tests {
             "t\tn\nr\ré😀"
         );
         assert_eq!(clean("x\u{1b}]0;title\u{7}y"), "xy");
+    }
+
+    #[test]
+    fn a_run_on_several_nodes_names_each_checks_node_and_moved_checks_say_so() {
+        let mut a = CheckRecord::new("s", "t", 1, "cmd: true", Outcome::Pass);
+        a.builder = Some("unix:///a.sock".into());
+        let mut b = CheckRecord::new("s", "t", 2, "cmd: false", Outcome::Fail);
+        b.builder = Some("unix:///b.sock".into());
+        b.moved = Some(
+            "re-run on node unix:///b.sock because node unix:///a.sock was lost mid-run".into(),
+        );
+        let xml =
+            String::from_utf8(render([("s", vec![a.clone(), b].as_slice())]).unwrap()).unwrap();
+        assert_eq!(
+            xml.matches("<property name=\"buildtest.node\"").count(),
+            2,
+            "{xml}"
+        );
+        assert!(xml.contains(r#"<testcase name="1: cmd: true" time="0" classname="t"><properties><property name="buildtest.node" value="unix:///a.sock"/></properties></testcase>"#), "{xml}");
+        assert!(xml.contains("<system-err><![CDATA[buildtest: re-run on node unix:///b.sock because node unix:///a.sock was lost mid-run\n]]></system-err>"), "{xml}");
+        // One node: no properties (the single-builder report is unchanged).
+        let one = String::from_utf8(render([("s", vec![a].as_slice())]).unwrap()).unwrap();
+        assert!(!one.contains("<properties>"), "{one}");
     }
 
     #[test]

@@ -125,9 +125,13 @@ pub struct CheckRecord {
     /// The strategy that attached the check to its input (`passthrough`, `direct`…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<String>,
-    /// The builder the check ran on.
+    /// The builder the check ran on (with several nodes: the node's entry in `BUILDTEST_NODES`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builder: Option<String>,
+    /// Set when the check ran on another node than the one its input was placed on: why
+    /// (`re-run on node B because node A was lost mid-run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved: Option<String>,
     /// The source file of the test fn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -209,6 +213,7 @@ impl CheckRecord {
             vertex: None,
             strategy: None,
             builder: None,
+            moved: None,
             file: None,
             line: None,
             export: None,

@@ -219,6 +219,9 @@ pub struct SessionOptions {
     /// with it the session also serves and advertises `FileSend/DiffCopy`. One exporting solve
     /// per such session.
     pub file_send: Option<FileSendTarget>,
+    /// The session's id (a new random one when `None`). Several builders may each hold a session
+    /// with the same id, so that one graph naming it solves on any of them.
+    pub id: Option<String>,
 }
 
 impl Default for SessionOptions {
@@ -232,6 +235,7 @@ impl Default for SessionOptions {
             open_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(10),
             file_send: None,
+            id: None,
         }
     }
 }
@@ -457,7 +461,7 @@ fn session_headers(
 impl Client {
     /// Open a session with the builder and serve it until [`Session::close`] (see [`Session`]).
     pub async fn start_session(&self, options: SessionOptions) -> Result<Session, SessionError> {
-        let id = super::solve::new_ref();
+        let id = options.id.clone().unwrap_or_else(super::solve::new_ref);
         let shared_key = derive_shared_key(&options.shared_key);
         let name = if options.name.is_empty() {
             "cargo-buildtest".to_owned()
