@@ -32,6 +32,9 @@ pub struct Caps {
     pub merge_diff_refusal: Option<String>,
     /// `Control.Info`'s version, when implemented (`None` on BuildKit < v0.11, e.g. Docker 20.10).
     pub version: Option<BuildkitVersion>,
+    /// A Docker engine's own version (`GET /version`): its embedded BuildKit's version follows from
+    /// it when `Control.Info` cannot tell (Debian's engines report `v0.0.0+unknown`).
+    pub engine: Option<String>,
 }
 
 impl fmt::Display for Caps {
@@ -46,6 +49,10 @@ impl fmt::Display for Caps {
         match &self.version {
             Some(v) => write!(f, ", buildkit {} {}", v.package, v.version),
             None => f.write_str(", buildkit version unknown (Control.Info not implemented)"),
+        }?;
+        match &self.engine {
+            Some(engine) => write!(f, ", docker engine {engine}"),
+            None => Ok(()),
         }
     }
 }
@@ -76,6 +83,12 @@ impl Client {
 
 async fn probe(client: &Client) -> Result<Caps, ClientError> {
     let version = client.info().await?;
+    // Informational only: a Docker engine that does not say its version is still usable.
+    let engine = if client.is_docker_engine() {
+        client.docker_engine_version().await.ok()
+    } else {
+        None
+    };
     let (passthrough, passthrough_refusal) =
         probe_one(client, &passthrough_probe(), "passthroughop").await?;
     let (merge_diff, merge_diff_refusal) =
@@ -86,6 +99,7 @@ async fn probe(client: &Client) -> Result<Caps, ClientError> {
         merge_diff,
         merge_diff_refusal,
         version,
+        engine,
     })
 }
 

@@ -274,6 +274,29 @@ impl Client {
             })
     }
 
+    /// The Docker engine's own version (`GET /version`, `Version`).
+    pub async fn docker_engine_version(&self) -> Result<String, ClientError> {
+        let (status, body) = self.docker_get("/version").await?;
+        if status != StatusCode::OK {
+            return Err(ClientError::DockerApi(format!(
+                "read the version of the Docker engine {}: HTTP {status}",
+                self.builder()
+            )));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+            ClientError::DockerApi(format!(
+                "read the version of the Docker engine {}: {e}",
+                self.builder()
+            ))
+        })?;
+        value["Version"].as_str().map(str::to_owned).ok_or_else(|| {
+            ClientError::DockerApi(format!(
+                "read the version of the Docker engine {}: the answer has no Version",
+                self.builder()
+            ))
+        })
+    }
+
     async fn docker_get(&self, path: &str) -> Result<(StatusCode, Bytes), ClientError> {
         let response = self.docker_stream(Method::GET, path).await?;
         let status = response.status();

@@ -177,6 +177,7 @@ mod tests {
             merge_diff,
             merge_diff_refusal: None,
             version: None,
+            engine: None,
         }
     }
 
