@@ -87,35 +87,14 @@ impl Engine {
     }
 }
 
-/// Builds the fixture (`cargo build --test harness_export`) once and returns its executable.
+#[path = "support/fixture.rs"]
+mod fixture_support;
+use fixture_support::build_target;
+
+/// The `harness_export` test target's executable (`cargo build --test harness_export`, once).
 fn fixture() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        for name in buildtest::protocol::cargo_env::inherited_crate_env() {
-            cmd.env_remove(name);
-        }
-        let out = cmd
-            .args(["build", "-p", "buildtest", "--test", "harness_export"])
-            .args(["--message-format=json-render-diagnostics"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "building the fixture failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|msg| msg["reason"] == "compiler-artifact")
-            .filter(|msg| msg["target"]["name"] == "harness_export")
-            .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-            .unwrap()
-    })
+    EXE.get_or_init(|| build_target("harness_export"))
 }
 
 /// One scenario's names and scratch directory.

@@ -12,36 +12,14 @@ use std::sync::OnceLock;
 
 use buildtest::report::{CheckRecord, ErrorKind, Outcome, read_records};
 
-/// The `harness_metadata` test target's executable (`cargo build --test harness_metadata`).
+#[path = "support/fixture.rs"]
+mod fixture_support;
+use fixture_support::build_target;
+
+/// The `harness_metadata` test target's executable (`cargo build --test harness_metadata`, once).
 fn fixture() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        // Keep this package's build-script variables out of the nested cargo (see tests/harness.rs).
-        for name in buildtest::protocol::cargo_env::inherited_crate_env() {
-            cmd.env_remove(name);
-        }
-        let out = cmd
-            .args(["build", "-p", "buildtest", "--test", "harness_metadata"])
-            .args(["--message-format=json-render-diagnostics"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "building the fixture failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|msg| msg["reason"] == "compiler-artifact")
-            .filter(|msg| msg["target"]["name"] == "harness_metadata")
-            .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-            .unwrap_or_else(|| panic!("cargo reported no harness_metadata executable"))
-    })
+    EXE.get_or_init(|| build_target("harness_metadata"))
 }
 
 /// The engine's address, from `BUILDTEST_DOCKER{20,26}_HOST` or `scripts/builders.sh env`.

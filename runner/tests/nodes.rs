@@ -14,32 +14,13 @@ use std::time::{Duration, Instant};
 
 use buildtest::report::{CheckRecord, ErrorKind, Outcome, read_records};
 
+#[path = "support/fixture.rs"]
+mod fixture_support;
+use fixture_support::build_target;
+
 /// Builds the `harness_nodes` fixture (`test = false`) and returns its executable.
 fn fixture() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    for name in buildtest::protocol::cargo_env::inherited_crate_env() {
-        cmd.env_remove(name);
-    }
-    let out = cmd
-        .args(["build", "-p", "buildtest", "--test", "harness_nodes"])
-        .args(["--message-format=json-render-diagnostics"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "building the fixture failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact")
-        .filter(|msg| msg["target"]["name"] == "harness_nodes")
-        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .unwrap()
+    build_target("harness_nodes")
 }
 
 /// A Docker engine of `scripts/builders.sh` as a node address, from `BUILDTEST_<NAME>_HOST`.

@@ -250,51 +250,27 @@ pub fn remove_all_temps() {
 impl Client {
     /// The Docker engine's API version (`GET /version`, `ApiVersion`).
     pub async fn docker_api_version(&self) -> Result<String, ClientError> {
-        let (status, body) = self.docker_get("/version").await?;
-        if status != StatusCode::OK {
-            return Err(ClientError::DockerApi(format!(
-                "read the version of the Docker engine {}: HTTP {status}",
-                self.builder()
-            )));
-        }
-        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-            ClientError::DockerApi(format!(
-                "read the version of the Docker engine {}: {e}",
-                self.builder()
-            ))
-        })?;
-        value["ApiVersion"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                ClientError::DockerApi(format!(
-                    "read the version of the Docker engine {}: the answer has no ApiVersion",
-                    self.builder()
-                ))
-            })
+        self.docker_version_field("ApiVersion").await
     }
 
     /// The Docker engine's own version (`GET /version`, `Version`).
     pub async fn docker_engine_version(&self) -> Result<String, ClientError> {
+        self.docker_version_field("Version").await
+    }
+
+    /// One string field of the Docker engine's `GET /version` answer.
+    async fn docker_version_field(&self, field: &str) -> Result<String, ClientError> {
         let (status, body) = self.docker_get("/version").await?;
+        let what = format!("read the version of the Docker engine {}", self.builder());
         if status != StatusCode::OK {
-            return Err(ClientError::DockerApi(format!(
-                "read the version of the Docker engine {}: HTTP {status}",
-                self.builder()
-            )));
+            return Err(ClientError::DockerApi(format!("{what}: HTTP {status}")));
         }
-        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-            ClientError::DockerApi(format!(
-                "read the version of the Docker engine {}: {e}",
-                self.builder()
-            ))
-        })?;
-        value["Version"].as_str().map(str::to_owned).ok_or_else(|| {
-            ClientError::DockerApi(format!(
-                "read the version of the Docker engine {}: the answer has no Version",
-                self.builder()
-            ))
-        })
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ClientError::DockerApi(format!("{what}: {e}")))?;
+        value[field]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ClientError::DockerApi(format!("{what}: the answer has no {field}")))
     }
 
     async fn docker_get(&self, path: &str) -> Result<(StatusCode, Bytes), ClientError> {
