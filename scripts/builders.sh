@@ -2,8 +2,10 @@
 # scripts/builders.sh — install, start and prepare the real Docker engines (with their
 # embedded BuildKit) that cargo-buildtest's tests and CI talk to.
 #
-#   scripts/builders.sh [up]   install what is missing, start both engines, import the offline images
-#   scripts/builders.sh down   stop both engines (by the pid in their pid files)
+#   scripts/builders.sh [up]   install what is missing, start the engines, import the offline images
+#   scripts/builders.sh down   stop the engines (by the pid in their pid files)
+#   scripts/builders.sh up-docker26b / down-docker26b   (re)start or stop only docker26b (the
+#                              several-nodes failover test kills it by pid and starts it again)
 #   scripts/builders.sh status health of both engines, incl. a real BuildKit build (exit 1 if unhealthy)
 #   scripts/builders.sh env    print `export` lines; use: eval "$(scripts/builders.sh env)"
 #   scripts/builders.sh rust-image  import buildtest/rust:bookworm (Debian's rustc-web and cargo-web,
@@ -21,6 +23,8 @@
 #             {"features":{"containerd-snapshotter":true}}): its own dockerd, data root, exec root and
 #             the containerd that dockerd starts under that exec root — BuildKit v0.13.2 that can
 #             export cache and run merge/diff ops; socket unix:///run/buildtest/docker26c.sock
+#   docker26b a second plain Docker 26.1.5 (own data root and socket unix:///run/buildtest/docker26b.sock):
+#             two nodes of one version for the several-nodes tests (BUILDTEST_NODES)
 # and a loopback registry (Debian's docker-registry, http on 127.0.0.1:5000, pid file
 # /run/buildtest/registry.pid) that docker26c may push to (cache type=registry).
 # Both get the offline images buildtest/busybox:latest (made from busybox-static) and
@@ -953,6 +957,8 @@ cmd_up() {
         log "$name: run check ok"
         arm64_image
     done
+    # The second Docker 26 engine: two nodes of one version for the several-nodes tests.
+    up_docker26b
     log "up: engines ready in $(elapsed "$t0") s"
     print_env || die "an engine stopped answering right after start"
 }
@@ -962,10 +968,17 @@ cmd_up() {
 cmd_up_26b() {
     need_root
     lock
-    local t0
-    t0=$(now)
     mkdir -p "$STATE_DIR" "$LOG_DIR" "$RUN_DIR" "$STATE_DIR/image" "$STATE_DIR/docker-config"
     install_docker26
+    up_docker26b
+    echo "export BUILDTEST_DOCKER26B_HOST=unix://$E_SOCK"
+    echo "export BUILDTEST_DOCKER26B_PIDFILE=$E_PIDFILE"
+}
+
+# up_docker26b: start docker26b (its prefix unpacked) with the base images.
+up_docker26b() {
+    local t0
+    t0=$(now)
     select_engine docker26b
     start_engine
     check_version
@@ -973,9 +986,7 @@ cmd_up_26b() {
     build_configured
     run_check || die "docker26b: 'docker run --rm --network none $IMAGE true' failed" "$E_CLOG"
     arm64_image
-    log "up-docker26b: ready in $(elapsed "$t0") s"
-    echo "export BUILDTEST_DOCKER26B_HOST=unix://$E_SOCK"
-    echo "export BUILDTEST_DOCKER26B_PIDFILE=$E_PIDFILE"
+    log "docker26b: ready in $(elapsed "$t0") s"
 }
 
 cmd_down_26b() {
@@ -989,7 +1000,7 @@ cmd_down() {
     need_root
     lock
     local name
-    for name in "${ENGINES[@]}"; do
+    for name in "${ENGINES[@]}" docker26b; do
         select_engine "$name"
         stop_engine
     done

@@ -2,11 +2,11 @@
 # CI for several nodes in one run (issue 13): the example suites on two nodes (Docker 20.10 +
 # Docker 26.1, and the two Docker 26.1 engines) give the same outcomes as on one engine, and a
 # rerun on the same nodes is fully cached (placement is stable). Needs `scripts/builders.sh up`
-# and `up-docker26b`, and their `env` evaluated. The kill-a-node test is in runner/tests/nodes.rs.
+# (which starts docker26b too), and its `env` evaluated. The kill-a-node test is in runner/tests/nodes.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${BUILDTEST_DOCKER20_HOST:?run scripts/builders.sh env}" "${BUILDTEST_DOCKER26_HOST:?}"
-: "${BUILDTEST_DOCKER26B_HOST:?run scripts/builders.sh up-docker26b}"
+: "${BUILDTEST_DOCKER26B_HOST:?run scripts/builders.sh up (it starts docker26b)}"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 

@@ -3,7 +3,7 @@
 //! same node on the rerun, which is fully cached), a node unreachable at the start left out, no
 //! node at all, and a node killed mid-run (its unfinished checks re-run on the survivor). These
 //! FAIL (never skip) when the engines they need are not up; the kill test needs the second
-//! Docker 26 engine (`bash scripts/builders.sh up-docker26b`) and restarts it afterwards.
+//! Docker 26 engine (`scripts/builders.sh up` starts it) and restarts it afterwards.
 
 #![allow(clippy::unwrap_used)]
 
@@ -26,7 +26,7 @@ fn fixture() -> PathBuf {
 /// A Docker engine of `scripts/builders.sh` as a node address, from `BUILDTEST_<NAME>_HOST`.
 fn engine(var: &str) -> String {
     let host = std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: run `eval \"$(bash scripts/builders.sh env)\"` (and `up-docker26b` for the second Docker 26 engine)")
+        panic!("{var} is not set: run `eval \"$(bash scripts/builders.sh env)\"` (`up` starts the second Docker 26 engine, docker26b)")
     });
     format!("docker+{host}")
 }
@@ -201,7 +201,7 @@ fn a_node_killed_mid_run_has_its_unfinished_checks_re_run_on_the_survivor() {
     let survivor = engine("BUILDTEST_DOCKER26_HOST");
     let victim = engine("BUILDTEST_DOCKER26B_HOST");
     let pidfile = std::env::var("BUILDTEST_DOCKER26B_PIDFILE").expect(
-        "BUILDTEST_DOCKER26B_PIDFILE is not set: run `bash scripts/builders.sh up-docker26b`",
+        "BUILDTEST_DOCKER26B_PIDFILE is not set: run `bash scripts/builders.sh up` (it starts docker26b)",
     );
     let pid: i32 = std::fs::read_to_string(&pidfile)
         .unwrap()
