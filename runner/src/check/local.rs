@@ -47,7 +47,11 @@ pub(super) fn write_local_dir(
         return Ok(dir);
     }
     std::fs::create_dir_all(&dir).map_err(|e| io("create", &dir, e))?;
-    let tmp = dir.join(format!(".buildtest-probe.{}", std::process::id()));
+    // Unique per call: nodes are connected concurrently, and two of them may write the same
+    // probe at once (a shared temporary name would let one rename the other's half-written file).
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".buildtest-probe.{}.{n}", std::process::id()));
     let write = || -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt as _;
         let mut f = std::fs::OpenOptions::new()

@@ -171,6 +171,13 @@ impl Nodes {
         })
     }
 
+    /// Whether node `i` was marked lost (no question asked).
+    pub(crate) fn is_lost(&self, i: usize) -> bool {
+        self.nodes
+            .get(i)
+            .is_some_and(|n| n.lost.load(Ordering::SeqCst))
+    }
+
     /// Whether node `i` still answers; a node that does not is marked lost for good (its
     /// unfinished checks move, nothing is placed on it again). Returns `false` when lost.
     pub(crate) async fn still_alive(&self, i: usize) -> bool {
@@ -252,11 +259,11 @@ pub(crate) async fn move_if_lost<F, Fut>(
     base: CheckRecord,
     mut record: CheckRecord,
     no_cache: bool,
-    session_of: &impl Fn(usize) -> Option<String>,
+    session_of: &impl Fn(usize) -> Result<Option<String>, String>,
     run: F,
 ) -> CheckRecord
 where
-    F: Fn(Arc<Backend>, Option<Prepared>, CheckRecord, Option<String>) -> Fut,
+    F: Fn(Arc<Backend>, usize, Option<Prepared>, CheckRecord, Option<String>) -> Fut,
     Fut: Future<Output = CheckRecord>,
 {
     loop {
@@ -303,13 +310,16 @@ where
                 }
             }
         };
-        record = run(
-            Arc::clone(&target.backend),
-            prepared,
-            fresh,
-            session_of(next),
-        )
-        .await;
+        // The node's own session error where its session did not open.
+        let session = match session_of(next) {
+            Ok(session) => session,
+            Err(msg) => {
+                fresh.error_kind = Some(ErrorKind::Builder);
+                fresh.message = Some(msg);
+                return fresh;
+            }
+        };
+        record = run(Arc::clone(&target.backend), next, prepared, fresh, session).await;
         node = next;
     }
 }

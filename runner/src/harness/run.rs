@@ -215,8 +215,21 @@ impl Session {
         let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
         let mut handles = HashMap::with_capacity(tests.len());
         let mut pending = Vec::new();
-        // The probe's own directory when it travels through the session; every check reads it.
-        let probe_dirs = backend.as_ref().map(|b| b.probe_dirs()).unwrap_or_default();
+        let node_backends: Vec<Arc<Backend>> = nodes
+            .as_ref()
+            .map(|n| n.nodes.iter().map(|x| Arc::clone(&x.backend)).collect())
+            .unwrap_or_default();
+        // The probe's own directories when it travels through the session, of every node (how
+        // the probe travels depends on each node's builder); a check reads its own node's.
+        let probe_dirs: BTreeMap<String, std::path::PathBuf> =
+            node_backends.iter().flat_map(|b| b.probe_dirs()).collect();
+        // By node: its checks read the probe through the session.
+        let node_probe: Arc<Vec<bool>> = Arc::new(
+            node_backends
+                .iter()
+                .map(|b| !b.probe_dirs().is_empty())
+                .collect(),
+        );
         let mut dirs = BTreeMap::new();
         // Image configs for metadata checks, each resolved once per run.
         let configs = Arc::new(ConfigCache::default());
@@ -230,13 +243,9 @@ impl Session {
         // Image configs and Dockerfile results, once for the run, before any check is prepared.
         // Dockerfile contexts travel through the run's session, so it opens first when there are
         // any.
-        let node_backends: Vec<Arc<Backend>> = nodes
-            .as_ref()
-            .map(|n| n.nodes.iter().map(|x| Arc::clone(&x.backend)).collect())
-            .unwrap_or_default();
         // The run's sessions, by node (`None` until opened, or where opening failed).
         let mut served: Vec<Option<Served>> = Vec::new();
-        let mut session_error = None;
+        let mut session_errors: Vec<Option<String>> = Vec::new();
         let resolution = match &backend {
             Ok(backend) => {
                 let plan = Plan::of(
@@ -247,7 +256,7 @@ impl Session {
                 );
                 let plan_dirs = plan.dirs();
                 if !plan_dirs.is_empty() {
-                    (served, session_error) = open_sessions(
+                    (served, session_errors) = open_sessions(
                         &runtime,
                         &node_backends,
                         &plan_dirs,
@@ -415,6 +424,7 @@ impl Session {
                 };
                 let (tx, rx) = oneshot::channel();
                 checks.push(rx);
+                let node_probe_dirs = backend.probe_dirs();
                 pending.push(Pending {
                     backend,
                     node: placed,
@@ -430,8 +440,8 @@ impl Session {
                     locals: inputs
                         .dirs
                         .keys()
-                        .chain(probe_dirs.keys())
                         .cloned()
+                        .chain(node_probe_dirs.into_keys())
                         .collect(),
                     input: input_digest.clone(),
                     local_input: !inputs.dirs.is_empty(),
@@ -518,7 +528,14 @@ impl Session {
                 crate::protocol::count(declared_exports, "export")
             );
         }
-        if let (false, Ok(backend)) = (export_jobs.is_empty(), &backend) {
+        // What each node of the exporting tests can export, and how it gates, asked once per node.
+        let mut asked: Vec<(Arc<Backend>, NodeTargets)> = Vec::new();
+        for job in &mut export_jobs {
+            if let Some((_, targets)) = asked.iter().find(|(b, _)| Arc::ptr_eq(b, &job.backend)) {
+                job.targets = Arc::clone(targets);
+                continue;
+            }
+            let backend = &job.backend;
             let targets = runtime
                 .block_on(ExportTargets::of(backend.client()))
                 .map_err(|e| {
@@ -535,11 +552,17 @@ impl Session {
                     backend.strategy_name()
                 ),
             };
-            eprintln!("buildtest: exports gated: {gate}");
-            let targets = Arc::new(targets);
-            for job in &mut export_jobs {
-                job.targets = Arc::clone(&targets);
+            if several {
+                eprintln!(
+                    "buildtest: exports on {} gated: {gate}",
+                    backend.builder_name()
+                );
+            } else {
+                eprintln!("buildtest: exports gated: {gate}");
             }
+            let targets = Arc::new(targets);
+            job.targets = Arc::clone(&targets);
+            asked.push((Arc::clone(backend), targets));
         }
 
         // One session for the whole run, opened only when some check reads a local directory.
@@ -549,7 +572,7 @@ impl Session {
         let cache_session = cache.needs_session() && !pending.is_empty();
         if served.is_empty() {
             if let (false, Ok(_)) = (dirs.is_empty() && !cache_session, &nodes) {
-                (served, session_error) =
+                (served, session_errors) =
                     open_sessions(&runtime, &node_backends, &dirs, &cwd, &cache, &session_id);
             }
         } else {
@@ -569,9 +592,11 @@ impl Session {
 
         // `BUILDTEST_JOBS` concurrent solves per node (each node is its own builder).
         let node_count = nodes.as_ref().map_or(1, |n| n.nodes.len());
-        let permits: Vec<Arc<Semaphore>> = (0..node_count)
-            .map(|_| Arc::new(Semaphore::new(config.jobs)))
-            .collect();
+        let permits: Arc<Vec<Arc<Semaphore>>> = Arc::new(
+            (0..node_count)
+                .map(|_| Arc::new(Semaphore::new(config.jobs)))
+                .collect(),
+        );
         let passing: Arc<Mutex<Vec<pb::Definition>>> = Arc::default();
         let mut imports = cache.import_options();
         let mut prefetched: Option<Arc<std::collections::HashSet<String>>> = None;
@@ -614,7 +639,9 @@ impl Session {
         // first checks of such inputs run one after another too, as the inputs share parts (the
         // local directory).
         let mut leaders: HashMap<String, tokio::sync::watch::Receiver<bool>> = HashMap::new();
-        let mut last_leader: Option<tokio::sync::watch::Receiver<bool>> = None;
+        // By node: the last input's first check (nodes do not wait for each other).
+        let mut last_leader: HashMap<usize, tokio::sync::watch::Receiver<bool>> = HashMap::new();
+        let session_errors = Arc::new(session_errors);
         for p in pending {
             let mut lead = None;
             let mut follow = None;
@@ -629,34 +656,43 @@ impl Session {
                     None => {
                         let (tx, rx) = tokio::sync::watch::channel(false);
                         leaders.insert(input.clone(), rx.clone());
-                        follow = last_leader.replace(rx);
+                        follow = last_leader.insert(p.node, rx);
                         lead = Some(tx);
                     }
                 }
             }
-            let needs_session = !p.locals.is_empty() || cache_session;
-            let node_session = session_ids.get(p.node).cloned().flatten();
-            if let (true, None, Some(msg)) = (needs_session, &node_session, &session_error) {
-                let mut r = p.record;
-                r.error_kind = Some(ErrorKind::Builder);
-                r.message = Some(msg.clone());
-                sink.push(r.clone());
-                let _ = p.tx.send(r);
-                continue;
-            }
-            let permits = Arc::clone(&permits[p.node.min(node_count - 1)]);
-            let sink = sink.clone();
+            // The session a check needs on `node`: for its input's local directories, the cache's
+            // stores, or that node's probe; the node's own error where its session did not open.
             let session_of = {
                 let ids = Arc::clone(&session_ids);
-                move |node: usize| {
-                    if needs_session {
-                        ids.get(node).cloned().flatten()
-                    } else {
-                        None
+                let errors = Arc::clone(&session_errors);
+                let node_probe = Arc::clone(&node_probe);
+                let input_session = p.local_input || cache_session;
+                move |node: usize| -> Result<Option<String>, String> {
+                    if !(input_session || node_probe.get(node).copied().unwrap_or(false)) {
+                        return Ok(None);
+                    }
+                    match ids.get(node).cloned().flatten() {
+                        Some(id) => Ok(Some(id)),
+                        None => Err(errors.get(node).cloned().flatten().unwrap_or_else(|| {
+                            "failed to open a session on the check's node".to_owned()
+                        })),
                     }
                 }
             };
-            let session = session_of(p.node);
+            let session = match session_of(p.node) {
+                Ok(session) => session,
+                Err(msg) => {
+                    let mut r = p.record;
+                    r.error_kind = Some(ErrorKind::Builder);
+                    r.message = Some(msg);
+                    sink.push(r.clone());
+                    let _ = p.tx.send(r);
+                    continue;
+                }
+            };
+            let permits = Arc::clone(&permits);
+            let sink = sink.clone();
             let status = statuses.get(p.node).cloned().flatten().or(status.clone());
             let configs = Arc::clone(&configs);
             let imports = imports.clone();
@@ -696,7 +732,7 @@ impl Session {
                                     record,
                                     no_cache,
                                     &session_of,
-                                    |b, _prepared, rec, _session| {
+                                    |b, _node, _prepared, rec, _session| {
                                         let configs = Arc::clone(&configs);
                                         let input = input.clone();
                                         let check = check.clone();
@@ -718,50 +754,61 @@ impl Session {
                             _ => record,
                         }
                     }
-                    Work::Solve(prepared) => match permits.acquire_owned().await {
-                        Ok(_permit) => {
-                            let record = solve(
-                                &p.backend,
-                                prepared,
-                                p.record,
-                                p.timeout,
-                                session,
-                                imports.clone(),
-                            )
-                            .await;
-                            match (&nodes, &p.again) {
-                                (Some(nodes), Some(again)) => {
-                                    crate::harness::nodes::move_if_lost(
-                                        nodes,
-                                        p.node,
-                                        again,
-                                        base,
-                                        record,
-                                        no_cache,
-                                        &session_of,
-                                        |b, prepared, rec, session| {
-                                            let imports = imports.clone();
-                                            async move {
-                                                match prepared {
-                                                    Some(prepared) => {
-                                                        solve(
-                                                            &b, prepared, rec, timeout, session,
-                                                            imports,
-                                                        )
-                                                        .await
-                                                    }
-                                                    None => rec,
-                                                }
-                                            }
-                                        },
-                                    )
-                                    .await
-                                }
-                                _ => record,
+                    Work::Solve(prepared) => {
+                        let node_permits = Arc::clone(&permits[p.node.min(node_count - 1)]);
+                        let record = match node_permits.acquire_owned().await {
+                            // Queued on a node lost meanwhile: not solved there, moved below.
+                            Ok(_) if nodes.as_ref().is_some_and(|n| n.is_lost(p.node)) => {
+                                let mut r = p.record;
+                                r.error_kind = Some(ErrorKind::Builder);
+                                r.message = Some("the check's node was lost".to_owned());
+                                r
                             }
+                            Ok(_permit) => {
+                                solve(
+                                    &p.backend,
+                                    prepared,
+                                    p.record,
+                                    p.timeout,
+                                    session,
+                                    imports.clone(),
+                                )
+                                .await
+                            }
+                            Err(_) => p.record,
+                        };
+                        // The lost node's permit is released: a moved check waits for a permit
+                        // of the node it moves to.
+                        match (&nodes, &p.again) {
+                            (Some(nodes), Some(again)) => {
+                                crate::harness::nodes::move_if_lost(
+                                    nodes,
+                                    p.node,
+                                    again,
+                                    base,
+                                    record,
+                                    no_cache,
+                                    &session_of,
+                                    |b, node, prepared, rec, session| {
+                                        let imports = imports.clone();
+                                        let permits = Arc::clone(&permits[node]);
+                                        async move {
+                                            let Some(prepared) = prepared else {
+                                                return rec;
+                                            };
+                                            let Ok(_permit) = permits.acquire_owned().await else {
+                                                return rec;
+                                            };
+                                            solve(&b, prepared, rec, timeout, session, imports)
+                                                .await
+                                        }
+                                    },
+                                )
+                                .await
+                            }
+                            _ => record,
                         }
-                        Err(_) => p.record,
-                    },
+                    }
                 };
                 if let Some(lead) = lead {
                     let _ = lead.send(true);
@@ -860,8 +907,8 @@ impl Session {
 }
 
 /// Opens the run's session, with id `id`, on every node of `backends`, serving `dirs` and the
-/// cache's content stores: by node, the session (`None` where it did not open), and the last
-/// error.
+/// cache's content stores: by node, the session (`None` where it did not open) and the error
+/// where it did not.
 fn open_sessions(
     runtime: &tokio::runtime::Runtime,
     backends: &[Arc<Backend>],
@@ -869,25 +916,26 @@ fn open_sessions(
     cwd: &std::path::Path,
     cache: &RunCache,
     id: &str,
-) -> (Vec<Option<Served>>, Option<String>) {
-    let mut error = None;
-    let served = backends
+) -> (Vec<Option<Served>>, Vec<Option<String>>) {
+    backends
         .iter()
         .map(|backend| {
-            runtime
-                .block_on(Served::open(
-                    backend.client(),
-                    dirs,
-                    cwd,
-                    cache.stores(),
-                    id,
-                ))
-                .map_err(|err| error = Some(format!("failed to {}", one_line_chain(&err))))
-                .ok()
+            match runtime.block_on(Served::open(
+                backend.client(),
+                dirs,
+                cwd,
+                cache.stores(),
+                id,
+            )) {
+                Ok(served) => (Some(served), None),
+                Err(err) => (None, Some(format!("failed to {}", one_line_chain(&err)))),
+            }
         })
-        .collect();
-    (served, error)
+        .unzip()
 }
+
+/// What one node can export (or why that could not be learned), shared by its export jobs.
+type NodeTargets = Arc<Result<ExportTargets, String>>;
 
 /// Why a declared export was not performed on a plain run.
 const NOT_EXPORTING: &str =
