@@ -20,7 +20,7 @@ use crate::client::{CacheEntry, ContentStats, ContentStores, SolveOptions, one_l
 use crate::harness::backend::Backend;
 use crate::harness::nodes::Nodes;
 use crate::llb::{self, Platform, State};
-use crate::proto::control::CacheOptions;
+use crate::proto::control::{CacheOptions, CacheOptionsEntry};
 use crate::proto::pb;
 use crate::protocol::SuiteSettings;
 
@@ -83,6 +83,32 @@ pub(crate) struct RunCache {
     stores: ContentStores,
     /// Lines to show before the run (imports found, or not).
     pub(crate) notes: Vec<String>,
+}
+
+/// What the builds of the run's Dockerfile inputs need from its cache
+/// ([`RunCache::frontend_cache`]).
+///
+/// The imports go to the Dockerfile frontend itself (`cache-imports`): without them its steps
+/// execute again on a fresh builder, and the checks on the result, keyed on executed steps, miss
+/// the import. That is not enough: the checks must also be loaded **in the gateway build that
+/// built the Dockerfile**, and all Dockerfiles must be built in that one build. Measured on
+/// Docker 26.1.5 (BuildKit v0.13.2) with the Dockerfile example (3 Dockerfiles, 13 checks) after
+/// a prune: every Dockerfile step was answered from the import in each case, and the checks
+/// were found in it
+///
+/// - 0 of 13 times when [`RunCache::prefetch`] loaded them in a build of its own;
+/// - 1 to 4 of 13 when each Dockerfile had its own build and its checks were loaded there;
+/// - 13 of 13 when the Dockerfiles and then every check were solved in one build.
+///
+/// (Each gateway build imports the cache anew; the Dockerfiles share steps, and a step first
+/// solved for one build apparently does not lead to the imported checks in another.)
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FrontendCache {
+    /// The imports, given to the Dockerfile frontend.
+    pub(crate) imports: Vec<CacheOptionsEntry>,
+    /// Build every Dockerfile in one gateway build and keep it open for
+    /// [`RunCache::prefetch`].
+    pub(crate) shared_build: bool,
 }
 
 /// What an export did.
@@ -184,6 +210,17 @@ impl RunCache {
         (!self.imports.is_empty()).then(|| cache::cache_options(&self.imports, &[]))
     }
 
+    /// What the Dockerfile inputs' builds import (the same entries as the checks' solves; their
+    /// `type=local` ones are served by the session the builds are linked to, which serves
+    /// [`RunCache::stores`]), and whether they share one build kept open for
+    /// [`RunCache::prefetch`]: when it will run, i.e. [`RunCache::can_prefetch`] on one node.
+    pub(crate) fn frontend_cache(&self, several_nodes: bool) -> FrontendCache {
+        FrontendCache {
+            imports: cache::cache_options(&self.imports, &[]).imports,
+            shared_build: self.can_prefetch() && !several_nodes,
+        }
+    }
+
     /// What the builder read from local imports so far (`None` without local imports).
     pub(crate) fn import_line(&self) -> Option<String> {
         let local = self
@@ -203,29 +240,35 @@ impl RunCache {
     /// check's graph is evaluated there with the imports (failures are ignored: the checks' own
     /// solves report them), so the daemon resolves each import once instead of once per check
     /// solve, and the checks' own solves then need no import (they find what was loaded in the
-    /// builder's cache). Returns a line for stderr and the check vertices that were answered
-    /// from the cache there (the others executed or failed in that build: a check's own solve
-    /// then finds an executed one in the builder's cache, but it was not imported, so its
-    /// record must not say cached). `Err` (with why) when the builder cannot (no
-    /// `gateway.solve.evaluate`, BuildKit < v0.10): the solves then import themselves.
+    /// builder's cache). That build is `dockerfiles` when the run's Dockerfile inputs were built
+    /// in one kept open ([`FrontendCache`] says why), else a new one; this ends it. Returns a
+    /// line for stderr and the check vertices that were answered from the cache there (the
+    /// others executed or failed in that build: a check's own solve then finds an executed one
+    /// in the builder's cache, but it was not imported, so its record must not say cached).
+    /// `Err` (with why) when the builder cannot (no `gateway.solve.evaluate`, BuildKit < v0.10):
+    /// the solves then import themselves.
     pub(crate) async fn prefetch(
         &self,
         backend: &Backend,
         definitions: Vec<(pb::Definition, Option<String>)>,
         session: Option<String>,
         jobs: usize,
+        dockerfiles: Option<crate::client::gateway::GatewayBuild>,
     ) -> Result<(String, std::collections::HashSet<String>), String> {
         use crate::client::gateway::GatewayOptions;
         let started = Instant::now();
         let imports = cache::cache_options(&self.imports, &[]).imports;
-        let build = backend
-            .client()
-            .gateway_build_with(GatewayOptions {
-                session,
-                ..GatewayOptions::default()
-            })
-            .await
-            .map_err(|e| one_line_chain(&e))?;
+        let build = match dockerfiles {
+            Some(build) => build,
+            None => backend
+                .client()
+                .gateway_build_with(GatewayOptions {
+                    session,
+                    ..GatewayOptions::default()
+                })
+                .await
+                .map_err(|e| one_line_chain(&e))?,
+        };
         if !build.caps().has("gateway.solve.evaluate") {
             let _ = build.finish().await;
             return Err(

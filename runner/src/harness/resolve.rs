@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use crate::client::gateway::{FrontendRequest, GatewayBuild, GatewayError, GatewayOptions};
 use crate::client::{BuilderError, Client, one_line_chain};
+use crate::harness::cache::FrontendCache;
 use crate::harness::errors::ResolveError;
 use crate::llb::local::literal_pattern;
 use crate::llb::{
@@ -32,6 +33,7 @@ use crate::llb::{
     ResolvedInputs, State,
 };
 
+use crate::proto::control::CacheOptionsEntry;
 use crate::protocol::events::{DOCKERFILE_BUILT, IMAGE_CONFIG_APPLIED};
 
 /// What the selected tests' inputs need resolved.
@@ -98,13 +100,17 @@ impl Plan {
     /// build of its own, so a failure's Status stream names its own step), all concurrently, the
     /// builds linked to `session` (which serves [`Plan::dirs`]). Each image and each Dockerfile
     /// gets at most `limit` (the per-check timeout): a builder that stops answering makes them
-    /// errors instead of holding the run.
+    /// errors instead of holding the run. The Dockerfiles' builds import `cache.imports` (the
+    /// run's `--cache-from`; a `type=local` one served by `session` too); with
+    /// `cache.shared_build` they are all built in one gateway build that stays open
+    /// ([`Resolution::take_build`]; see [`FrontendCache`] for why).
     pub(crate) async fn resolve(
         self,
         client: &Client,
         platform: &Platform,
         session: Option<String>,
         limit: Duration,
+        cache: FrontendCache,
     ) -> Resolution {
         let mut resolution = Resolution::default();
         if self.is_empty() {
@@ -164,15 +170,32 @@ impl Plan {
                 (image, resolved)
             });
         }
+        let shared = if cache.shared_build && !self.dockerfiles.is_empty() {
+            let opening = client.gateway_build_with(options.clone());
+            Some(match tokio::time::timeout(limit, opening).await {
+                Ok(build) => build.map(Arc::new),
+                Err(_) => Err(GatewayError::Builder(BuilderError::Timeout(limit))),
+            })
+        } else {
+            None
+        };
         let mut dockerfiles = tokio::task::JoinSet::new();
+        let imports = Arc::new(cache.imports);
         for dockerfile in self.dockerfiles {
             let (client, options) = (client.clone(), options.clone());
+            let (imports, shared) = (Arc::clone(&imports), shared.clone());
             dockerfiles.spawn(async move {
                 let result = match dockerfile.inputs {
                     Err(e) => Err(e),
                     Ok(inputs) => {
-                        let building =
-                            build_dockerfile(&client, options, &dockerfile.source, inputs);
+                        let building = build_dockerfile(
+                            &client,
+                            options,
+                            shared,
+                            &dockerfile.source,
+                            inputs,
+                            &imports,
+                        );
                         tokio::time::timeout(limit, building)
                             .await
                             .unwrap_or_else(|_| {
@@ -221,6 +244,7 @@ impl Plan {
             }
         }
         resolution.lines.sort();
+        resolution.build = shared.and_then(Result::ok).and_then(Arc::into_inner);
         if let Ok(build) = build
             && let Some(build) = Arc::into_inner(build)
             && let Err(e) = build.finish().await
@@ -246,11 +270,19 @@ pub(crate) struct Resolution {
     resolved: ResolvedInputs,
     image_errors: Vec<(ImageSource, ResolveError)>,
     dockerfile_errors: Vec<(DockerfileSource, ResolveError)>,
+    /// The gateway build the Dockerfiles were built in, kept open for loading the imported cache.
+    build: Option<GatewayBuild>,
     /// One line per resolved image and Dockerfile, for stderr.
     pub(crate) lines: Vec<String>,
 }
 
 impl Resolution {
+    /// The gateway build every Dockerfile was built in, kept open ([`FrontendCache::shared_build`])
+    /// for [`RunCache::prefetch`](crate::harness::cache::RunCache::prefetch), which ends it.
+    pub(crate) fn take_build(&mut self) -> Option<GatewayBuild> {
+        self.build.take()
+    }
+
     /// `input` with what was resolved applied, or the first thing it needs that could not be
     /// resolved.
     pub(crate) fn apply(&self, input: &State) -> Result<State, ResolveError> {
@@ -431,20 +463,28 @@ fn parse_dockerignore(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Builds one Dockerfile in a gateway build of its own.
+/// Builds one Dockerfile, importing `cache_imports`: in `shared` (the build all Dockerfiles share
+/// when the run keeps it open), or else in a gateway build of its own.
 async fn build_dockerfile(
     client: &Client,
     options: GatewayOptions,
+    shared: Option<Result<Arc<GatewayBuild>, GatewayError>>,
     source: &DockerfileSource,
     inputs: DockerfileInputs,
+    cache_imports: &[CacheOptionsEntry],
 ) -> Result<State, ResolveError> {
     let dockerfile = source.describe();
     let failed = |e: GatewayError| ResolveError::Dockerfile {
         dockerfile: dockerfile.clone(),
         source: e,
     };
+    match shared {
+        Some(Ok(build)) => return solve_dockerfile(&build, source, inputs, cache_imports).await,
+        Some(Err(e)) => return Err(failed(e)),
+        None => {}
+    }
     let build = client.gateway_build_with(options).await.map_err(failed)?;
-    let result = solve_dockerfile(&build, source, inputs).await;
+    let result = solve_dockerfile(&build, source, inputs, cache_imports).await;
     match build.finish().await {
         Ok(()) => result,
         Err(e) => result.and(Err(failed(e))),
@@ -455,6 +495,7 @@ async fn solve_dockerfile(
     build: &GatewayBuild,
     source: &DockerfileSource,
     inputs: DockerfileInputs,
+    cache_imports: &[CacheOptionsEntry],
 ) -> Result<State, ResolveError> {
     let dockerfile = source.describe();
     let marshal = |state: &State| {
@@ -469,7 +510,8 @@ async fn solve_dockerfile(
     let mut request = FrontendRequest::dockerfile()
         .filename(inputs.file_name.clone())
         .input("context", marshal(&inputs.context)?)
-        .input("dockerfile", marshal(&inputs.dockerfile)?);
+        .input("dockerfile", marshal(&inputs.dockerfile)?)
+        .cache_imports(cache_imports);
     if let Some(target) = &source.target {
         request = request.target(target.clone());
     }

@@ -246,7 +246,7 @@ impl Session {
         // The run's sessions, by node (`None` until opened, or where opening failed).
         let mut served: Vec<Option<Served>> = Vec::new();
         let mut session_errors: Vec<Option<String>> = Vec::new();
-        let resolution = match &backend {
+        let mut resolution = match &backend {
             Ok(backend) => {
                 let plan = Plan::of(
                     built
@@ -271,6 +271,7 @@ impl Session {
                     backend.platform(),
                     session,
                     config.timeout,
+                    cache.frontend_cache(several),
                 ));
                 for line in &resolution.lines {
                     eprintln!("{line}");
@@ -615,7 +616,14 @@ impl Session {
                 })
                 .collect();
             let session = session_ids.first().cloned().flatten();
-            match runtime.block_on(cache.prefetch(backend, definitions, session, config.jobs)) {
+            let dockerfiles = resolution.take_build();
+            match runtime.block_on(cache.prefetch(
+                backend,
+                definitions,
+                session,
+                config.jobs,
+                dockerfiles,
+            )) {
                 Ok((line, cached)) => {
                     eprintln!("{}{line}", crate::protocol::events::CACHE_LINE);
                     imports = None;

@@ -17,6 +17,7 @@ use super::errors::{FrontendFailure, GatewayError};
 use crate::client::details::{decode_details, missing_network_hint_dockerfile};
 use crate::client::errors::is_connection_lost;
 use crate::llb::{ImageConfig, Platform};
+use crate::proto::control::CacheOptionsEntry;
 use crate::proto::frontend::{ReadFileRequest, SolveRequest, result};
 use crate::proto::{errdefs, google, pb};
 
@@ -25,6 +26,11 @@ pub const DOCKERFILE_FRONTEND: &str = "dockerfile.v0";
 
 /// The result metadata key of the (single-platform) image config.
 pub const IMAGE_CONFIG_KEY: &str = "containerimage.config";
+
+/// The frontend option through which `dockerfile.v0` takes cache imports: a JSON array of
+/// `{"Type", "Attrs"}` (BuildKit's `CacheOptionsEntry`), which the frontend passes to the solve
+/// of the LLB it makes.
+pub const CACHE_IMPORTS_OPT: &str = "cache-imports";
 
 /// Lines of the failing step's output kept in [`GatewayError::Frontend`].
 const LOG_TAIL_LINES: usize = 20;
@@ -39,6 +45,7 @@ pub struct FrontendRequest {
     opts: BTreeMap<String, String>,
     inputs: BTreeMap<String, pb::Definition>,
     evaluate: bool,
+    cache_imports: Vec<CacheOptionsEntry>,
 }
 
 impl FrontendRequest {
@@ -49,6 +56,7 @@ impl FrontendRequest {
             opts: BTreeMap::new(),
             inputs: BTreeMap::new(),
             evaluate: true,
+            cache_imports: Vec::new(),
         }
     }
 
@@ -120,6 +128,34 @@ impl FrontendRequest {
         self.opt("force-network-mode", "none")
     }
 
+    /// Imports `entries` into the frontend's build (the option [`CACHE_IMPORTS_OPT`]) and into the
+    /// solve that evaluates its result (`SolveRequest.CacheImports`).
+    ///
+    /// `LLBBridge.Solve` applies its own `CacheImports` only to a *definition*; a frontend solves
+    /// through the daemon's bridge without them (BuildKit v0.8.3 and v0.13.2 alike), so the
+    /// Dockerfile frontend has to be told in its options. Without the import its steps execute
+    /// on a builder that lacks them, and everything built on that result is keyed on the
+    /// executed steps, not on the imported ones: a check on it misses an imported cache it is in.
+    /// A `type=local` entry needs the build's session to serve its content store. No entries: no
+    /// option.
+    #[must_use]
+    pub fn cache_imports(mut self, entries: &[CacheOptionsEntry]) -> Self {
+        if entries.is_empty() {
+            self.opts.remove(CACHE_IMPORTS_OPT);
+            self.cache_imports.clear();
+            return self;
+        }
+        let json: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| serde_json::json!({ "Type": e.r#type, "Attrs": e.attrs }))
+            .collect();
+        self.cache_imports = entries.to_vec();
+        self.opt(
+            CACHE_IMPORTS_OPT,
+            serde_json::Value::Array(json).to_string(),
+        )
+    }
+
     /// The frontend.
     pub fn frontend(&self) -> &str {
         &self.frontend
@@ -164,6 +200,7 @@ impl GatewayBuild {
             self.require(WHAT, "frontend.inputs")?;
         }
         let frontend = request.frontend.clone();
+        let cache_imports = request.cache_imports;
         let mut inputs = request.inputs;
         for (key, definition) in &mut inputs {
             if definition.def.is_empty() {
@@ -234,6 +271,7 @@ impl GatewayBuild {
                 allow_result_return: true,
                 allow_result_array_ref: true,
                 evaluate: true,
+                cache_imports,
                 ..SolveRequest::default()
             })?;
             if let Err(status) = self.bridge.clone().solve(call).await {

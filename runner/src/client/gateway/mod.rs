@@ -50,5 +50,7 @@ mod result_file;
 pub use build::{BUILD_ID_METADATA, GatewayBuild, GatewayCaps, GatewayOptions};
 pub use errors::{FrontendFailure, GatewayError};
 pub use export::FinishedBuild;
-pub use frontend::{DOCKERFILE_FRONTEND, FrontendRequest, FrontendResult, IMAGE_CONFIG_KEY};
+pub use frontend::{
+    CACHE_IMPORTS_OPT, DOCKERFILE_FRONTEND, FrontendRequest, FrontendResult, IMAGE_CONFIG_KEY,
+};
 pub use image::{ConfigSource, ResolvedImage};
