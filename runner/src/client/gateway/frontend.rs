@@ -512,6 +512,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cache_imports_are_the_frontends_json_option_and_the_evaluating_solves() {
+        let entry = |kind: &str, attrs: &[(&str, &str)]| CacheOptionsEntry {
+            r#type: kind.to_owned(),
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        let entries = [
+            entry("local", &[("src", "/c"), ("digest", "sha256:ab")]),
+            entry("registry", &[("ref", "127.0.0.1:5000/c:t")]),
+        ];
+        let request = FrontendRequest::dockerfile().cache_imports(&entries);
+        assert_eq!(
+            request.opts()[CACHE_IMPORTS_OPT],
+            r#"[{"Attrs":{"digest":"sha256:ab","src":"/c"},"Type":"local"},{"Attrs":{"ref":"127.0.0.1:5000/c:t"},"Type":"registry"}]"#
+        );
+        assert_eq!(request.cache_imports, entries);
+        // No entries: no option (the frontend is asked nothing about caches).
+        let cleared = request.cache_imports(&[]);
+        assert!(!cleared.opts().contains_key(CACHE_IMPORTS_OPT));
+        assert!(cleared.cache_imports.is_empty());
+    }
+
+    #[test]
     fn base64_matches_go() {
         assert_eq!(base64_decode("RlJPTSBhCg==").unwrap(), b"FROM a\n");
         assert_eq!(base64_decode("YWI=").unwrap(), b"ab");
