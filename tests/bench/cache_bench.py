@@ -2,6 +2,7 @@
 """Cache export/import benchmark (issue 14). See BENCHMARKS.md, "Sharing the cache between runners".
 
     python3 tests/bench/cache_bench.py [--samples 3] [-n 100 1000]
+    python3 tests/bench/cache_bench.py --example dockerfile -n 13 [--samples 3]
 
 On the Docker 26.1.5 engine with the containerd image store (`docker26c` of scripts/builders.sh, the
 only engine here that can export cache), for each N and sample, with the bench project's suites
@@ -12,7 +13,11 @@ only engine here that can export cache), for each N and sample, with the bench p
   warm          right after, no cache flags (the engine's own cache)
   imported      build cache wiped (a fresh runner), BUILDTEST_CACHE_FROM=type=local,src=<that dir>
 
-Writes target/bench/cache-results.json and prints the BENCHMARKS.md rows (medians).
+With `--example NAME` the suite is the examples package's test target NAME instead (e.g. `dockerfile`:
+Dockerfile inputs), run from examples/ as cargo runs it; N is its number of checks, all passing.
+
+Writes target/bench/cache-results.json (cache-NAME-results.json with --example) and prints the
+BENCHMARKS.md rows (medians).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import os
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,28 +60,56 @@ def one(exe: str, n: int, scenario: str, tag: str, extra: dict[str, str] | None 
     return r
 
 
+def example_exe(name: str) -> str:
+    """Builds the examples package's test target `name`; its executable."""
+    p = subprocess.run(
+        ["cargo", "test", "-p", "buildtest-examples", "--locked", "--no-run", "--test", name, "--message-format=json"],
+        cwd=bench.ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if p.returncode != 0:
+        raise SystemExit(f"bench: building the {name} example failed:\n{p.stderr[-4000:]}")
+    for line in p.stdout.splitlines():
+        msg = json.loads(line)
+        if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == name and msg.get("executable"):
+            return msg["executable"]
+    raise SystemExit(f"bench: no executable for the {name} example")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--samples", type=int, default=3)
     p.add_argument("-n", type=int, nargs="+", default=[100, 1000])
+    p.add_argument("--example", help="an examples/ test target instead of bench.py's suites (-n: its check count)")
     args = p.parse_args()
-    bench.gen_project(sorted(set([10, *args.n])))
-    exes, _ = bench.build_project()
+    out = OUT
+    if args.example:
+        if len(args.n) != 1:
+            raise SystemExit("bench: --example takes one -n (the suite's check count)")
+        exes = {f"n{args.n[0]}": example_exe(args.example)}
+        # Its inputs' paths (a Dockerfile's context) are relative to the package root, as under cargo.
+        os.chdir(bench.ROOT / "examples")
+        out = bench.BENCH / f"cache-{args.example}-results.json"
+    else:
+        bench.gen_project(sorted(set([10, *args.n])))
+        exes, _ = bench.build_project()
+    prefix = f"cache-{args.example}" if args.example else "cache"
     runs = []
     for sample in range(args.samples):
         for n in args.n:
             exe = exes[f"n{n}"]
-            cache = bench.BENCH / "cache-dirs" / f"n{n}-{sample}"
+            cache = bench.BENCH / "cache-dirs" / f"{prefix}-n{n}-{sample}"
             shutil.rmtree(cache, ignore_errors=True)
             bench.prune(ENGINE)
-            runs.append(one(exe, n, "cold", f"cache-n{n}-cold-{sample}"))
+            runs.append(one(exe, n, "cold", f"{prefix}-n{n}-cold-{sample}"))
             bench.prune(ENGINE)
-            runs.append(one(exe, n, "cold+export", f"cache-n{n}-coldx-{sample}", {"BUILDTEST_CACHE_TO": f"type=local,dest={cache}"}))
-            runs.append(one(exe, n, "warm", f"cache-n{n}-warm-{sample}"))
+            runs.append(one(exe, n, "cold+export", f"{prefix}-n{n}-coldx-{sample}", {"BUILDTEST_CACHE_TO": f"type=local,dest={cache}"}))
+            runs.append(one(exe, n, "warm", f"{prefix}-n{n}-warm-{sample}"))
             bench.prune(ENGINE)
-            runs.append(one(exe, n, "imported", f"cache-n{n}-imported-{sample}", {"BUILDTEST_CACHE_FROM": f"type=local,src={cache}"}))
+            runs.append(one(exe, n, "imported", f"{prefix}-n{n}-imported-{sample}", {"BUILDTEST_CACHE_FROM": f"type=local,src={cache}"}))
             runs[-1]["cache_dir_bytes"] = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
-    OUT.write_text(json.dumps(runs, indent=1))
+    out.write_text(json.dumps(runs, indent=1))
     print(table(runs, args.n))
 
 

@@ -12,11 +12,16 @@
 //!   `dockerfile.v0` frontend as its `context` and `dockerfile` inputs; the result is built
 //!   (`Evaluate`), so a failing instruction is an input error of every check on it, with the
 //!   instruction and its log tail. Its definition (ops verbatim) and image config replace the node
-//!   in the graph. Unchanged Dockerfile and context build from the builder's cache.
+//!   in the graph. Unchanged Dockerfile and context build from the builder's cache. With
+//!   `--cache-from`, the frontend imports the run's cache too; with a `type=local` import (loaded
+//!   in one build, [`RunCache::prefetch`]) every Dockerfile is built in one gateway build that
+//!   stays open, and the checks are loaded there ([`FrontendCache`] says why).
 //!
 //! [`Resolution::apply`] then rewrites each test's input with [`State::apply_resolved`], a pure
 //! function of `llb`, and the run prints one line per resolved image and Dockerfile on stderr
 //! (`buildtest: image config applied: …`).
+//!
+//! [`RunCache::prefetch`]: crate::harness::cache::RunCache::prefetch
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
