@@ -86,7 +86,8 @@ fn expect(rows: &[(&str, u64, &str, bool)]) -> Checks {
 /// The round trips wipe the engine's cache: one at a time.
 static ENGINE: Mutex<()> = Mutex::new(());
 
-/// The broken Dockerfile's check: an input error naming the failing step (and its exit code).
+/// The broken Dockerfile's check: an input error naming the failing step (and its exit code),
+/// with the step's last output.
 fn assert_broken_dockerfile(out: &Output, run: &str) {
     let event = out
         .json_lines()
@@ -99,6 +100,11 @@ fn assert_broken_dockerfile(out: &Output, run: &str) {
             && message.contains(BROKEN_STEP)
             && message.contains("exit code: 3"),
         "{run}: the broken Dockerfile's check is an error naming `{BROKEN_STEP}`: {event}"
+    );
+    let report = event["report"].as_str().unwrap_or_default();
+    assert!(
+        report.contains("--- last output of the failing step ---\ncachey about to fail"),
+        "{run}: the failing step's output is shown: {event}"
     );
 }
 
