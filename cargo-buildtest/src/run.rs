@@ -194,6 +194,15 @@ async fn run_one(
             }
         }
     }
+    // How the suite solved its checks (BUILDTEST_SOLVE).
+    if !console.is_json() {
+        for line in stderr_text
+            .lines()
+            .filter_map(|l| l.strip_prefix(buildtest::protocol::events::SOLVE_LINE))
+        {
+            console.status("Solved", &format!("{name}: {line}"));
+        }
+    }
     // What the suite imported and exported of BuildKit's cache.
     if !console.is_json() {
         for line in stderr_text

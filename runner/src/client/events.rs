@@ -239,6 +239,33 @@ impl Tracker {
             .filter(|v| v.error.is_some())
     }
 
+    /// A tracker of the vertices `keep` accepts (in the same order, with their warnings): one
+    /// definition's part of a stream that reports several (a gateway build's).
+    pub(crate) fn subset(&self, keep: impl Fn(&str) -> bool) -> Tracker {
+        let order: Vec<String> = self.order.iter().filter(|d| keep(d)).cloned().collect();
+        let vertices = order
+            .iter()
+            .filter_map(|d| self.vertices.get(d).map(|v| (d.clone(), v.clone())))
+            .collect();
+        Tracker {
+            vertices,
+            started_sent: self
+                .started_sent
+                .iter()
+                .filter(|d| keep(d))
+                .cloned()
+                .collect(),
+            done_sent: self.done_sent.iter().filter(|d| keep(d)).cloned().collect(),
+            warnings: self
+                .warnings
+                .iter()
+                .filter(|w| keep(&w.vertex))
+                .cloned()
+                .collect(),
+            order,
+        }
+    }
+
     /// All vertices so far, in first-seen order.
     pub(crate) fn snapshot(&self) -> Vec<VertexReport> {
         self.order
@@ -322,6 +349,30 @@ mod tests {
         );
         let (vertices, _) = t.finish();
         assert_eq!(vertices[0].stderr, b"oops\n");
+    }
+
+    #[test]
+    fn a_subset_keeps_only_the_vertices_asked_for() {
+        let mut t = Tracker::default();
+        let v = |d: &str, error: &str| Vertex {
+            digest: d.into(),
+            error: error.into(),
+            completed: ts(1),
+            ..Default::default()
+        };
+        t.apply(StatusResponse {
+            vertexes: vec![
+                v("sha256:a", "exit code: 1"),
+                v("sha256:b", ""),
+                v("sha256:c", ""),
+            ],
+            ..Default::default()
+        });
+        let sub = t.subset(|d| d != "sha256:a");
+        assert_eq!(sub.failed().count(), 0, "a's failure is not b's or c's");
+        let digests: Vec<String> = sub.snapshot().into_iter().map(|v| v.digest).collect();
+        assert_eq!(digests, ["sha256:b", "sha256:c"]);
+        assert_eq!(t.failed().count(), 1);
     }
 
     #[test]

@@ -152,6 +152,11 @@ impl Graph {
         self.ops.get(digest)
     }
 
+    /// Whether the graph has an op with this digest.
+    pub(crate) fn contains(&self, digest: &str) -> bool {
+        self.ops.contains_key(digest)
+    }
+
     /// The digest of the solved (root) op: the terminal op's input.
     pub(crate) fn root(&self) -> Option<&str> {
         self.root.as_deref()

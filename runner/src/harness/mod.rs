@@ -95,6 +95,7 @@ mod probes;
 pub mod registry;
 mod resolve;
 mod run;
+mod solve_path;
 mod test;
 
 pub use export::{Export, ExportKind};
