@@ -126,6 +126,8 @@ impl VertexReport {
 pub(crate) struct Tracker {
     vertices: BTreeMap<String, VertexReport>,
     order: Vec<String>,
+    /// Each vertex's index in `order`.
+    position: BTreeMap<String, usize>,
     started_sent: std::collections::BTreeSet<String>,
     done_sent: std::collections::BTreeSet<String>,
     warnings: Vec<Warning>,
@@ -144,6 +146,7 @@ impl Tracker {
         let mut events = Vec::new();
         for v in status.vertexes {
             let entry = self.vertices.entry(v.digest.clone()).or_insert_with(|| {
+                self.position.insert(v.digest.clone(), self.order.len());
                 self.order.push(v.digest.clone());
                 VertexReport {
                     digest: v.digest.clone(),
@@ -191,6 +194,7 @@ impl Tracker {
         for log in status.logs {
             let stream = LogStream::from_number(log.stream);
             let entry = self.vertices.entry(log.vertex.clone()).or_insert_with(|| {
+                self.position.insert(log.vertex.clone(), self.order.len());
                 self.order.push(log.vertex.clone());
                 VertexReport {
                     digest: log.vertex.clone(),
@@ -239,31 +243,38 @@ impl Tracker {
             .filter(|v| v.error.is_some())
     }
 
-    /// A tracker of the vertices `keep` accepts (in the same order, with their warnings): one
-    /// definition's part of a stream that reports several (a gateway build's).
-    pub(crate) fn subset(&self, keep: impl Fn(&str) -> bool) -> Tracker {
-        let order: Vec<String> = self.order.iter().filter(|d| keep(d)).cloned().collect();
-        let vertices = order
-            .iter()
-            .filter_map(|d| self.vertices.get(d).map(|v| (d.clone(), v.clone())))
+    /// A tracker of the vertices among `digests` (in first-seen order, with their warnings): one
+    /// definition's part of a stream that reports several (a gateway build's). Costs what
+    /// `digests` holds, not what the stream reported.
+    pub(crate) fn subset_of<'a>(&self, digests: impl IntoIterator<Item = &'a str>) -> Tracker {
+        let mut found: Vec<(usize, &str)> = digests
+            .into_iter()
+            .filter_map(|d| self.position.get(d).map(|&i| (i, d)))
             .collect();
-        Tracker {
-            vertices,
-            started_sent: self
-                .started_sent
-                .iter()
-                .filter(|d| keep(d))
-                .cloned()
-                .collect(),
-            done_sent: self.done_sent.iter().filter(|d| keep(d)).cloned().collect(),
-            warnings: self
-                .warnings
-                .iter()
-                .filter(|w| keep(&w.vertex))
-                .cloned()
-                .collect(),
-            order,
+        found.sort_unstable();
+        found.dedup();
+        let mut sub = Tracker::default();
+        for (_, d) in found {
+            let Some(v) = self.vertices.get(d) else {
+                continue;
+            };
+            sub.position.insert(d.to_owned(), sub.order.len());
+            sub.order.push(d.to_owned());
+            sub.vertices.insert(d.to_owned(), v.clone());
+            if self.started_sent.contains(d) {
+                sub.started_sent.insert(d.to_owned());
+            }
+            if self.done_sent.contains(d) {
+                sub.done_sent.insert(d.to_owned());
+            }
         }
+        sub.warnings = self
+            .warnings
+            .iter()
+            .filter(|w| sub.vertices.contains_key(&w.vertex))
+            .cloned()
+            .collect();
+        sub
     }
 
     /// All vertices so far, in first-seen order.
@@ -368,7 +379,7 @@ mod tests {
             ],
             ..Default::default()
         });
-        let sub = t.subset(|d| d != "sha256:a");
+        let sub = t.subset_of(["sha256:c", "sha256:b", "sha256:x"]);
         assert_eq!(sub.failed().count(), 0, "a's failure is not b's or c's");
         let digests: Vec<String> = sub.snapshot().into_iter().map(|v| v.digest).collect();
         assert_eq!(digests, ["sha256:b", "sha256:c"]);

@@ -152,9 +152,9 @@ impl Graph {
         self.ops.get(digest)
     }
 
-    /// Whether the graph has an op with this digest.
-    pub(crate) fn contains(&self, digest: &str) -> bool {
-        self.ops.contains_key(digest)
+    /// The digests of the graph's ops.
+    pub(crate) fn digests(&self) -> impl Iterator<Item = &str> {
+        self.ops.keys().map(String::as_str)
     }
 
     /// The digest of the solved (root) op: the terminal op's input.

@@ -196,6 +196,7 @@ impl Session {
     /// Prepares every check of `tests`, opens a client session if any of them reads a local
     /// directory, and starts every solve on `backend` (or, when the builder could not be
     /// reached, records the error for every check).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         runtime: tokio::runtime::Runtime,
         nodes: Result<Arc<Nodes>, BackendError>,

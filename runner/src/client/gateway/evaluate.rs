@@ -101,7 +101,7 @@ impl GatewayBuild {
                 self.vertex_done(digest, DONE_GRACE).await;
             }
         }
-        let (vertices, warnings) = self.with_tracker(|t| t.subset(|d| graph.contains(d)).finish());
+        let (vertices, warnings) = self.with_tracker(|t| t.subset_of(graph.digests()).finish());
         SolveReport {
             solve_ref: self.build_ref.clone(),
             result,
@@ -165,14 +165,16 @@ impl GatewayBuild {
         }
         // The failing vertex of this definition, with its logs, as the build's stream reports it.
         self.wait_for_status(STATUS_GRACE, |t| {
-            t.failed().any(|v| graph.contains(&v.digest))
+            graph
+                .digests()
+                .any(|d| t.vertex(d).is_some_and(|v| v.error.is_some()))
         })
         .await;
         let error = self.with_tracker(|t| {
             classify(
                 &status,
                 graph,
-                &t.subset(|d| graph.contains(d)),
+                &t.subset_of(graph.digests()),
                 check_vertices,
             )
         });
