@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use buildtest::protocol::exit;
 use buildtest::protocol::settings::{
     BUILDKIT_HOST, BUILDX_BUILDER, CACHE_FROM, CACHE_TO, DEFAULT_JOBS, DEFAULT_TIMEOUT, EXPORT,
-    JOBS, JUNIT, NO_CACHE, NODES, Origin, PLATFORM, Raw, ReadBy, SETTINGS, STRATEGY, Setting,
-    TIMEOUT, TLS_CA_CERT, TLS_CERT, TLS_KEY, TLS_SERVER_NAME,
+    JOBS, JUNIT, NO_CACHE, NODES, Origin, PLATFORM, Raw, ReadBy, SETTINGS, SOLVE, STRATEGY,
+    Setting, TIMEOUT, TLS_CA_CERT, TLS_CERT, TLS_KEY, TLS_SERVER_NAME,
 };
 use clap::{Args as ClapArgs, Parser, ValueEnum};
 
@@ -82,6 +82,10 @@ pub struct Args {
     /// Re-run every check instead of reusing cached results (inputs are still cached).
     #[arg(long, help_heading = "Run")]
     pub no_cache: bool,
+    /// How each check is solved: auto (default: inside one gateway build where the builder
+    /// can, else one Control.Solve each), gateway, or control.
+    #[arg(long, value_name = "PATH", help_heading = "Run")]
+    pub solve: Option<String>,
     /// Perform the selected tests' gated exports (`Test::export`): each only when every check of
     /// its test passed. Without it nothing is exported.
     #[arg(long, help_heading = "Run")]
@@ -173,6 +177,7 @@ impl Args {
             v if v == TIMEOUT.var => self.timeout.clone(),
             v if v == PLATFORM.var => self.platform.clone(),
             v if v == NO_CACHE.var => self.no_cache.then(|| "true".to_owned()),
+            v if v == SOLVE.var => self.solve.clone(),
             v if v == EXPORT.var => self.export.then(|| "true".to_owned()),
             v if v == JUNIT.var => path(&self.junit),
             v if v == TLS_CA_CERT.var => path(&self.tlscacert),
@@ -412,6 +417,8 @@ mod tests {
             "--timeout",
             "5m",
             "--no-cache",
+            "--solve",
+            "gateway",
             "--export",
             "--junit",
             "j.xml",

@@ -194,6 +194,21 @@ async fn run_one(
             }
         }
     }
+    // How the suite solved its checks (BUILDTEST_SOLVE): shown for the first suite, and again
+    // only for a suite that says something else.
+    let solved: Vec<&str> = stderr_text
+        .lines()
+        .filter_map(|l| l.strip_prefix(buildtest::protocol::events::SOLVE_LINE))
+        .collect();
+    if !solved.is_empty() {
+        let text = solved.join("\n");
+        if !console.is_json() && summary.solved.as_deref() != Some(text.as_str()) {
+            for line in &solved {
+                console.status("Solved", line);
+            }
+        }
+        summary.solved = Some(text);
+    }
     // What the suite imported and exported of BuildKit's cache.
     if !console.is_json() {
         for line in stderr_text

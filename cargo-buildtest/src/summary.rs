@@ -17,6 +17,9 @@ pub struct Summary {
     pub skipped_suites: Vec<String>,
     /// The run was interrupted.
     pub interrupted: bool,
+    /// How the last suite said it solved its checks (`Solved` is shown again only when a suite
+    /// says something else).
+    pub solved: Option<String>,
 }
 
 impl Summary {

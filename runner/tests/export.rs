@@ -141,6 +141,7 @@ impl Scene {
             "DOCKER_CONTEXT",
             "BUILDTEST_STRATEGY",
             "BUILDTEST_NO_CACHE",
+            "BUILDTEST_SOLVE",
             "BUILDTEST_EXPORT",
             "BUILDTEST_PROBE",
         ] {

@@ -33,6 +33,7 @@ const CLEARED: &[&str] = &[
     "DOCKER_CONTEXT",
     "BUILDTEST_STRATEGY",
     "BUILDTEST_NO_CACHE",
+    "BUILDTEST_SOLVE",
     "BUILDTEST_RESULTS",
     "BUILDTEST_JUNIT",
     "BUILDTEST_JOBS",
@@ -325,6 +326,11 @@ mod no_builder {
                 "BUILDTEST_PROBE",
                 "pull",
                 "one of auto, image, inline, session",
+            ),
+            (
+                "BUILDTEST_SOLVE",
+                "fastest",
+                "one of auto, gateway, control",
             ),
         ] {
             let run = run(

@@ -73,6 +73,7 @@ impl Run {
             "DOCKER_CONTEXT",
             "BUILDTEST_STRATEGY",
             "BUILDTEST_NO_CACHE",
+            "BUILDTEST_SOLVE",
             "BUILDTEST_JOBS",
             "BUILDTEST_TIMEOUT",
             "BUILDTEST_SUITE",

@@ -40,6 +40,7 @@ fn command(nodes: &str, results: &Path, extra: &[(&str, &str)]) -> Command {
         "DOCKER_CONTEXT",
         "BUILDTEST_STRATEGY",
         "BUILDTEST_NO_CACHE",
+        "BUILDTEST_SOLVE",
         "BUILDTEST_JUNIT",
         "BUILDTEST_PROBE",
     ] {

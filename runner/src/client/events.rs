@@ -126,6 +126,8 @@ impl VertexReport {
 pub(crate) struct Tracker {
     vertices: BTreeMap<String, VertexReport>,
     order: Vec<String>,
+    /// Each vertex's index in `order`.
+    position: BTreeMap<String, usize>,
     started_sent: std::collections::BTreeSet<String>,
     done_sent: std::collections::BTreeSet<String>,
     warnings: Vec<Warning>,
@@ -144,6 +146,7 @@ impl Tracker {
         let mut events = Vec::new();
         for v in status.vertexes {
             let entry = self.vertices.entry(v.digest.clone()).or_insert_with(|| {
+                self.position.insert(v.digest.clone(), self.order.len());
                 self.order.push(v.digest.clone());
                 VertexReport {
                     digest: v.digest.clone(),
@@ -191,6 +194,7 @@ impl Tracker {
         for log in status.logs {
             let stream = LogStream::from_number(log.stream);
             let entry = self.vertices.entry(log.vertex.clone()).or_insert_with(|| {
+                self.position.insert(log.vertex.clone(), self.order.len());
                 self.order.push(log.vertex.clone());
                 VertexReport {
                     digest: log.vertex.clone(),
@@ -237,6 +241,40 @@ impl Tracker {
             .iter()
             .filter_map(|d| self.vertices.get(d))
             .filter(|v| v.error.is_some())
+    }
+
+    /// A tracker of the vertices among `digests` (in first-seen order, with their warnings): one
+    /// definition's part of a stream that reports several (a gateway build's). Costs what
+    /// `digests` holds, not what the stream reported.
+    pub(crate) fn subset_of<'a>(&self, digests: impl IntoIterator<Item = &'a str>) -> Tracker {
+        let mut found: Vec<(usize, &str)> = digests
+            .into_iter()
+            .filter_map(|d| self.position.get(d).map(|&i| (i, d)))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        let mut sub = Tracker::default();
+        for (_, d) in found {
+            let Some(v) = self.vertices.get(d) else {
+                continue;
+            };
+            sub.position.insert(d.to_owned(), sub.order.len());
+            sub.order.push(d.to_owned());
+            sub.vertices.insert(d.to_owned(), v.clone());
+            if self.started_sent.contains(d) {
+                sub.started_sent.insert(d.to_owned());
+            }
+            if self.done_sent.contains(d) {
+                sub.done_sent.insert(d.to_owned());
+            }
+        }
+        sub.warnings = self
+            .warnings
+            .iter()
+            .filter(|w| sub.vertices.contains_key(&w.vertex))
+            .cloned()
+            .collect();
+        sub
     }
 
     /// All vertices so far, in first-seen order.
@@ -322,6 +360,30 @@ mod tests {
         );
         let (vertices, _) = t.finish();
         assert_eq!(vertices[0].stderr, b"oops\n");
+    }
+
+    #[test]
+    fn a_subset_keeps_only_the_vertices_asked_for() {
+        let mut t = Tracker::default();
+        let v = |d: &str, error: &str| Vertex {
+            digest: d.into(),
+            error: error.into(),
+            completed: ts(1),
+            ..Default::default()
+        };
+        t.apply(StatusResponse {
+            vertexes: vec![
+                v("sha256:a", "exit code: 1"),
+                v("sha256:b", ""),
+                v("sha256:c", ""),
+            ],
+            ..Default::default()
+        });
+        let sub = t.subset_of(["sha256:c", "sha256:b", "sha256:x"]);
+        assert_eq!(sub.failed().count(), 0, "a's failure is not b's or c's");
+        let digests: Vec<String> = sub.snapshot().into_iter().map(|v| v.digest).collect();
+        assert_eq!(digests, ["sha256:b", "sha256:c"]);
+        assert_eq!(t.failed().count(), 1);
     }
 
     #[test]

@@ -152,6 +152,11 @@ impl Graph {
         self.ops.get(digest)
     }
 
+    /// The digests of the graph's ops.
+    pub(crate) fn digests(&self) -> impl Iterator<Item = &str> {
+        self.ops.keys().map(String::as_str)
+    }
+
     /// The digest of the solved (root) op: the terminal op's input.
     pub(crate) fn root(&self) -> Option<&str> {
         self.root.as_deref()

@@ -243,14 +243,20 @@ impl Backend {
             .client
             .solve_and_wait(prepared.definition.clone(), options)
             .await;
-        fill(&report, prepared.vertex.as_deref(), record);
-        if let Some(text) = record.message.as_deref()
-            && let Some(explained) = oversized(&prepared.definition, text)
-        {
-            record.error_kind = Some(ErrorKind::Input);
-            record.message = Some(one_line(&explained));
-            record.report = Some(explained);
-        }
+        record_report(prepared, &report, record);
+    }
+}
+
+/// Fills `record` from the report of solving `prepared` (by `Control.Solve` or inside a gateway
+/// build: see [`crate::harness::solve_path`]).
+pub(crate) fn record_report(prepared: &Prepared, report: &SolveReport, record: &mut CheckRecord) {
+    fill(report, prepared.vertex.as_deref(), record);
+    if let Some(text) = record.message.as_deref()
+        && let Some(explained) = oversized(&prepared.definition, text)
+    {
+        record.error_kind = Some(ErrorKind::Input);
+        record.message = Some(one_line(&explained));
+        record.report = Some(explained);
     }
 }
 

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | [`SetupError`] | before connecting: a setting's value is not one it accepts (every setting, see [`crate::protocol::settings`]), the results file cannot be opened, no async runtime | nothing is solved; the binary prints the error and exits [`crate::protocol::exit::SETUP`] (2) |
 //! | [`BackendError`] | connecting: no builder, its capabilities could not be probed, it cannot run the strategy asked for, the probe could not be delivered | every selected check is an error with the message (kind `builder`); the binary exits 101 |
+//! | [`SolvePathError`] | after connecting: `BUILDTEST_SOLVE=gateway` on a builder whose gateway cannot evaluate definitions, or no gateway build could be opened | nothing is solved; the binary prints the error and exits [`crate::protocol::exit::SETUP`] (2) |
 //! | [`PrepareError`] | one check cannot become a graph (invalid check, marshalling) | that check is an error (kind `setup`) |
 //! | [`InputError`] | a local directory a test reads is missing or no directory stands for it; the run's session could not be opened | every check that reads it is an error (kind `setup`; `builder` for the session) |
 //! | [`ResolveError`] | an image's config could not be resolved (a missing image), a Dockerfile input could not be read or failed to build | every check on it is an error (kind `input`) |
@@ -29,6 +30,31 @@ pub enum SetupError {
     /// The async runtime did not start.
     #[error("start the async runtime")]
     Runtime(#[source] std::io::Error),
+}
+
+/// `BUILDTEST_SOLVE=gateway` cannot be honoured on a node: nothing is solved, exit 2.
+#[derive(Debug, thiserror::Error)]
+pub enum SolvePathError {
+    /// The node's gateway lacks `gateway.solve.evaluate`.
+    #[error(
+        "solve checks inside a gateway build (BUILDTEST_SOLVE=gateway) on {builder}: its gateway \
+         lacks the capability `gateway.solve.evaluate`{reason}; use BUILDTEST_SOLVE=auto or control"
+    )]
+    NoEvaluate {
+        /// The builder.
+        builder: String,
+        /// `: <the daemon's reason>` when it gave one, else empty.
+        reason: String,
+    },
+    /// No gateway build could be opened on the node.
+    #[error("open a gateway build on {builder} for BUILDTEST_SOLVE=gateway")]
+    Open {
+        /// The builder.
+        builder: String,
+        /// Why.
+        #[source]
+        source: GatewayError,
+    },
 }
 
 /// The builder cannot serve this run: every check is an error.

@@ -13,6 +13,7 @@ use crate::harness::errors::SetupError;
 use crate::harness::nodes::Nodes;
 use crate::harness::registry::{self, TestDef, registered};
 use crate::harness::run::{RecordContext, Session, Sink, record_ignored, summary, verdict};
+use crate::harness::solve_path::CheckSolver;
 use crate::protocol::{SuiteSettings, exit};
 use crate::report::{ResultsFile, junit};
 
@@ -114,6 +115,7 @@ pub fn run(args: Arguments) -> i32 {
             config.junit.clone(),
         ));
         let mut cache = RunCache::default();
+        let mut solver = CheckSolver::control();
         let backend = if crate::harness::nodes::node_choices(&config).is_empty() {
             match runtime.block_on(Backend::connect(&config)) {
                 Ok(backend) => {
@@ -151,9 +153,27 @@ pub fn run(args: Arguments) -> i32 {
             for note in &cache.notes {
                 eprintln!("{}{note}", crate::protocol::events::CACHE_LINE);
             }
+            // A solve path the builder cannot take is refused before anything runs.
+            match runtime.block_on(CheckSolver::plan(&config, nodes)) {
+                Ok(planned) => solver = planned,
+                Err(err) => {
+                    eprintln!("error: failed to {}", one_line_chain(&err));
+                    return EXIT_SETUP;
+                }
+            }
+            for line in solver.lines() {
+                eprintln!("{}{line}", crate::protocol::events::SOLVE_LINE);
+            }
         }
         session = Some(Session::start(
-            runtime, backend, &config, &ctx, &sink, &to_run, cache,
+            runtime,
+            backend,
+            &config,
+            &ctx,
+            &sink,
+            &to_run,
+            cache,
+            Arc::new(solver),
         ));
     }
     for (name, def) in &ignored {
@@ -171,6 +191,10 @@ pub fn run(args: Arguments) -> i32 {
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
 
+    // The run's gateway builds end once every check has its record.
+    if let Some(session) = session.as_ref() {
+        session.runtime.block_on(session.solver.finish());
+    }
     // The cache export: once, after every check, before the session closes.
     let exported = session.as_mut().is_none_or(Session::export_cache);
     if let Some(session) = session.as_mut() {

@@ -31,7 +31,10 @@
 //! 5. **Solve**: each check of each selected test becomes its own exec on a writable copy
 //!    of the input, attached as `<test name>/<n>` (n from 1) by the strategy, and one Solve;
 //!    all solves start at once on one tokio runtime sharing the connection, at most
-//!    `BUILDTEST_JOBS` at a time. A test passes iff all its checks pass; its failure text
+//!    `BUILDTEST_JOBS` at a time. By default (`BUILDTEST_SOLVE=auto`, see `solve_path.rs`) each
+//!    Solve is an `LLBBridge.Solve` inside one gateway build open for the run (per node), where
+//!    the builder's gateway can evaluate definitions; else one `Control.Solve` each. stderr says
+//!    which (`buildtest: checks solved: …`). A test passes iff all its checks pass; its failure text
 //!    lists every check, with the probe's expected-vs-actual report of each failed one.
 //! 6. **Report**: libtest's lines and summary on stdout, a check count (with how many were
 //!    cached) on stderr, one record per check appended to `BUILDTEST_RESULTS` (see
@@ -60,7 +63,7 @@
 //! # Environment
 //!
 //! The settings (`BUILDTEST_STRATEGY`, `BUILDTEST_JOBS`, `BUILDTEST_TIMEOUT`, `BUILDTEST_NO_CACHE`,
-//! `BUILDTEST_EXPORT`,
+//! `BUILDTEST_SOLVE`, `BUILDTEST_EXPORT`,
 //! `BUILDTEST_PROBE`, `BUILDTEST_RESULTS`, `BUILDTEST_JUNIT`, `BUILDTEST_SUITE`, TLS, and the
 //! builder's `BUILDKIT_HOST`/`BUILDX_BUILDER`) are read once, by the protocol's one reader
 //! ([`crate::protocol::SuiteSettings::from_env`]); `crate::protocol::settings::SETTINGS` is the
@@ -95,6 +98,7 @@ mod probes;
 pub mod registry;
 mod resolve;
 mod run;
+mod solve_path;
 mod test;
 
 pub use export::{Export, ExportKind};

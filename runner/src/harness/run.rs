@@ -20,6 +20,7 @@ use crate::harness::metadata::{self, ConfigCache};
 use crate::harness::nodes::{Again, Nodes, input_key};
 use crate::harness::registry::{self, TestDef};
 use crate::harness::resolve::{Plan, Resolution};
+use crate::harness::solve_path::CheckSolver;
 use crate::proto::pb;
 use crate::protocol::{Counts, SuiteSettings, sort_records};
 use crate::report::{CheckRecord, ErrorKind, Outcome, ResultsFile};
@@ -158,6 +159,8 @@ pub(crate) struct Session {
     passing: Arc<Mutex<Vec<pb::Definition>>>,
     /// The backend, for the cache export.
     backend: Option<Arc<Backend>>,
+    /// How checks are solved (`BUILDTEST_SOLVE`); its gateway builds end after the last check.
+    pub(crate) solver: Arc<CheckSolver>,
 }
 
 /// What a check needs done: a solve, or (a metadata check) reading the input's image config.
@@ -193,6 +196,7 @@ impl Session {
     /// Prepares every check of `tests`, opens a client session if any of them reads a local
     /// directory, and starts every solve on `backend` (or, when the builder could not be
     /// reached, records the error for every check).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         runtime: tokio::runtime::Runtime,
         nodes: Result<Arc<Nodes>, BackendError>,
@@ -201,6 +205,7 @@ impl Session {
         sink: &Sink,
         tests: &[(String, &'static TestDef)],
         cache: RunCache,
+        solver: Arc<CheckSolver>,
     ) -> Session {
         let nodes = nodes.map_err(|err| format!("failed to {}", one_line_chain(&err)));
         let backend = nodes
@@ -590,6 +595,7 @@ impl Session {
             .map(|s| s.as_ref().map(Served::status))
             .collect();
         let status = statuses.first().cloned().flatten();
+        solver.set_sessions(&session_ids);
 
         // `BUILDTEST_JOBS` concurrent solves per node (each node is its own builder).
         let node_count = nodes.as_ref().map_or(1, |n| n.nodes.len());
@@ -709,6 +715,7 @@ impl Session {
             let nodes = nodes.as_ref().ok().filter(|_| several).map(Arc::clone);
             let no_cache = config.no_cache;
             let timeout = p.timeout;
+            let solver = Arc::clone(&solver);
             runtime.spawn(async move {
                 let base = p.record.clone();
                 let definition = match (&p.work, collect) {
@@ -774,6 +781,7 @@ impl Session {
                             }
                             Ok(_permit) => {
                                 solve(
+                                    &solver,
                                     &p.backend,
                                     prepared,
                                     p.record,
@@ -800,6 +808,7 @@ impl Session {
                                     |b, node, prepared, rec, session| {
                                         let imports = imports.clone();
                                         let permits = Arc::clone(&permits[node]);
+                                        let solver = Arc::clone(&solver);
                                         async move {
                                             let Some(prepared) = prepared else {
                                                 return rec;
@@ -807,8 +816,11 @@ impl Session {
                                             let Ok(_permit) = permits.acquire_owned().await else {
                                                 return rec;
                                             };
-                                            solve(&b, prepared, rec, timeout, session, imports)
-                                                .await
+                                            solve(
+                                                &solver, &b, prepared, rec, timeout, session,
+                                                imports,
+                                            )
+                                            .await
                                         }
                                     },
                                 )
@@ -866,6 +878,7 @@ impl Session {
             cache,
             passing,
             backend: run_backend,
+            solver,
         }
     }
 
@@ -958,6 +971,7 @@ fn settled(sink: &Sink, record: CheckRecord) -> oneshot::Receiver<CheckRecord> {
 }
 
 pub(crate) async fn solve(
+    solver: &CheckSolver,
     backend: &Backend,
     prepared: Prepared,
     mut record: CheckRecord,
@@ -973,7 +987,7 @@ pub(crate) async fn solve(
     record.vertex = prepared.vertex.clone();
     let solved = tokio::time::timeout(
         timeout,
-        backend.solve(&prepared, session, cache, &mut record),
+        solver.solve(backend, &prepared, session, cache, &mut record),
     )
     .await;
     match solved {

@@ -40,6 +40,11 @@ pub const DOCKERFILE_BUILT: &str = "buildtest: Dockerfile built: ";
 /// after the suite (`Cache` status lines).
 pub const CACHE_LINE: &str = "buildtest: cache: ";
 
+/// The prefix of the line a suite binary prints on stderr saying how its checks are solved
+/// (`BUILDTEST_SOLVE`): `gateway (auto: …)` or `control (…)`, per node when there are several.
+/// `cargo buildtest` shows it after the suite (a `Solved` status line).
+pub const SOLVE_LINE: &str = "buildtest: checks solved: ";
+
 /// The version of the event format (the `format` field of every event).
 pub const FORMAT_VERSION: u32 = 1;
 

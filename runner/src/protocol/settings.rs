@@ -124,6 +124,15 @@ pub const NO_CACHE: Setting = Setting {
     meaning: "`1`/`true`/`yes`/`on`: re-run every check exec (inputs stay cached)",
     read_by: ReadBy::Both,
 };
+/// `BUILDTEST_SOLVE`: how each check is solved (see [`SolvePath`]).
+pub const SOLVE: Setting = Setting {
+    var: "BUILDTEST_SOLVE",
+    key: None,
+    flag: Some("--solve"),
+    accepted: "one of auto, gateway, control",
+    meaning: "how each check is solved: `auto` (default: `gateway` where the builder's gateway has the capability `gateway.solve.evaluate`, unless `BUILDTEST_NO_CACHE` is set; else `control`), `gateway` (one gateway build per node for the run, each check an `LLBBridge.Solve` inside it; an error before anything runs where the builder cannot), `control` (one `Control.Solve` with its own job and Status stream per check)",
+    read_by: ReadBy::Both,
+};
 /// `BUILDTEST_EXPORT`.
 pub const EXPORT: Setting = Setting {
     var: "BUILDTEST_EXPORT",
@@ -235,6 +244,7 @@ pub const SETTINGS: &[Setting] = &[
     JOBS,
     TIMEOUT,
     NO_CACHE,
+    SOLVE,
     EXPORT,
     JUNIT,
     PROBE,
@@ -306,6 +316,32 @@ impl ProbeDelivery {
             ProbeDelivery::Image => "image",
             ProbeDelivery::Inline => "inline",
             ProbeDelivery::Session => "session",
+        }
+    }
+}
+
+/// How each check is solved (`BUILDTEST_SOLVE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SolvePath {
+    /// `auto` (default): [`SolvePath::Gateway`] where the builder's gateway can evaluate
+    /// definitions (`gateway.solve.evaluate`) and `BUILDTEST_NO_CACHE` is not set, else
+    /// [`SolvePath::Control`].
+    #[default]
+    Auto,
+    /// `gateway`: one gateway build per node, open for the run; each check is an
+    /// `LLBBridge.Solve` (evaluate) inside it, reported by the build's one Status stream.
+    Gateway,
+    /// `control`: one `Control.Solve` per check, with its own job and Status stream.
+    Control,
+}
+
+impl SolvePath {
+    /// The value's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            SolvePath::Auto => "auto",
+            SolvePath::Gateway => "gateway",
+            SolvePath::Control => "control",
         }
     }
 }
@@ -396,6 +432,8 @@ pub struct SuiteSettings {
     pub timeout: Duration,
     /// `BUILDTEST_NO_CACHE`.
     pub no_cache: bool,
+    /// `BUILDTEST_SOLVE`.
+    pub solve: SolvePath,
     /// `BUILDTEST_EXPORT`: perform gated exports.
     pub export: bool,
     /// `BUILDTEST_PROBE`.
@@ -427,6 +465,7 @@ impl Default for SuiteSettings {
             jobs: DEFAULT_JOBS,
             timeout: DEFAULT_TIMEOUT,
             no_cache: false,
+            solve: SolvePath::Auto,
             export: false,
             probe: ProbeDelivery::Auto,
             platform: None,
@@ -475,6 +514,7 @@ impl SuiteSettings {
             jobs: value(get(&JOBS), &JOBS, parse_jobs)?.unwrap_or(d.jobs),
             timeout: value(get(&TIMEOUT), &TIMEOUT, parse_duration)?.unwrap_or(d.timeout),
             no_cache: value(get(&NO_CACHE), &NO_CACHE, parse_bool)?.unwrap_or(d.no_cache),
+            solve: value(get(&SOLVE), &SOLVE, parse_solve_path)?.unwrap_or(d.solve),
             export: value(get(&EXPORT), &EXPORT, parse_bool)?.unwrap_or(d.export),
             probe: value(get(&PROBE), &PROBE, parse_probe)?.unwrap_or(d.probe),
             platform: value(get(&PLATFORM), &PLATFORM, parse_platform)?,
@@ -512,6 +552,7 @@ impl SuiteSettings {
             (JOBS, Some(self.jobs.to_string())),
             (TIMEOUT, Some(format_duration(self.timeout))),
             (NO_CACHE, self.no_cache.then(|| "1".to_owned())),
+            (SOLVE, Some(self.solve.name().to_owned())),
             (EXPORT, self.export.then(|| "1".to_owned())),
             (JUNIT, path(&self.junit)),
             (PROBE, Some(self.probe.name().to_owned())),
@@ -639,6 +680,16 @@ pub fn parse_strategy(text: &str) -> Option<Strategy> {
     Strategy::from_str(text).ok()
 }
 
+/// `auto`, `gateway`, `control`.
+pub fn parse_solve_path(text: &str) -> Option<SolvePath> {
+    match text {
+        "auto" => Some(SolvePath::Auto),
+        "gateway" => Some(SolvePath::Gateway),
+        "control" => Some(SolvePath::Control),
+        _ => None,
+    }
+}
+
 /// A whole number, at least 1.
 pub fn parse_jobs(text: &str) -> Option<usize> {
     text.parse::<usize>().ok().filter(|n| *n > 0)
@@ -740,6 +791,7 @@ mod tests {
             jobs: 3,
             timeout: Duration::from_millis(2500),
             no_cache: true,
+            solve: SolvePath::Gateway,
             export: true,
             probe: ProbeDelivery::Inline,
             platform: Some(crate::llb::Platform::linux_arm64().with_variant("v8")),
@@ -815,6 +867,15 @@ mod tests {
             err.to_string()
                 .starts_with("read BUILDTEST_CACHE_TO: `type=local,src=/x` is not cache exports"),
             "{err}"
+        );
+        let err = env(&[("BUILDTEST_SOLVE", "fast")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "read BUILDTEST_SOLVE: `fast` is not one of auto, gateway, control"
+        );
+        assert_eq!(
+            env(&[("BUILDTEST_SOLVE", " control ")]).unwrap().solve,
+            SolvePath::Control
         );
         let err = env(&[("BUILDTEST_STRATEGY", "bogus")]).unwrap_err();
         assert_eq!(

@@ -867,7 +867,85 @@ async fn checks_inside_one_gateway_build(engine: Engine) {
         .unwrap();
 }
 
+/// Two definitions failing at the same time in one build, one in its check and one in its input,
+/// and a passing one: each failure is classified by its own vertices (never the other's), and
+/// each report holds its own definition's vertices only, with the failing vertex's log.
+async fn concurrent_failures_are_each_their_own(engine: Engine) {
+    let client = engine.connect().await;
+    let build = client.gateway_build().await.unwrap();
+    let run = nonce();
+    let check = |input: &State, args: &[&str]| {
+        let exec = Check::from(cmd(args.iter().copied()).env("RUN", run.clone()))
+            .to_exec(input, &probe_state())
+            .unwrap();
+        let def = exec.marshal(&linux()).unwrap();
+        let digest = def.head().unwrap().to_owned();
+        (def.into_proto(), digest)
+    };
+    let busybox = State::image(BUSYBOX);
+    let broken = busybox
+        .run(["sh", "-c", &format!("echo broken-input-{run}; exit 5")])
+        .network(NetMode::None)
+        .root();
+    let broken_step = broken.marshal(&linux()).unwrap().head().unwrap().to_owned();
+    let (failing, failing_digest) = check(&busybox, &["sh", "-c", "echo own-failure >&2; exit 4"]);
+    let (on_broken, on_broken_digest) = check(&broken, &["true"]);
+    let (passing, passing_digest) = check(&busybox, &["true"]);
+    let (a, b, c) = tokio::join!(
+        build.evaluate_report(
+            failing,
+            std::slice::from_ref(&failing_digest),
+            Vec::new(),
+            0
+        ),
+        build.evaluate_report(
+            on_broken,
+            std::slice::from_ref(&on_broken_digest),
+            Vec::new(),
+            0
+        ),
+        build.evaluate_report(
+            passing,
+            std::slice::from_ref(&passing_digest),
+            Vec::new(),
+            0
+        ),
+    );
+    assert!(
+        matches!(&a.result, Err(SolveError::ExecFailed { vertex, .. }) if *vertex == failing_digest),
+        "{}: {:?}",
+        engine.name,
+        a.result
+    );
+    assert!(
+        String::from_utf8_lossy(&a.vertex(&failing_digest).unwrap().stderr).contains("own-failure"),
+        "{}: {a:?}",
+        engine.name
+    );
+    assert!(
+        matches!(&b.result, Err(SolveError::InputFailed { vertex, .. }) if *vertex == broken_step),
+        "{}: {:?}",
+        engine.name,
+        b.result
+    );
+    assert!(
+        String::from_utf8_lossy(&b.vertex(&broken_step).unwrap().stdout).contains("broken-input-"),
+        "{}: {b:?}",
+        engine.name
+    );
+    assert!(c.result.is_ok(), "{}: {:?}", engine.name, c.result);
+    assert!(
+        c.vertex(&passing_digest)
+            .is_some_and(|v| v.completed.is_some() || v.cached)
+    );
+    // Each report is its own definition's: no vertex of another.
+    assert!(a.vertex(&broken_step).is_none() && a.vertex(&passing_digest).is_none());
+    assert!(b.vertex(&failing_digest).is_none() && c.vertex(&failing_digest).is_none());
+    build.finish().await.unwrap();
+}
+
 crate::on_both_engines!(
+    concurrent_failures_are_each_their_own,
     caps_and_finish,
     reads_a_file_of_a_solved_definition,
     dropped_build_is_forgotten,

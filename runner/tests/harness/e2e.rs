@@ -7,6 +7,11 @@ use super::*;
 
 mod config;
 use config::{dockerfiles_build_once_and_rerun_cached, image_configs_apply_like_docker_run};
+mod solve_path;
+use solve_path::{
+    a_shared_broken_input_errors_every_check_on_both_paths, auto_takes_the_gateway_unless_no_cache,
+    gateway_and_control_give_the_same_records,
+};
 
 #[derive(Clone, Copy, Debug)]
 enum Engine {
@@ -853,6 +858,9 @@ macro_rules! on_both_engines {
 }
 
 on_both_engines!(
+    gateway_and_control_give_the_same_records,
+    a_shared_broken_input_errors_every_check_on_both_paths,
+    auto_takes_the_gateway_unless_no_cache,
     passing_tests_pass_and_rerun_cached,
     failures_show_expected_and_actual,
     errors_are_not_check_failures,

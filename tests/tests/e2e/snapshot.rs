@@ -76,6 +76,7 @@ const STATUS: &[&str] = &[
     "BuildKit ",
     "Strategy ",
     "Jobs ",
+    "Solved ",
     "Starting ",
 ];
 const CHECK: &[&str] = &["PASS [", "FAIL [", "ERROR [", "IGNORED "];

@@ -133,6 +133,7 @@ pub(crate) fn command(dir: &Path, args: &[&str]) -> Command {
         "BUILDTEST_JOBS",
         "BUILDTEST_TIMEOUT",
         "BUILDTEST_NO_CACHE",
+        "BUILDTEST_SOLVE",
         "BUILDTEST_JUNIT",
         "BUILDTEST_RESULTS",
         "BUILDTEST_SUITE",

@@ -97,11 +97,31 @@ impl GatewayCaps {
 }
 
 /// State shared with the task that runs `Control.Solve` and `Control.Status`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) tracker: Mutex<Tracker>,
     /// The exporter's answer, when the build's `Control.Solve` had an exporter and returned OK.
     pub(crate) exporter_response: Mutex<std::collections::BTreeMap<String, String>>,
+    /// Bumped after every Status message is applied to `tracker` (and once when the stream
+    /// ends): what waiting for a vertex subscribes to instead of polling.
+    pub(crate) updates: watch::Sender<u64>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            tracker: Mutex::default(),
+            exporter_response: Mutex::default(),
+            updates: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Shared {
+    /// Wakes every waiter of [`Shared::updates`].
+    fn updated(&self) {
+        self.updates.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 /// How the build's `Control.Solve` ended: `None` while it runs.
@@ -208,12 +228,16 @@ async fn run_solve(
         };
         let mut stream = response.into_inner();
         while let Ok(Some(message)) = stream.message().await {
-            let mut tracker = status_shared
-                .tracker
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            tracker.apply(message);
+            {
+                let mut tracker = status_shared
+                    .tracker
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                tracker.apply(message);
+            }
+            status_shared.updated();
         }
+        status_shared.updated();
     }));
     let result = solve_control.solve(request).await;
     let outcome = match result {

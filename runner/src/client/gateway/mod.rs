@@ -13,7 +13,10 @@
 //!   `dockerfile.v0` with the Dockerfile and its context as LLB inputs): the result's definition,
 //!   ops verbatim, to build checks on, and its image config.
 //! - Plain definitions solved inside the build ([`GatewayBuild::evaluate`]): many solves in one
-//!   job, with one Status stream ([`GatewayBuild::vertices`]).
+//!   job, with one Status stream ([`GatewayBuild::vertices`]); each failure is classified by its own
+//!   definition's vertices, and [`GatewayBuild::evaluate_report`] gives the
+//!   [`SolveReport`](crate::client::SolveReport) a `Control.Solve` would (the harness's
+//!   `BUILDTEST_SOLVE=gateway`).
 //!
 //! ```no_run
 //! # async fn demo(client: buildtest::client::Client) -> Result<(), Box<dyn std::error::Error>> {
