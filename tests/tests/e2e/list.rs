@@ -42,7 +42,8 @@ fn list_honours_package_selection_filters_and_ignored() {
     assert_eq!(
         out.stdout,
         "beta::broken:\n    input_fails\n    still_fine\n\
-         cachey::cache:\n    fails\n    on_the_directory\n    on_the_image\n\
+         cachey::cache:\n    fails\n    on_a_broken_dockerfile\n    on_the_directory\n    \
+         on_the_dockerfile\n    on_the_image\n\
          crashy::crashy:\n    never_reported\n\
          slow::slow:\n    quick\n    sleeps\n"
     );
