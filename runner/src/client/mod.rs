@@ -71,7 +71,10 @@ pub use errors::{
 pub use events::{LogStream, SolveEvent, VertexReport, Warning};
 pub use export::{ExportTarget, ExportTargets, ExporterSpec};
 pub use graph::{OpKind, shell_words};
-pub use probed::{ProbeError, ProbeRequest, Probed, StrategyReason, connect_and_probe};
+pub use probed::{
+    ProbeError, ProbeRequest, Probed, StrategyReason, connect_and_probe, connect_only,
+    probe_connected,
+};
 pub use resolve::{ResolveOptions, Resolved, resolve};
 pub use session::{
     ContentStats, ContentStores, FileSendTarget, LocalDirs, Session, SessionEnd, SessionError,

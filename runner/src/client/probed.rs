@@ -107,8 +107,20 @@ pub enum ProbeError {
 
 /// Resolves, connects, probes the capabilities once and chooses the strategy.
 pub async fn connect_and_probe(request: &ProbeRequest) -> Result<Probed, ProbeError> {
+    let client = connect_only(request).await?;
+    probe_connected(client, request).await
+}
+
+/// The first half of [`connect_and_probe`]: resolves and connects, without probing (so a caller
+/// can ask other things of the builder while [`probe_connected`] runs).
+pub async fn connect_only(request: &ProbeRequest) -> Result<Client, ProbeError> {
     let resolved = resolve(&request.resolve)?;
-    let client = Client::connect_with(&resolved, &request.connect).await?;
+    Ok(Client::connect_with(&resolved, &request.connect).await?)
+}
+
+/// The second half of [`connect_and_probe`]: probes the capabilities of a connected `client`
+/// once and chooses the strategy.
+pub async fn probe_connected(client: Client, request: &ProbeRequest) -> Result<Probed, ProbeError> {
     let caps = client
         .caps()
         .await

@@ -5,7 +5,7 @@
 use crate::check::{self, Check, CheckReport, ProbeExit};
 use crate::client::{
     Client, ConnectOptions, ProbeRequest, Probed, ResolveOptions, SolveError, SolveOptions,
-    SolveReport, VertexReport, connect_and_probe,
+    SolveReport, VertexReport, connect_only, probe_connected,
 };
 use crate::harness::Test;
 use crate::harness::errors::{BackendError, PrepareError};
@@ -39,7 +39,7 @@ pub(crate) struct Prepared {
 }
 
 impl Backend {
-    /// Connects and probes as `cargo buildtest` does ([`connect_and_probe`]; the builder from the
+    /// Connects and probes as `cargo buildtest` does ([`crate::client::connect_and_probe`]; the builder from the
     /// environment: `BUILDKIT_HOST`, `DOCKER_HOST`, …), then delivers the probe.
     pub(crate) async fn connect(settings: &SuiteSettings) -> Result<Backend, BackendError> {
         Self::connect_with(settings, None).await
@@ -76,20 +76,25 @@ impl Backend {
             strategy: settings.strategy,
             strategy_from: Some(STRATEGY.var.to_owned()),
         };
-        let probed = connect_and_probe(&request).await?;
+        let client = connect_only(&request).await?;
         let platform = settings.run_platform();
         let toolchain = settings
             .probe_toolchain_image
             .as_deref()
             .unwrap_or(crate::check::DEFAULT_TOOLCHAIN_IMAGE);
-        let probes = Probes::deliver(
-            &probed.client,
-            settings.probe,
-            &platform,
-            toolchain,
-            settings.timeout,
-        )
-        .await?;
+        // The capability probe and the probe's delivery are independent: both at once.
+        let (probed, probes) = tokio::join!(
+            probe_connected(client.clone(), &request),
+            Probes::deliver(
+                &client,
+                settings.probe,
+                &platform,
+                toolchain,
+                settings.timeout
+            ),
+        );
+        let probed = probed?;
+        let probes = probes?;
         let header = Header::new(&probed, probed.builder().reason.to_string(), settings);
         Ok(Backend {
             probed,
