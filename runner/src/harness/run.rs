@@ -726,9 +726,14 @@ impl Session {
                     // An error means the leader's task is gone: go ahead.
                     let _ = leader.wait_for(|done| *done).await;
                 }
-                let mut record = match p.work {
+                // A metadata check's input and check, to evaluate it again on another node.
+                let metadata_work = match &p.work {
+                    Work::Metadata { input, check } => Some((input.clone(), check.clone())),
+                    Work::Solve(_) => None,
+                };
+                let record = match p.work {
                     Work::Metadata { input, check } => {
-                        let record = metadata::evaluate(
+                        metadata::evaluate(
                             p.backend.client(),
                             &configs,
                             &input,
@@ -736,42 +741,11 @@ impl Session {
                             p.timeout,
                             p.record,
                         )
-                        .await;
-                        match (&nodes, &p.again) {
-                            (Some(nodes), Some(again)) => {
-                                crate::harness::nodes::move_if_lost(
-                                    nodes,
-                                    p.node,
-                                    again,
-                                    base,
-                                    record,
-                                    no_cache,
-                                    &session_of,
-                                    |b, _node, _prepared, rec, _session| {
-                                        let configs = Arc::clone(&configs);
-                                        let input = input.clone();
-                                        let check = check.clone();
-                                        async move {
-                                            metadata::evaluate(
-                                                b.client(),
-                                                &configs,
-                                                &input,
-                                                &check,
-                                                timeout,
-                                                rec,
-                                            )
-                                            .await
-                                        }
-                                    },
-                                )
-                                .await
-                            }
-                            _ => record,
-                        }
+                        .await
                     }
                     Work::Solve(prepared) => {
                         let node_permits = Arc::clone(&permits[p.node.min(node_count - 1)]);
-                        let record = match node_permits.acquire_owned().await {
+                        match node_permits.acquire_owned().await {
                             // Queued on a node lost meanwhile: not solved there, moved below.
                             Ok(_) if nodes.as_ref().is_some_and(|n| n.is_lost(p.node)) => {
                                 let mut r = p.record;
@@ -792,27 +766,30 @@ impl Session {
                                 .await
                             }
                             Err(_) => p.record,
-                        };
-                        // The lost node's permit is released: a moved check waits for a permit
-                        // of the node it moves to.
-                        match (&nodes, &p.again) {
-                            (Some(nodes), Some(again)) => {
-                                crate::harness::nodes::move_if_lost(
-                                    nodes,
-                                    p.node,
-                                    again,
-                                    base,
-                                    record,
-                                    no_cache,
-                                    &session_of,
-                                    |b, node, prepared, rec, session| {
-                                        let imports = imports.clone();
-                                        let permits = Arc::clone(&permits[node]);
-                                        let solver = Arc::clone(&solver);
-                                        async move {
-                                            let Some(prepared) = prepared else {
-                                                return rec;
-                                            };
+                        }
+                    }
+                };
+                // Moved when its node was lost; the lost node's permit is released by now, and a
+                // moved check waits for a permit of the node it moves to.
+                let mut record = match (&nodes, &p.again) {
+                    (Some(nodes), Some(again)) => {
+                        crate::harness::nodes::move_if_lost(
+                            nodes,
+                            p.node,
+                            again,
+                            base,
+                            record,
+                            no_cache,
+                            &session_of,
+                            |b, node, prepared, rec, session| {
+                                let imports = imports.clone();
+                                let permits = Arc::clone(&permits[node]);
+                                let solver = Arc::clone(&solver);
+                                let configs = Arc::clone(&configs);
+                                let metadata_work = metadata_work.clone();
+                                async move {
+                                    match (prepared, metadata_work) {
+                                        (Some(prepared), _) => {
                                             let Ok(_permit) = permits.acquire_owned().await else {
                                                 return rec;
                                             };
@@ -822,13 +799,25 @@ impl Session {
                                             )
                                             .await
                                         }
-                                    },
-                                )
-                                .await
-                            }
-                            _ => record,
-                        }
+                                        (None, Some((input, check))) => {
+                                            metadata::evaluate(
+                                                b.client(),
+                                                &configs,
+                                                &input,
+                                                &check,
+                                                timeout,
+                                                rec,
+                                            )
+                                            .await
+                                        }
+                                        (None, None) => rec,
+                                    }
+                                }
+                            },
+                        )
+                        .await
                     }
+                    _ => record,
                 };
                 if let Some(lead) = lead {
                     let _ = lead.send(true);
