@@ -12,8 +12,9 @@ use crate::harness::cache::RunCache;
 use crate::harness::errors::SetupError;
 use crate::harness::nodes::Nodes;
 use crate::harness::registry::{self, TestDef, registered};
-use crate::harness::run::{RecordContext, Session, Sink, record_ignored, summary, verdict};
+use crate::harness::run::{RecordContext, Session, Sink, record_ignored};
 use crate::harness::solve_path::CheckSolver;
+use crate::harness::verdict::{summary, verdict};
 use crate::protocol::{SuiteSettings, exit};
 use crate::report::{ResultsFile, junit};
 

@@ -100,6 +100,7 @@ mod resolve;
 mod run;
 mod solve_path;
 mod test;
+mod verdict;
 
 pub use export::{Export, ExportKind};
 pub use front::{EXIT_INTERRUPTED, EXIT_SETUP, main, run as run_with_args};
