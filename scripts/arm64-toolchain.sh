@@ -102,7 +102,7 @@ cmd_up() {
     # Unpacked after the lists were last updated: the candidate cannot have changed (resolving it
     # again costs ~10 s of apt-cache on the two architectures' lists).
     local newest
-    newest=$(find "$STATE/lists" -maxdepth 1 -name '*_Packages*' -newer "$PREFIX/.buildtest-installed" 2>/dev/null | head -n1)
+    newest=$(find "$STATE/lists" -maxdepth 1 -name '*_Packages*' -newer "$PREFIX/.buildtest-installed" 2>/dev/null | sed -n 1p || true)
     if [[ -x $PREFIX/bin/rustc && -f $PREFIX/.buildtest-installed && -z $newest ]] &&
         "$PREFIX/bin/rustc" --version >>"$logf" 2>&1; then
         log "ready ($(grep '^rustc-web=' "$PREFIX/.buildtest-installed"), unpacked after the last list update)"
@@ -110,9 +110,9 @@ cmd_up() {
         return
     fi
     local version arm
-    version=$(apt-cache "${apt[@]}" show --no-all-versions rustc-web:amd64 2>>"$logf" | awk '/^Version:/ { print $2; exit }')
+    version=$(apt-cache "${apt[@]}" show --no-all-versions rustc-web:amd64 2>>"$logf" | awk '/^Version:/ && v == "" { v = $2 } END { print v }')
     [[ -n $version ]] || die "no rustc-web candidate in this machine's Debian sources" "$logf"
-    arm=$(apt-cache "${apt[@]}" show --no-all-versions libstd-rust-web-dev:arm64 2>>"$logf" | awk '/^Version:/ { print $2; exit }')
+    arm=$(apt-cache "${apt[@]}" show --no-all-versions libstd-rust-web-dev:arm64 2>>"$logf" | awk '/^Version:/ && v == "" { v = $2 } END { print v }')
     [[ $arm == "$version" ]] ||
         die "rustc-web is $version but libstd-rust-web-dev:arm64 is ${arm:-missing}: the std must match the compiler"
 
@@ -124,14 +124,14 @@ cmd_up() {
         # The amd64 compiler with its own std (runtime libraries and rlibs) and the arm64 std.
         local libstd
         libstd=$(apt-cache "${apt[@]}" show --no-all-versions libstd-rust-web-dev:amd64 2>>"$logf" |
-            awk -F': ' '/^Depends:/ { print $2; exit }' | tr ',' '\n' | sed 's/^ *//; s/ .*//' |
-            grep -E '^libstd-rust-web-[0-9]' | head -n1)
+            awk -F': ' '/^Depends:/ && d == "" { d = $2 } END { print d }' | tr ',' '\n' | sed 's/^ *//; s/ .*//' |
+            grep -E '^libstd-rust-web-[0-9]' | sed -n 1p)
         [[ -n $libstd ]] || die "cannot find the runtime library package of libstd-rust-web-dev" "$logf"
         # rustc's driver links Debian's LLVM of the same update (e.g. libllvm22).
         local llvm
         llvm=$(apt-cache "${apt[@]}" show --no-all-versions "$libstd:amd64" 2>>"$logf" |
-            awk -F': ' '/^Depends:/ { print $2; exit }' | tr ',' '\n' | sed 's/^ *//; s/ .*//' |
-            grep -E '^libllvm[0-9]' | head -n1)
+            awk -F': ' '/^Depends:/ && d == "" { d = $2 } END { print d }' | tr ',' '\n' | sed 's/^ *//; s/ .*//' |
+            grep -E '^libllvm[0-9]' | sed -n 1p)
         [[ -n $llvm ]] || die "cannot find the LLVM library package $libstd depends on" "$logf"
         local debs
         debs=$(mktemp -d "$STATE/debs.XXXXXX")

@@ -339,7 +339,7 @@ trixie_apt() {
 
 # trixie_version PACKAGE LOGFILE: the candidate version of PACKAGE in $SUITE26 (after trixie_apt).
 trixie_version() {
-    apt-cache "${TRIXIE_APT[@]}" show --no-all-versions "$1" 2>>"$2" | awk '/^Version:/ { print $2; exit }'
+    apt-cache "${TRIXIE_APT[@]}" show --no-all-versions "$1" 2>>"$2" | awk '/^Version:/ && v == "" { v = $2 } END { print v }'
 }
 
 # trixie_unpack DEST LOGFILE PACKAGE...: download the packages (after trixie_apt) and unpack them
