@@ -169,6 +169,61 @@ impl Backend {
         Ok(Prepared { definition, vertex })
     }
 
+    /// The **verdict** of a group of checks: one vertex that depends on every check's graph in
+    /// `checks` (each solved graph, as [`Backend::prepare`] made it) and that BuildKit can only
+    /// produce, and cache, after all of them passed (a failed exec is never cached). Its cache
+    /// record is what a run exports for the group, and what a fresh runner finds in an import
+    /// to answer every check of the group at once: one result to load instead of one per check
+    /// (BuildKit loads an imported result in ~45 ms on Docker 26.1.5; see BENCHMARKS.md).
+    ///
+    /// It is an exec of the probe's no-op (a check that `/` exists) on a tiny constant state
+    /// mounted as a read-only root, with the checks as inputs it does not mount, and whose
+    /// output is a read-only mount of that same tiny state: BuildKit hands back the mounted
+    /// snapshot itself, so every verdict's result is one shared snapshot with one small blob,
+    /// whatever the checks. The graphs are ordered by digest, so the same checks give the same
+    /// verdict in every run.
+    pub(crate) fn verdict(&self, checks: &[&pb::Definition]) -> Result<Prepared, PrepareError> {
+        let marshal = |source| PrepareError::Marshal {
+            what: "the verdict of a group of checks",
+            source,
+        };
+        let mut states = checks
+            .iter()
+            .map(|d| {
+                let key = d.def.last().cloned().unwrap_or_default();
+                crate::llb::State::from_pb_definition(d).map(|s| (key, s))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(marshal)?;
+        states.sort_by(|a, b| a.0.cmp(&b.0));
+        states.dedup_by(|a, b| a.0 == b.0);
+        let probe = self.probes.for_platform(&self.platform)?.clone();
+        let mark = crate::llb::State::scratch().file(crate::llb::FileAction::mkfile(
+            VERDICT_FILE,
+            0o644,
+            "every check this verdict depends on passed\n",
+        ));
+        let mut exec = mark
+            .run(noop_probe_args()?)
+            .readonly_root()
+            .user("")
+            .network(crate::llb::NetMode::None)
+            .mount_readonly(check::PROBE_MOUNT, probe);
+        for (_, state) in &states {
+            exec = exec.depend_on(state);
+        }
+        let verdict = exec
+            .mount_readonly_output(VERDICT_MOUNT, mark)
+            .custom_name(format!("buildtest: verdict of {} checks", states.len()))
+            .get_mount(VERDICT_MOUNT);
+        let marshalled = verdict.marshal(&self.platform).map_err(marshal)?;
+        let vertex = marshalled.head().map(str::to_owned);
+        Ok(Prepared {
+            definition: marshalled.into_proto(),
+            vertex,
+        })
+    }
+
     /// Whether exports are gated in the graph (`passthrough`: `input.requires(id, [checks])`) or
     /// by the runner (`legacy`).
     pub(crate) fn gate(&self) -> &'static str {
@@ -339,6 +394,11 @@ fn input_hint(step: &str, message: &str) -> Option<String> {
          `FileAction::mkdir(path, mode).make_parents(true)`, or create the parent first"
     ))
 }
+
+/// The file of the tiny state a verdict ([`Backend::verdict`]) mounts and gives back.
+const VERDICT_FILE: &str = "/buildtest-verdict";
+/// Where a verdict mounts it as its output.
+const VERDICT_MOUNT: &str = "/.buildtest-verdict";
 
 /// argv of a probe run that checks nothing the image could lack (`/` exists): the `discard`
 /// strategy's no-op exec.

@@ -19,7 +19,6 @@ use crate::client::cache::{self, CacheKind, layout};
 use crate::client::{CacheEntry, ContentStats, ContentStores, SolveOptions, one_line_chain};
 use crate::harness::backend::Backend;
 use crate::harness::nodes::Nodes;
-use crate::llb::{self, Platform, State};
 use crate::proto::control::{CacheOptions, CacheOptionsEntry};
 use crate::proto::pb;
 use crate::protocol::SuiteSettings;
@@ -75,6 +74,98 @@ pub(crate) enum CacheError {
     Graph(String),
 }
 
+/// A check the run solved, for the export: its graph, its input (the group it belongs to) and
+/// whether it passed.
+#[derive(Debug, Clone)]
+pub(crate) struct Solved {
+    /// The digest of the check's input; the checks of one input form a group.
+    pub(crate) group: Option<String>,
+    /// The graph that was solved.
+    pub(crate) definition: pb::Definition,
+    /// It passed.
+    pub(crate) passed: bool,
+}
+
+/// The groups of `solved` whose every check passed (by input, each group's graphs), and the
+/// passing checks outside them.
+pub(crate) fn split_groups(solved: Vec<Solved>) -> (Vec<Vec<pb::Definition>>, Vec<pb::Definition>) {
+    let mut groups: std::collections::BTreeMap<String, Vec<Solved>> =
+        std::collections::BTreeMap::new();
+    let mut loose = Vec::new();
+    for s in solved {
+        match &s.group {
+            Some(group) => groups.entry(group.clone()).or_default().push(s),
+            None if s.passed => loose.push(s.definition),
+            None => {}
+        }
+    }
+    let mut whole = Vec::new();
+    for (_, checks) in groups {
+        if checks.iter().all(|s| s.passed) {
+            whole.push(checks.into_iter().map(|s| s.definition).collect());
+        } else {
+            loose.extend(
+                checks
+                    .into_iter()
+                    .filter(|s| s.passed)
+                    .map(|s| s.definition),
+            );
+        }
+    }
+    (whole, loose)
+}
+
+/// The checks of one input on one node, to be answered from the imported cache at once by
+/// their verdict ([`Backend::verdict`]).
+pub(crate) struct Group {
+    /// The node's backend.
+    pub(crate) backend: std::sync::Arc<Backend>,
+    /// The node (index in the run's nodes).
+    pub(crate) node: usize,
+    /// The checks' exec vertices.
+    pub(crate) vertices: Vec<String>,
+    /// The verdict's graph and vertex.
+    pub(crate) verdict: crate::harness::backend::Prepared,
+}
+
+impl Group {
+    /// Groups `checks` (node, input, check vertex, solved graph) by node and input and builds
+    /// each group's verdict on its node's backend. A group whose verdict cannot be built is left
+    /// out (its checks are solved one by one).
+    pub(crate) fn collect(
+        checks: Vec<(
+            std::sync::Arc<Backend>,
+            usize,
+            String,
+            String,
+            pb::Definition,
+        )>,
+    ) -> Vec<Group> {
+        type Key = (usize, String);
+        type Members = (std::sync::Arc<Backend>, Vec<(String, pb::Definition)>);
+        let mut by: std::collections::BTreeMap<Key, Members> = std::collections::BTreeMap::new();
+        for (backend, node, input, vertex, definition) in checks {
+            by.entry((node, input))
+                .or_insert_with(|| (backend, Vec::new()))
+                .1
+                .push((vertex, definition));
+        }
+        by.into_iter()
+            .filter_map(|((node, _), (backend, checks))| {
+                let definitions: Vec<&pb::Definition> = checks.iter().map(|(_, d)| d).collect();
+                let verdict = backend.verdict(&definitions).ok()?;
+                verdict.vertex.as_ref()?;
+                Some(Group {
+                    node,
+                    vertices: checks.into_iter().map(|(v, _)| v).collect(),
+                    verdict,
+                    backend,
+                })
+            })
+            .collect()
+    }
+}
+
 /// The run's cache plan.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RunCache {
@@ -115,6 +206,10 @@ pub(crate) struct FrontendCache {
 #[derive(Debug, Clone)]
 pub(crate) struct Exported {
     pub(crate) checks: usize,
+    /// Groups of checks (by input) exported as one verdict each.
+    pub(crate) groups: usize,
+    /// The export's mode.
+    pub(crate) mode: &'static str,
     pub(crate) seconds: f64,
     pub(crate) content: ContentStats,
     pub(crate) entries: String,
@@ -254,7 +349,15 @@ impl RunCache {
         session: Option<String>,
         jobs: usize,
         dockerfiles: Option<crate::client::gateway::GatewayBuild>,
-    ) -> Result<(String, std::collections::HashSet<String>), String> {
+        groups: &[Group],
+    ) -> Result<
+        (
+            String,
+            std::collections::HashSet<String>,
+            std::collections::HashSet<String>,
+        ),
+        String,
+    > {
         use crate::client::gateway::GatewayOptions;
         let started = Instant::now();
         let imports = cache::cache_options(&self.imports, &[]).imports;
@@ -278,6 +381,58 @@ impl RunCache {
         let build = std::sync::Arc::new(build);
         let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
         let count = definitions.len();
+        // First the groups' verdicts: a verdict answered from the cache answers all its checks.
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, group) in groups.iter().enumerate() {
+            let build = std::sync::Arc::clone(&build);
+            let permits = std::sync::Arc::clone(&permits);
+            let imports = imports.clone();
+            let definition = group.verdict.definition.clone();
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let ok = build
+                    .evaluate_with_cache(definition, &[], imports)
+                    .await
+                    .is_ok();
+                (i, ok)
+            });
+        }
+        let mut answered = std::collections::HashSet::new();
+        let mut answered_groups = 0;
+        while let Some(done) = tasks.join_next().await {
+            let Ok((i, ok)) = done else { continue };
+            let group = &groups[i];
+            let Some(vertex) = &group.verdict.vertex else {
+                continue;
+            };
+            if ok
+                && build
+                    .vertex_done(vertex, std::time::Duration::from_millis(200))
+                    .await
+                    .is_some_and(|v| v.cached)
+            {
+                answered.extend(group.vertices.iter().cloned());
+                answered_groups += 1;
+            }
+        }
+        // The checks of the other groups that executed in their verdict's solve: found in the
+        // builder's cache from now on, but not imported.
+        let mut executed = std::collections::HashSet::new();
+        for group in groups {
+            for vertex in group.vertices.iter().filter(|v| !answered.contains(*v)) {
+                if build
+                    .vertex_done(vertex, std::time::Duration::ZERO)
+                    .await
+                    .is_some_and(|v| !v.cached)
+                {
+                    executed.insert(vertex.clone());
+                }
+            }
+        }
+        let definitions: Vec<_> = definitions
+            .into_iter()
+            .filter(|(_, v)| !v.as_ref().is_some_and(|v| answered.contains(v)))
+            .collect();
         let mut tasks = tokio::task::JoinSet::new();
         let vertices: Vec<String> = definitions.iter().filter_map(|(_, v)| v.clone()).collect();
         for (definition, _) in definitions {
@@ -307,11 +462,94 @@ impl RunCache {
             let _ = build.finish().await;
         }
         let line = format!(
-            "loaded the imported cache in one build: {} of {count} checks answered from a cache (the import or the builder's own) ({:.2} s)",
-            cached.len(),
+            "loaded the imported cache in one build: {} of {count} checks answered from a cache (the import or the builder's own), {} of them by the verdicts of {answered_groups} of {} input{} ({:.2} s)",
+            cached.len() + answered.len(),
+            answered.len(),
+            groups.len(),
+            if groups.len() == 1 { "" } else { "s" },
             started.elapsed().as_secs_f64()
         );
-        Ok((line, cached))
+        cached.retain(|v| !executed.contains(v));
+        cached.extend(answered.iter().cloned());
+        Ok((line, cached, answered))
+    }
+
+    /// Answers groups from the imported cache with one solve of each group's verdict on its
+    /// node (with the imports), where [`RunCache::prefetch`] is not used (a registry import,
+    /// several nodes, a builder without `gateway.solve.evaluate`). Returns a line for stderr and
+    /// the check vertices answered: every check of a group whose verdict came from the cache.
+    /// A verdict that was not there executes its checks in that solve (they were going to run
+    /// anyway); they are then solved again, one by one, and found in the builder's cache.
+    pub(crate) async fn answer_groups(
+        &self,
+        groups: Vec<Group>,
+        sessions: &[Option<String>],
+        jobs: usize,
+    ) -> (
+        String,
+        std::collections::HashSet<String>,
+        std::collections::HashSet<String>,
+    ) {
+        let started = Instant::now();
+        let Some(imports) = self.import_options() else {
+            return (String::new(), Default::default(), Default::default());
+        };
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        let count = groups.len();
+        for group in groups {
+            let permits = std::sync::Arc::clone(&permits);
+            let options = SolveOptions {
+                session: sessions.get(group.node).cloned().flatten(),
+                cache: Some(imports.clone()),
+                ..SolveOptions::default()
+            };
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let report = group
+                    .backend
+                    .client()
+                    .solve_and_wait(group.verdict.definition.clone(), options)
+                    .await;
+                let hit = report.result.is_ok()
+                    && group
+                        .verdict
+                        .vertex
+                        .as_deref()
+                        .and_then(|v| report.vertex(v))
+                        .is_some_and(|v| v.cached);
+                // A missed verdict executed (some of) its checks: not imported.
+                let executed: Vec<String> = group
+                    .vertices
+                    .iter()
+                    .filter(|v| {
+                        report
+                            .vertex(v)
+                            .is_some_and(|r| !r.cached && r.started.is_some())
+                    })
+                    .cloned()
+                    .collect();
+                (hit.then_some(group.vertices), executed)
+            });
+        }
+        let mut answered = std::collections::HashSet::new();
+        let mut executed = std::collections::HashSet::new();
+        let mut hits = 0;
+        while let Some(done) = tasks.join_next().await {
+            let Ok((hit, ran)) = done else { continue };
+            if let Some(vertices) = hit {
+                answered.extend(vertices);
+                hits += 1;
+            }
+            executed.extend(ran);
+        }
+        let line = format!(
+            "{} checks answered from the imported cache by the verdicts of {hits} of {count} input{} ({:.2} s)",
+            answered.len(),
+            if count == 1 { "" } else { "s" },
+            started.elapsed().as_secs_f64()
+        );
+        (line, answered, executed)
     }
 
     /// Whether [`RunCache::prefetch`] can stand in for per-solve imports: every import is
@@ -327,11 +565,20 @@ impl RunCache {
         !self.exports.is_empty()
     }
 
-    /// Exports the cache of the passing checks' graphs in one solve; records local manifests.
+    /// Exports the cache of the passing checks in one solve; records local manifests.
+    ///
+    /// The checks of one input whose every check passed are exported as their group's verdict
+    /// ([`Backend::verdict`]): a fresh runner then loads one result for the group instead of one
+    /// per check. The solve's root is the verdict of those verdicts and of the passing checks of
+    /// the other groups. When every group passed, the export is `mode=min` (unless the entry
+    /// says otherwise): the checks' own records go out as keys only, and only the verdicts'
+    /// shared result is computed — the checks' results (one new layer each, ~45 ms apiece on
+    /// Docker 26.1.5) are not. Otherwise `mode=max`, so the passing checks of a group with a
+    /// failure are found one by one.
     pub(crate) async fn export(
         &self,
         backend: &Backend,
-        passing: Vec<pb::Definition>,
+        solved: Vec<Solved>,
         session: Option<String>,
     ) -> Result<Exported, CacheError> {
         let started = Instant::now();
@@ -341,21 +588,54 @@ impl RunCache {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("; ");
-        let checks = passing.len();
+        let (whole, loose) = split_groups(solved);
+        let checks = whole.iter().map(Vec::len).sum::<usize>() + loose.len();
+        let groups = whole.len();
         let before = self.stores.stats();
+        let mut mode = "max";
         if checks > 0 {
-            let states = passing
+            let graph =
+                |e: crate::harness::errors::PrepareError| CacheError::Graph(one_line_chain(&e));
+            let mut roots = Vec::with_capacity(whole.len() + loose.len());
+            for group in &whole {
+                let verdict = backend
+                    .verdict(&group.iter().collect::<Vec<_>>())
+                    .map_err(graph)?;
+                roots.push(verdict.definition);
+            }
+            if loose.is_empty() {
+                mode = "min";
+            }
+            roots.extend(loose);
+            let definition = match roots.len() {
+                1 => roots.remove(0),
+                _ => {
+                    backend
+                        .verdict(&roots.iter().collect::<Vec<_>>())
+                        .map_err(graph)?
+                        .definition
+                }
+            };
+            let exports: Vec<CacheEntry> = self
+                .exports
                 .iter()
-                .map(State::from_pb_definition)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| CacheError::Graph(e.to_string()))?;
-            let definition = llb::merge(states)
-                .marshal(&Platform::linux_amd64())
-                .map_err(|e| CacheError::Graph(e.to_string()))?
-                .into_proto();
+                .map(|e| {
+                    let mut e = e.clone();
+                    if e.kind != CacheKind::Inline {
+                        e.attrs
+                            .entry("mode".to_owned())
+                            .or_insert_with(|| mode.to_owned());
+                    }
+                    e
+                })
+                .collect();
+            mode = exports
+                .iter()
+                .find_map(|e| e.attrs.get("mode"))
+                .map_or(mode, |m| if m == "min" { "min" } else { "max" });
             let options = SolveOptions {
                 session,
-                cache: Some(cache::cache_options(&[], &self.exports)),
+                cache: Some(cache::cache_options(&[], &exports)),
                 ..SolveOptions::default()
             };
             let report = backend.client().solve_and_wait(definition, options).await;
@@ -390,6 +670,8 @@ impl RunCache {
         let after = self.stores.stats();
         Ok(Exported {
             checks,
+            groups,
+            mode,
             seconds: started.elapsed().as_secs_f64(),
             content: ContentStats {
                 bytes_written: after.bytes_written - before.bytes_written,
@@ -416,11 +698,53 @@ impl Exported {
             return format!("not exported ({}): no check passed", self.entries);
         }
         format!(
-            "exported ({}): {} passing check{} in {:.2} s{written}",
+            "exported ({}): {} passing check{} in {:.2} s{written} ({} input{} whose checks all passed exported as one verdict each; mode={})",
             self.entries,
             self.checks,
             if self.checks == 1 { "" } else { "s" },
-            self.seconds
+            self.seconds,
+            self.groups,
+            if self.groups == 1 { "" } else { "s" },
+            self.mode
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(tag: &str) -> pb::Definition {
+        pb::Definition {
+            def: vec![tag.as_bytes().to_vec().into()],
+            ..pb::Definition::default()
+        }
+    }
+
+    fn solved(group: Option<&str>, tag: &str, passed: bool) -> Solved {
+        Solved {
+            group: group.map(str::to_owned),
+            definition: def(tag),
+            passed,
+        }
+    }
+
+    #[test]
+    fn only_groups_whose_every_check_passed_become_verdicts() {
+        let (whole, loose) = split_groups(vec![
+            solved(Some("a"), "a1", true),
+            solved(Some("b"), "b1", true),
+            solved(Some("a"), "a2", true),
+            solved(Some("b"), "b2", false),
+            solved(Some("b"), "b3", true),
+            solved(None, "n1", true),
+            solved(None, "n2", false),
+        ]);
+        assert_eq!(whole, vec![vec![def("a1"), def("a2")]]);
+        assert_eq!(
+            loose,
+            vec![def("n1"), def("b1"), def("b3")],
+            "the passing checks of a group with a failure, and of no group, one by one; never a failing one"
+        );
     }
 }

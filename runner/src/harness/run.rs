@@ -20,7 +20,7 @@ use crate::harness::nodes::{Again, Nodes, input_key};
 use crate::harness::registry::{self, TestDef};
 use crate::harness::resolve::{Plan, Resolution};
 use crate::harness::solve_path::CheckSolver;
-use crate::proto::pb;
+
 use crate::protocol::{SuiteSettings, sort_records};
 use crate::report::{CheckRecord, ErrorKind, Outcome, ResultsFile};
 
@@ -154,8 +154,9 @@ pub(crate) struct Session {
     probe_dirs: Vec<String>,
     /// The run's cache imports and exports.
     cache: RunCache,
-    /// The graphs of the checks that passed (collected only when the cache is exported).
-    passing: Arc<Mutex<Vec<pb::Definition>>>,
+    /// The solved checks with their graphs and outcomes (collected only when the cache is
+    /// exported).
+    passing: Arc<Mutex<Vec<crate::harness::cache::Solved>>>,
     /// The backend, for the cache export.
     backend: Option<Arc<Backend>>,
     /// How checks are solved (`BUILDTEST_SOLVE`); its gateway builds end after the last check.
@@ -603,9 +604,31 @@ impl Session {
                 .map(|_| Arc::new(Semaphore::new(config.jobs)))
                 .collect(),
         );
-        let passing: Arc<Mutex<Vec<pb::Definition>>> = Arc::default();
+        let passing: Arc<Mutex<Vec<crate::harness::cache::Solved>>> = Arc::default();
         let mut imports = cache.import_options();
         let mut prefetched: Option<Arc<std::collections::HashSet<String>>> = None;
+        // With an imported cache, the checks of each input are first asked for as one verdict
+        // (see `Backend::verdict`): a verdict found in the import answers all its checks.
+        let groups = if imports.is_some() && !config.no_cache {
+            crate::harness::cache::Group::collect(
+                pending
+                    .iter()
+                    .filter_map(|p| match (&p.work, &p.input) {
+                        (Work::Solve(prepared), Some(input)) => prepared.vertex.clone().map(|v| {
+                            let definition = prepared.definition.clone();
+                            (Arc::clone(&p.backend), p.node, input.clone(), v, definition)
+                        }),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        } else {
+            Vec::new()
+        };
+        let mut groups_done = false;
+        // Checks that executed while their group's verdict was looked for (not imported).
+        let mut executed_first: Arc<std::collections::HashSet<String>> = Arc::default();
+        let mut answered: Arc<std::collections::HashSet<String>> = Arc::default();
         // On several nodes every solve imports the cache itself (each node loads what it needs).
         if cache.can_prefetch()
             && !several
@@ -628,17 +651,27 @@ impl Session {
                 session,
                 config.jobs,
                 dockerfiles,
+                &groups,
             )) {
-                Ok((line, cached)) => {
+                Ok((line, cached, by_verdicts)) => {
                     eprintln!("{}{line}", crate::protocol::events::CACHE_LINE);
                     imports = None;
                     prefetched = Some(Arc::new(cached));
+                    answered = Arc::new(by_verdicts);
+                    groups_done = true;
                 }
                 Err(why) => eprintln!(
                     "{}every solve imports the cache itself: failed to load it in one build: {why}",
                     crate::protocol::events::CACHE_LINE
                 ),
             }
+        }
+        if !groups_done && !groups.is_empty() {
+            let (line, by_verdicts, executed) =
+                runtime.block_on(cache.answer_groups(groups, &session_ids, config.jobs));
+            eprintln!("{}{line}", crate::protocol::events::CACHE_LINE);
+            answered = Arc::new(by_verdicts);
+            executed_first = Arc::new(executed);
         }
         let collect = cache.exports();
         // When every solve imports the cache itself (a registry import, or a builder that cannot
@@ -656,6 +689,30 @@ impl Session {
         let mut last_leader: HashMap<usize, tokio::sync::watch::Receiver<bool>> = HashMap::new();
         let session_errors = Arc::new(session_errors);
         for p in pending {
+            // Answered by its input's verdict: it passed, from the cache, and is not solved.
+            if let Work::Solve(prepared) = &p.work
+                && let Some(vertex) = prepared.vertex.as_ref().filter(|v| answered.contains(*v))
+            {
+                let mut r = p.record;
+                r.vertex = Some(vertex.clone());
+                r.started_at_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .and_then(|d| u64::try_from(d.as_millis()).ok());
+                r.outcome = Outcome::Pass;
+                r.error_kind = None;
+                r.cached = true;
+                if collect && let Ok(mut passing) = passing.lock() {
+                    passing.push(crate::harness::cache::Solved {
+                        group: p.input.clone(),
+                        definition: prepared.definition.clone(),
+                        passed: true,
+                    });
+                }
+                sink.push(r.clone());
+                let _ = p.tx.send(r);
+                continue;
+            }
             let mut lead = None;
             let mut follow = None;
             if let (Some(_), Some(input), true) = (&imports, &p.input, p.local_input) {
@@ -710,7 +767,9 @@ impl Session {
             let configs = Arc::clone(&configs);
             let imports = imports.clone();
             let prefetched = prefetched.clone();
+            let executed_first = Arc::clone(&executed_first);
             let passing = Arc::clone(&passing);
+            let group = p.input.clone();
             let nodes = nodes.as_ref().ok().filter(|_| several).map(Arc::clone);
             let no_cache = config.no_cache;
             let timeout = p.timeout;
@@ -827,10 +886,21 @@ impl Session {
                 {
                     record.cached = false;
                 }
-                if let (Outcome::Pass, Some(definition)) = (record.outcome, definition)
+                if record
+                    .vertex
+                    .as_ref()
+                    .is_some_and(|v| executed_first.contains(v))
+                {
+                    record.cached = false;
+                }
+                if let Some(definition) = definition
                     && let Ok(mut passing) = passing.lock()
                 {
-                    passing.push(definition);
+                    passing.push(crate::harness::cache::Solved {
+                        group: group.clone(),
+                        definition,
+                        passed: record.outcome == Outcome::Pass,
+                    });
                 }
                 if let (Outcome::Error, Some(status)) = (record.outcome, &status)
                     && let Some(why) = transfer_error(status, &p.locals)

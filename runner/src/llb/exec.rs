@@ -73,11 +73,20 @@ struct MountSpec {
     source: Option<Output>,
     selector: String,
     kind: MountKind,
+    /// A read-only bind that is also an output of the exec (BuildKit hands back the mounted
+    /// state itself as that output: no new snapshot). See [`Exec::mount_readonly_output`].
+    keep_output: bool,
 }
 
 impl MountSpec {
-    fn is_writable_bind(&self) -> bool {
-        matches!(self.kind, MountKind::Bind { readonly: false })
+    /// Whether the mount is one of the exec's outputs: a writable bind, or a read-only bind
+    /// kept as an output.
+    fn has_output(&self) -> bool {
+        match self.kind {
+            MountKind::Bind { readonly: false } => true,
+            MountKind::Bind { readonly: true } => self.keep_output && self.source.is_some(),
+            _ => false,
+        }
     }
 }
 
@@ -96,6 +105,8 @@ pub(crate) struct ExecOp {
     pub(crate) config: ConfigState,
     network: NetMode,
     mounts: Vec<MountSpec>,
+    /// Inputs the exec depends on without mounting them ([`Exec::depend_on`]).
+    deps: Vec<Output>,
     platform: Option<super::state::Platform>,
 }
 
@@ -145,13 +156,17 @@ impl ExecOp {
                 mount.source = Some(map(source));
             }
         }
+        for dep in &mut op.deps {
+            *dep = map(dep);
+        }
         op.config = config;
         op
     }
 
     pub(crate) fn walk_inputs(&self) -> Vec<&Output> {
         let mut out: Vec<&Output> = Vec::new();
-        for source in self.mounts.iter().filter_map(|m| m.source.as_ref()) {
+        let sources = self.mounts.iter().filter_map(|m| m.source.as_ref());
+        for source in sources.chain(&self.deps) {
             if !out.iter().any(|o| o.same(source)) {
                 out.push(source);
             }
@@ -235,7 +250,7 @@ impl ExecOp {
                     }
                 }
             };
-            let output = if m.is_writable_bind() {
+            let output = if m.has_output() {
                 next_output += 1;
                 next_output - 1
             } else {
@@ -265,6 +280,12 @@ impl ExecOp {
                 }
             }
             mounts.push(pm);
+        }
+        for dep in &self.deps {
+            let input = cx.input(dep);
+            if !inputs.contains(&input) {
+                inputs.push(input);
+            }
         }
         caps.sort_unstable();
         caps.dedup();
@@ -306,6 +327,8 @@ pub struct Exec {
     user: Option<String>,
     network: NetMode,
     mounts: Vec<MountSpec>,
+    readonly_root: bool,
+    deps: Vec<Output>,
     meta: VertexMeta,
 }
 
@@ -325,6 +348,8 @@ impl State {
             user: None,
             network: NetMode::Sandbox,
             mounts: Vec::new(),
+            readonly_root: false,
+            deps: Vec::new(),
             meta: VertexMeta::default(),
         }
     }
@@ -372,7 +397,38 @@ impl Exec {
             source: source.output.clone(),
             selector,
             kind,
+            keep_output: false,
         });
+        self
+    }
+
+    /// Mounts `state` read-only at `dest` **and** makes the mount an output of the exec:
+    /// [`Exec::get_mount`] then gives a state that depends on the exec having succeeded, whose
+    /// contents are `state`'s (BuildKit hands back the mounted snapshot itself, so the exec's
+    /// result costs no new snapshot). The Go client has no such mount; BuildKit has always
+    /// accepted it ("if it is readonly and not root then output is the input").
+    pub fn mount_readonly_output(self, dest: impl Into<String>, state: State) -> Self {
+        let mut exec = self.mount_readonly(dest, state);
+        if let Some(last) = exec.mounts.last_mut() {
+            last.keep_output = true;
+        }
+        exec
+    }
+
+    /// Mounts the root filesystem read-only, with no output: the exec writes nothing back, and
+    /// [`Exec::root`] has nothing to give (use a mount's output, [`Exec::mount_readonly_output`]).
+    pub fn readonly_root(mut self) -> Self {
+        self.readonly_root = true;
+        self
+    }
+
+    /// Makes the exec depend on `state` without mounting it: the exec runs only once `state`
+    /// was built, and its cache key covers `state`'s. BuildKit loads such an input before the
+    /// exec runs and leaves it unused.
+    pub fn depend_on(mut self, state: &State) -> Self {
+        if let Some(output) = &state.output {
+            self.deps.push(output.clone());
+        }
         self
     }
 
@@ -469,7 +525,10 @@ impl Exec {
             dest: "/".to_owned(),
             source: self.base.output.clone(),
             selector: String::new(),
-            kind: MountKind::Bind { readonly: false },
+            kind: MountKind::Bind {
+                readonly: self.readonly_root,
+            },
+            keep_output: false,
         });
         mounts.extend(self.mounts.iter().cloned());
         mounts.sort_by(|a, b| a.dest.cmp(&b.dest));
@@ -481,6 +540,7 @@ impl Exec {
             config: self.base.config.clone(),
             network: self.network,
             mounts: mounts.clone(),
+            deps: self.deps.clone(),
             platform: self.base.platform.clone(),
         };
         let vertex = std::sync::Arc::new(Vertex {
@@ -499,6 +559,19 @@ impl Exec {
             });
         };
         match mount.kind {
+            MountKind::Bind { readonly: true } if mount.has_output() && dest != "/" => {
+                let index = mounts
+                    .iter()
+                    .filter(|m| m.has_output())
+                    .position(|m| m.dest == dest);
+                State::from_vertex(vertex, index.unwrap_or(0) as i64, None)
+            }
+            MountKind::Bind { readonly: true } if dest == "/" => {
+                State::invalid(LlbError::MountWithoutOutput {
+                    dest: dest.to_owned(),
+                    kind: "read-only root",
+                })
+            }
             // Go hands back the mounted state itself (the root is never read-only).
             MountKind::Bind { readonly: true } => State {
                 output: mount.source.clone(),
@@ -508,7 +581,7 @@ impl Exec {
             MountKind::Bind { readonly: false } => {
                 let index = mounts
                     .iter()
-                    .filter(|m| m.is_writable_bind())
+                    .filter(|m| m.has_output())
                     .position(|m| m.dest == dest);
                 let platform = if dest == "/" {
                     self.base.platform.clone()

@@ -145,3 +145,59 @@ fn exec_on_scratch_has_no_bind_input() {
     );
     assert_eq!((mounts[1].input, mounts[1].readonly), (0, true));
 }
+
+#[test]
+fn a_read_only_root_with_unmounted_inputs_and_a_read_only_output() {
+    let mark = State::scratch().file(FileAction::mkfile("/m", 0o644, "x"));
+    let first = alpine().run(["/bin/true"]).root();
+    let second = State::image("busybox").run(["/bin/true"]).root();
+    let exec = mark
+        .run(["/p/probe"])
+        .readonly_root()
+        .mount_readonly("/p", alpine())
+        .depend_on(&first)
+        .depend_on(&second)
+        .depend_on(&first)
+        .mount_readonly_output("/out", mark.clone());
+    let out = exec.get_mount("/out");
+    assert_ne!(
+        marshal(&out).to_bytes(),
+        marshal(&mark).to_bytes(),
+        "the kept read-only mount is the exec's output, not the mounted state"
+    );
+    let ops = ops(&out);
+    let execs: Vec<_> = ops.iter().filter(|o| o.kind() == "exec").collect();
+    let verdict = execs
+        .iter()
+        .find(|o| {
+            exec_of(o)
+                .meta
+                .as_ref()
+                .is_some_and(|m| m.args == ["/p/probe"])
+        })
+        .expect("the verdict exec");
+    let e = exec_of(verdict);
+    let summary: Vec<(&str, i64, i64, bool)> = e
+        .mounts
+        .iter()
+        .map(|m| (m.dest.as_str(), m.input, m.output, m.readonly))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("/", 0, -1, true),
+            ("/out", 0, 0, true),
+            ("/p", 1, -1, true)
+        ],
+        "root read-only without output; /out read-only and output 0"
+    );
+    assert_eq!(
+        verdict.op.inputs.len(),
+        4,
+        "mark, alpine, and the two dependencies once each (unmounted inputs come last)"
+    );
+    assert!(
+        exec.root().marshal(&Platform::linux_amd64()).is_err(),
+        "a read-only root has no output"
+    );
+}
