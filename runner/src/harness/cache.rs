@@ -1,12 +1,17 @@
 //! The run's cache: `BUILDTEST_CACHE_FROM` imported on every solve, `BUILDTEST_CACHE_TO` exported
 //! **once per suite binary**, after its checks ran.
 //!
-//! The export is one more solve: `merge([every passing check's graph])` with the cache exports
-//! attached (`mode=max` unless the entry says otherwise, so every check exec's result is in the
-//! cache, not only the merge's). Every check already ran in this run, so the builder answers each
-//! from its own cache and the solve costs the merge and the export itself. Checks that failed or
-//! could not run are not in that graph, and BuildKit never caches a failed exec: a failure is
-//! never exported as passing, whatever the strategy.
+//! The export is one more solve whose root depends on every passing check: the checks of an
+//! input whose every check passed through that input's verdict ([`Backend::verdict`]), the
+//! passing checks of the other inputs directly. `mode=min` when every input's checks passed (the
+//! verdicts' one shared result is exported, the checks go out as keys only), else `mode=max`,
+//! unless the entry says otherwise. Every check already ran in this run, so the builder answers
+//! each from its own cache and the solve costs the verdicts and the export itself. Checks that
+//! failed or could not run are not in that graph, and BuildKit never caches a failed exec: a
+//! failure is never exported as passing, whatever the strategy.
+//!
+//! On import, each input's verdict is looked up first ([`Group`]): found, it answers all the
+//! input's checks without solving them.
 //!
 //! `type=local` entries travel through the run's session ([`ContentStores`]); after the export the
 //! cache manifest is recorded in `DIR/index.json` under the suite's tag
