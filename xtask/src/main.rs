@@ -16,6 +16,7 @@ const PROTOS: &[&str] = &[
     "filesync.proto",
     "health.proto",
     "content.proto",
+    "secrets.proto",
 ];
 
 /// Packages whose server side is generated only with the runner's `test-server` feature (the

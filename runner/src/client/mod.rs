@@ -77,8 +77,8 @@ pub use probed::{
 };
 pub use resolve::{ResolveOptions, Resolved, resolve};
 pub use session::{
-    ContentStats, ContentStores, FileSendTarget, LocalDirs, Session, SessionEnd, SessionError,
-    SessionOptions, SessionStatus, TransferStats, TunnelKind,
+    ContentStats, ContentStores, FileSendTarget, LocalDirs, Secrets, Session, SessionEnd,
+    SessionError, SessionOptions, SessionStatus, TransferStats, TunnelKind,
 };
 pub(crate) use solve::sanitize;
 pub use solve::{Solve, SolveOptions, SolveReport, new_ref};

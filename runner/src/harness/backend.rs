@@ -36,6 +36,8 @@ pub(crate) struct Prepared {
     pub(crate) definition: pb::Definition,
     /// Digest of the check's exec vertex.
     pub(crate) vertex: Option<String>,
+    /// The input the check runs on (for its input's cache verdict, [`Backend::input_verdict`]).
+    pub(crate) input: Option<crate::llb::State>,
 }
 
 impl Backend {
@@ -166,7 +168,11 @@ impl Backend {
                 source,
             })?
             .into_proto();
-        Ok(Prepared { definition, vertex })
+        Ok(Prepared {
+            definition,
+            vertex,
+            input: Some(test.input.clone()),
+        })
     }
 
     /// The **verdict** of a group of checks: one vertex that depends on every check's graph in
@@ -198,11 +204,7 @@ impl Backend {
         states.sort_by(|a, b| a.0.cmp(&b.0));
         states.dedup_by(|a, b| a.0 == b.0);
         let probe = self.probes.for_platform(&self.platform)?.clone();
-        let mark = crate::llb::State::scratch().file(crate::llb::FileAction::mkfile(
-            VERDICT_FILE,
-            0o644,
-            "every check this verdict depends on passed\n",
-        ));
+        let mark = verdict_mark();
         let mut exec = mark
             .run(noop_probe_args()?)
             .readonly_root()
@@ -221,6 +223,68 @@ impl Backend {
         Ok(Prepared {
             definition: marshalled.into_proto(),
             vertex,
+            input: None,
+        })
+    }
+
+    /// The cache **verdict** of an input's checks: a vertex whose cache record stands for
+    /// "these checks (`checks`, their exec vertices' digests) all passed on this input". The
+    /// run exports it only for an input whose every check passed; a fresh runner that finds it
+    /// in an import answers all those checks from it without loading each one (BuildKit takes
+    /// ~45 ms per loaded result on Docker 26.1.5, see BENCHMARKS.md).
+    ///
+    /// Its cache key covers the input (mounted writable and thrown away, so its key is the
+    /// input's own and no content hash of the whole filesystem is needed) and the checks (the
+    /// digest of their sorted vertex digests, which cover each check's command, assertions,
+    /// probe and input graph, is in its environment) — not the checks' own records, so an
+    /// export walks a few records per input instead of one per check. It can only be built by a
+    /// solve that carries the session secret [`VERDICT_SECRET`] (a required secret mount; a
+    /// secret's bytes are not part of the key): the cache export serves it, nothing else does,
+    /// so looking a verdict up never creates one — where it is not in the cache, the lookup
+    /// fails. Its output is a read-only mount of a tiny constant state, which BuildKit hands back
+    /// as is: every verdict's result is one shared snapshot with one small blob.
+    pub(crate) fn input_verdict(
+        &self,
+        input: &crate::llb::State,
+        checks: &[String],
+    ) -> Result<Prepared, PrepareError> {
+        use sha2::Digest as _;
+        let marshal = |source| PrepareError::Marshal {
+            what: "the verdict of an input's checks",
+            source,
+        };
+        let mut checks = checks.to_vec();
+        checks.sort();
+        checks.dedup();
+        let mut hash = sha2::Sha256::new();
+        for check in &checks {
+            hash.update(check.as_bytes());
+            hash.update(b"\n");
+        }
+        let identity = format!("sha256:{:x}", hash.finalize());
+        let probe = self.probes.for_platform(&self.platform)?.clone();
+        let mark = verdict_mark();
+        let verdict = mark
+            .run(noop_probe_args()?)
+            .readonly_root()
+            .user("")
+            .network(crate::llb::NetMode::None)
+            .env("BUILDTEST_VERDICT_CHECKS", identity)
+            .mount_readonly(check::PROBE_MOUNT, probe)
+            .mount_discarded(VERDICT_INPUT, input.clone())
+            .secret(VERDICT_SECRET_PATH, VERDICT_SECRET)
+            .mount_readonly_output(VERDICT_MOUNT, mark)
+            .custom_name(format!(
+                "buildtest: verdict of {} checks on their input",
+                checks.len()
+            ))
+            .get_mount(VERDICT_MOUNT);
+        let marshalled = verdict.marshal(&self.platform).map_err(marshal)?;
+        let vertex = marshalled.head().map(str::to_owned);
+        Ok(Prepared {
+            definition: marshalled.into_proto(),
+            vertex,
+            input: None,
         })
     }
 
@@ -399,6 +463,21 @@ fn input_hint(step: &str, message: &str) -> Option<String> {
 const VERDICT_FILE: &str = "/buildtest-verdict";
 /// Where a verdict mounts it as its output.
 const VERDICT_MOUNT: &str = "/.buildtest-verdict";
+/// Where an input's verdict mounts the input.
+const VERDICT_INPUT: &str = "/.buildtest-input";
+/// The session secret that lets an input's verdict be built: served only to the cache export.
+pub(crate) const VERDICT_SECRET: &str = "buildtest-cache-verdict";
+/// Where an input's verdict mounts that secret.
+const VERDICT_SECRET_PATH: &str = "/.buildtest-permission";
+
+/// The tiny constant state a verdict runs on and gives back.
+fn verdict_mark() -> crate::llb::State {
+    crate::llb::State::scratch().file(crate::llb::FileAction::mkfile(
+        VERDICT_FILE,
+        0o644,
+        "every check this verdict stands for passed\n",
+    ))
+}
 
 /// argv of a probe run that checks nothing the image could lack (`/` exists): the `discard`
 /// strategy's no-op exec.

@@ -85,29 +85,40 @@ pub(crate) enum CacheError {
 pub(crate) struct Solved {
     /// The digest of the check's input; the checks of one input form a group.
     pub(crate) group: Option<String>,
+    /// The check's exec vertex.
+    pub(crate) vertex: Option<String>,
+    /// The check's input.
+    pub(crate) input: Option<crate::llb::State>,
     /// The graph that was solved.
     pub(crate) definition: pb::Definition,
     /// It passed.
     pub(crate) passed: bool,
 }
 
-/// The groups of `solved` whose every check passed (by input, each group's graphs), and the
-/// passing checks outside them.
-pub(crate) fn split_groups(solved: Vec<Solved>) -> (Vec<Vec<pb::Definition>>, Vec<pb::Definition>) {
+/// An input whose every check passed: the input and its checks' vertices.
+pub(crate) type WholeGroup = (crate::llb::State, Vec<String>);
+
+/// The inputs of `solved` whose every check passed, and the passing checks outside them (the
+/// passing checks of an input with a failure, and checks without an input or a vertex).
+pub(crate) fn split_groups(solved: Vec<Solved>) -> (Vec<WholeGroup>, Vec<pb::Definition>) {
     let mut groups: std::collections::BTreeMap<String, Vec<Solved>> =
         std::collections::BTreeMap::new();
     let mut loose = Vec::new();
     for s in solved {
-        match &s.group {
-            Some(group) => groups.entry(group.clone()).or_default().push(s),
-            None if s.passed => loose.push(s.definition),
-            None => {}
+        match (&s.group, &s.vertex, &s.input) {
+            (Some(group), Some(_), Some(_)) => groups.entry(group.clone()).or_default().push(s),
+            _ if s.passed => loose.push(s.definition),
+            _ => {}
         }
     }
     let mut whole = Vec::new();
     for (_, checks) in groups {
         if checks.iter().all(|s| s.passed) {
-            whole.push(checks.into_iter().map(|s| s.definition).collect());
+            let input = checks.iter().find_map(|s| s.input.clone());
+            let vertices = checks.iter().filter_map(|s| s.vertex.clone()).collect();
+            if let Some(input) = input {
+                whole.push((input, vertices));
+            }
         } else {
             loose.extend(
                 checks
@@ -134,35 +145,26 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    /// Groups `checks` (node, input, check vertex, solved graph) by node and input and builds
-    /// each group's verdict on its node's backend. A group whose verdict cannot be built is left
-    /// out (its checks are solved one by one).
-    pub(crate) fn collect(
-        checks: Vec<(
-            std::sync::Arc<Backend>,
-            usize,
-            String,
-            String,
-            pb::Definition,
-        )>,
-    ) -> Vec<Group> {
+    /// Groups `checks` (backend, node, input digest, check vertex, input) by node and input and
+    /// builds each group's verdict ([`Backend::input_verdict`]) on its node's backend. A group
+    /// whose verdict cannot be built is left out (its checks are solved one by one).
+    pub(crate) fn collect(checks: Vec<GroupMember>) -> Vec<Group> {
         type Key = (usize, String);
-        type Members = (std::sync::Arc<Backend>, Vec<(String, pb::Definition)>);
+        type Members = (std::sync::Arc<Backend>, crate::llb::State, Vec<String>);
         let mut by: std::collections::BTreeMap<Key, Members> = std::collections::BTreeMap::new();
-        for (backend, node, input, vertex, definition) in checks {
-            by.entry((node, input))
-                .or_insert_with(|| (backend, Vec::new()))
-                .1
-                .push((vertex, definition));
+        for (backend, node, digest, vertex, input) in checks {
+            by.entry((node, digest))
+                .or_insert_with(|| (backend, input, Vec::new()))
+                .2
+                .push(vertex);
         }
         by.into_iter()
-            .filter_map(|((node, _), (backend, checks))| {
-                let definitions: Vec<&pb::Definition> = checks.iter().map(|(_, d)| d).collect();
-                let verdict = backend.verdict(&definitions).ok()?;
+            .filter_map(|((node, _), (backend, input, vertices))| {
+                let verdict = backend.input_verdict(&input, &vertices).ok()?;
                 verdict.vertex.as_ref()?;
                 Some(Group {
                     node,
-                    vertices: checks.into_iter().map(|(v, _)| v).collect(),
+                    vertices,
                     verdict,
                     backend,
                 })
@@ -171,12 +173,24 @@ impl Group {
     }
 }
 
+/// A check for [`Group::collect`]: its node's backend, the node, its input's digest, its exec
+/// vertex and its input.
+pub(crate) type GroupMember = (
+    std::sync::Arc<Backend>,
+    usize,
+    String,
+    String,
+    crate::llb::State,
+);
+
 /// The run's cache plan.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RunCache {
     imports: Vec<CacheEntry>,
     exports: Vec<CacheEntry>,
     stores: ContentStores,
+    /// The session's secrets: the verdicts' permission, served only while exporting.
+    secrets: crate::client::Secrets,
     /// Lines to show before the run (imports found, or not).
     pub(crate) notes: Vec<String>,
 }
@@ -295,9 +309,15 @@ impl RunCache {
         Ok(plan)
     }
 
-    /// Whether the solves need the session (a `type=local` entry).
+    /// Whether the solves need the session (a `type=local` entry, or an export: the verdicts'
+    /// permission is a session secret).
     pub(crate) fn needs_session(&self) -> bool {
-        !self.stores.is_empty()
+        !self.stores.is_empty() || !self.exports.is_empty()
+    }
+
+    /// The secrets the run's sessions serve.
+    pub(crate) fn secrets(&self) -> crate::client::Secrets {
+        self.secrets.clone()
     }
 
     /// The content stores the session serves.
@@ -594,7 +614,7 @@ impl RunCache {
             .collect::<Vec<_>>()
             .join("; ");
         let (whole, loose) = split_groups(solved);
-        let checks = whole.iter().map(Vec::len).sum::<usize>() + loose.len();
+        let checks = whole.iter().map(|(_, v)| v.len()).sum::<usize>() + loose.len();
         let groups = whole.len();
         let before = self.stores.stats();
         let mut mode = "max";
@@ -602,10 +622,8 @@ impl RunCache {
             let graph =
                 |e: crate::harness::errors::PrepareError| CacheError::Graph(one_line_chain(&e));
             let mut roots = Vec::with_capacity(whole.len() + loose.len());
-            for group in &whole {
-                let verdict = backend
-                    .verdict(&group.iter().collect::<Vec<_>>())
-                    .map_err(graph)?;
+            for (input, vertices) in &whole {
+                let verdict = backend.input_verdict(input, vertices).map_err(graph)?;
                 roots.push(verdict.definition);
             }
             if loose.is_empty() {
@@ -643,7 +661,13 @@ impl RunCache {
                 cache: Some(cache::cache_options(&[], &exports)),
                 ..SolveOptions::default()
             };
+            // The verdicts' permission, for this solve only (see `Backend::input_verdict`).
+            self.secrets.insert(
+                crate::harness::backend::VERDICT_SECRET,
+                b"exporting".to_vec(),
+            );
             let report = backend.client().solve_and_wait(definition, options).await;
+            self.secrets.remove(crate::harness::backend::VERDICT_SECRET);
             if let Err(err) = &report.result {
                 return Err(CacheError::Export {
                     entries,
@@ -729,13 +753,17 @@ mod tests {
     fn solved(group: Option<&str>, tag: &str, passed: bool) -> Solved {
         Solved {
             group: group.map(str::to_owned),
+            vertex: Some(tag.to_owned()),
+            input: Some(crate::llb::State::scratch()),
             definition: def(tag),
             passed,
         }
     }
 
     #[test]
-    fn only_groups_whose_every_check_passed_become_verdicts() {
+    fn only_inputs_whose_every_check_passed_become_verdicts() {
+        let mut no_vertex = solved(Some("c"), "c1", true);
+        no_vertex.vertex = None;
         let (whole, loose) = split_groups(vec![
             solved(Some("a"), "a1", true),
             solved(Some("b"), "b1", true),
@@ -744,12 +772,14 @@ mod tests {
             solved(Some("b"), "b3", true),
             solved(None, "n1", true),
             solved(None, "n2", false),
+            no_vertex,
         ]);
-        assert_eq!(whole, vec![vec![def("a1"), def("a2")]]);
+        let whole: Vec<Vec<String>> = whole.into_iter().map(|(_, v)| v).collect();
+        assert_eq!(whole, vec![vec!["a1".to_owned(), "a2".to_owned()]]);
         assert_eq!(
             loose,
-            vec![def("n1"), def("b1"), def("b3")],
-            "the passing checks of a group with a failure, and of no group, one by one; never a failing one"
+            vec![def("n1"), def("c1"), def("b1"), def("b3")],
+            "the passing checks of an input with a failure, and of no known input, one by one; never a failing one"
         );
     }
 }

@@ -100,6 +100,7 @@ impl Served {
         dirs: &BTreeMap<String, PathBuf>,
         cwd: &Path,
         content: client::ContentStores,
+        secrets: client::Secrets,
         id: &str,
     ) -> Result<Served, InputError> {
         let served = LocalDirs::new();
@@ -110,6 +111,7 @@ impl Served {
             shared_key: cwd.display().to_string(),
             dirs: served,
             content,
+            secrets,
             id: Some(id.to_owned()),
             ..SessionOptions::default()
         };

@@ -614,10 +614,17 @@ impl Session {
                 pending
                     .iter()
                     .filter_map(|p| match (&p.work, &p.input) {
-                        (Work::Solve(prepared), Some(input)) => prepared.vertex.clone().map(|v| {
-                            let definition = prepared.definition.clone();
-                            (Arc::clone(&p.backend), p.node, input.clone(), v, definition)
-                        }),
+                        (Work::Solve(prepared), Some(digest)) => {
+                            let vertex = prepared.vertex.clone()?;
+                            let input = prepared.input.clone()?;
+                            Some((
+                                Arc::clone(&p.backend),
+                                p.node,
+                                digest.clone(),
+                                vertex,
+                                input,
+                            ))
+                        }
                         _ => None,
                     })
                     .collect(),
@@ -705,6 +712,8 @@ impl Session {
                 if collect && let Ok(mut passing) = passing.lock() {
                     passing.push(crate::harness::cache::Solved {
                         group: p.input.clone(),
+                        vertex: prepared.vertex.clone(),
+                        input: prepared.input.clone(),
                         definition: prepared.definition.clone(),
                         passed: true,
                     });
@@ -777,7 +786,11 @@ impl Session {
             runtime.spawn(async move {
                 let base = p.record.clone();
                 let definition = match (&p.work, collect) {
-                    (Work::Solve(prepared), true) => Some(prepared.definition.clone()),
+                    (Work::Solve(prepared), true) => Some((
+                        prepared.definition.clone(),
+                        prepared.vertex.clone(),
+                        prepared.input.clone(),
+                    )),
                     _ => None,
                 };
                 if let Some(mut leader) = follow {
@@ -893,11 +906,13 @@ impl Session {
                 {
                     record.cached = false;
                 }
-                if let Some(definition) = definition
+                if let Some((definition, vertex, input)) = definition
                     && let Ok(mut passing) = passing.lock()
                 {
                     passing.push(crate::harness::cache::Solved {
                         group: group.clone(),
+                        vertex,
+                        input,
                         definition,
                         passed: record.outcome == Outcome::Pass,
                     });
@@ -1004,6 +1019,7 @@ fn open_sessions(
                 dirs,
                 cwd,
                 cache.stores(),
+                cache.secrets(),
                 id,
             )) {
                 Ok(served) => (Some(served), None),

@@ -65,6 +65,7 @@ enum MountKind {
     Bind { readonly: bool },
     Tmpfs { size: i64 },
     Cache { id: String, sharing: CacheSharing },
+    Secret { id: String },
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +77,8 @@ struct MountSpec {
     /// A read-only bind that is also an output of the exec (BuildKit hands back the mounted
     /// state itself as that output: no new snapshot). See [`Exec::mount_readonly_output`].
     keep_output: bool,
+    /// A writable bind whose contents after the command are thrown away (`output = -1`).
+    discard_output: bool,
 }
 
 impl MountSpec {
@@ -83,7 +86,7 @@ impl MountSpec {
     /// kept as an output.
     fn has_output(&self) -> bool {
         match self.kind {
-            MountKind::Bind { readonly: false } => true,
+            MountKind::Bind { readonly: false } => !self.discard_output,
             MountKind::Bind { readonly: true } => self.keep_output && self.source.is_some(),
             _ => false,
         }
@@ -234,6 +237,7 @@ impl ExecOp {
                         caps.push("exec.mount.tmpfs.size");
                     }
                 }
+                MountKind::Secret { .. } => caps.push("exec.mount.secret"),
                 MountKind::Bind { .. } if m.source.is_some() => caps.push("exec.mount.bind"),
                 MountKind::Bind { .. } => {}
             }
@@ -277,6 +281,15 @@ impl ExecOp {
                     };
                     opt.set_sharing(sharing.to_proto());
                     pm.cache_opt = Some(opt);
+                }
+                MountKind::Secret { id } => {
+                    pm.set_mount_type(pb::MountType::Secret);
+                    pm.input = -1;
+                    pm.secret_opt = Some(pb::SecretOpt {
+                        id: id.clone(),
+                        mode: 0o400,
+                        ..Default::default()
+                    });
                 }
             }
             mounts.push(pm);
@@ -398,8 +411,30 @@ impl Exec {
             selector,
             kind,
             keep_output: false,
+            discard_output: false,
         });
         self
+    }
+
+    /// Mounts `state` writable at `dest`, its changes thrown away after the command (no output).
+    pub fn mount_discarded(self, dest: impl Into<String>, state: State) -> Self {
+        let mut exec = self.mount(dest, state);
+        if let Some(last) = exec.mounts.last_mut() {
+            last.discard_output = true;
+        }
+        exec
+    }
+
+    /// Mounts the session's secret `id` at `dest` (read-only, mode `0400`; cap
+    /// `exec.mount.secret`). The secret is required: the exec fails when the session linked to
+    /// the solve does not serve it. Its bytes are not part of the cache key.
+    pub fn secret(self, dest: impl Into<String>, id: impl Into<String>) -> Self {
+        self.add_mount(
+            dest,
+            &State::scratch(),
+            String::new(),
+            MountKind::Secret { id: id.into() },
+        )
     }
 
     /// Mounts `state` read-only at `dest` **and** makes the mount an output of the exec:
@@ -529,6 +564,7 @@ impl Exec {
                 readonly: self.readonly_root,
             },
             keep_output: false,
+            discard_output: false,
         });
         mounts.extend(self.mounts.iter().cloned());
         mounts.sort_by(|a, b| a.dest.cmp(&b.dest));
@@ -578,6 +614,12 @@ impl Exec {
                 platform: None,
                 config: ConfigState::Unset,
             },
+            MountKind::Bind { readonly: false } if mount.discard_output => {
+                State::invalid(LlbError::MountWithoutOutput {
+                    dest: dest.to_owned(),
+                    kind: "discarded",
+                })
+            }
             MountKind::Bind { readonly: false } => {
                 let index = mounts
                     .iter()
@@ -602,6 +644,10 @@ impl Exec {
             MountKind::Cache { .. } => State::invalid(LlbError::MountWithoutOutput {
                 dest: dest.to_owned(),
                 kind: "cache",
+            }),
+            MountKind::Secret { .. } => State::invalid(LlbError::MountWithoutOutput {
+                dest: dest.to_owned(),
+                kind: "secret",
             }),
         }
     }

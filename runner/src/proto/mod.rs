@@ -47,6 +47,13 @@ pub mod moby {
                 include!("gen/moby.buildkit.v1.frontend.rs");
             }
         }
+        /// The session's secrets service (`package moby.buildkit.secrets.v1`).
+        pub mod secrets {
+            /// `Secrets/GetSecret`.
+            pub mod v1 {
+                include!("gen/moby.buildkit.secrets.v1.rs");
+            }
+        }
     }
     /// The session's file and auth services.
     pub mod filesync {
@@ -92,6 +99,7 @@ pub mod containerd {
 }
 
 pub use containerd::services::content::v1 as content;
+pub use moby::buildkit::secrets::v1 as secrets;
 pub use moby::buildkit::v1 as control;
 pub use moby::buildkit::v1::frontend;
 pub use moby::buildkit::v1::types;

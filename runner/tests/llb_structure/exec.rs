@@ -201,3 +201,46 @@ fn a_read_only_root_with_unmounted_inputs_and_a_read_only_output() {
         "a read-only root has no output"
     );
 }
+
+#[test]
+fn a_secret_mount_and_a_discarded_writable_mount() {
+    let exec = alpine()
+        .run(["/bin/true"])
+        .secret("/run/s", "token")
+        .mount_discarded("/scratchpad", State::image("busybox"));
+    let ops = ops(&exec.root());
+    let exec_op = op(&ops, "exec");
+    let e = exec_of(exec_op);
+    let summary: Vec<(&str, i64, i64, bool, i32)> = e
+        .mounts
+        .iter()
+        .map(|m| (m.dest.as_str(), m.input, m.output, m.readonly, m.mount_type))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("/", 0, 0, false, pb::MountType::Bind as i32),
+            ("/run/s", -1, -1, false, pb::MountType::Secret as i32),
+            ("/scratchpad", 1, -1, false, pb::MountType::Bind as i32),
+        ],
+        "the secret has no input nor output; the discarded mount is writable with no output"
+    );
+    assert_eq!(
+        e.mounts[1]
+            .secret_opt
+            .as_ref()
+            .map(|s| (s.id.as_str(), s.mode, s.optional)),
+        Some(("token", 0o400, false))
+    );
+    assert!(exec_op.caps().contains(&"exec.mount.secret"));
+    assert!(
+        exec.get_mount("/scratchpad")
+            .marshal(&Platform::linux_amd64())
+            .is_err()
+    );
+    assert!(
+        exec.get_mount("/run/s")
+            .marshal(&Platform::linux_amd64())
+            .is_err()
+    );
+}

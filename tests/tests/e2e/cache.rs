@@ -189,6 +189,18 @@ fn round_trip(to: &str, from: &str, dockerfile_cached: bool) {
     );
     assert_broken_dockerfile(&second, "the importing run");
 
+    // Looking a verdict up never makes one: `fails` shares `on_the_image`'s input, whose verdict
+    // was not exported; the import run above looked it up, and a run right after (same engine,
+    // no prune) must still run `fails` and see it fail.
+    let again = cachey(&addr, data.path(), &["--cache-from", from]);
+    again.assert_code(100);
+    assert_eq!(
+        checks(&again)[&("fails".to_owned(), 1)],
+        ("fail".to_owned(), false),
+        "the failing check is not answered by a verdict after a lookup\n{}",
+        again.stderr
+    );
+
     std::fs::write(data.path().join("value"), "ok, changed\n").unwrap();
     prune(&socket);
     let third = cachey(&addr, data.path(), &["--cache-from", from]);

@@ -33,6 +33,7 @@ pub mod content;
 mod filesend;
 mod filesync;
 pub mod pattern;
+pub mod secrets;
 mod services;
 pub mod walk;
 
@@ -59,6 +60,7 @@ use crate::proto::control::BytesMessage;
 
 pub use content::{ContentStats, ContentStores};
 pub use filesend::FileSendTarget;
+pub use secrets::Secrets;
 pub use services::{FILE_SEND_METHOD, METHODS};
 pub use walk::WalkError;
 
@@ -206,6 +208,8 @@ pub struct SessionOptions {
     pub dirs: LocalDirs,
     /// The content stores served (cache export and import, `type=local`).
     pub content: ContentStores,
+    /// The secrets served (secret mounts of the solves linked to the session).
+    pub secrets: Secrets,
     /// Informational session name sent to the daemon (BuildKit < v0.16 stores it).
     pub name: String,
     /// How to open the stream.
@@ -230,6 +234,7 @@ impl Default for SessionOptions {
             shared_key: String::new(),
             dirs: LocalDirs::new(),
             content: ContentStores::new(),
+            secrets: Secrets::new(),
             name: "cargo-buildtest".to_owned(),
             tunnel: TunnelKind::Auto,
             open_timeout: Duration::from_secs(10),
@@ -524,7 +529,8 @@ impl Client {
                 target: options.file_send,
             },
         )
-        .with_content(options.content);
+        .with_content(options.content)
+        .with_secrets(options.secrets);
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let (ended_tx, ended_rx) = watch::channel(None);
         let task = tokio::spawn(serve(io, router, shutdown_rx, ended_tx, pumps));

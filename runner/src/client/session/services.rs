@@ -8,7 +8,8 @@
 //! - `moby.filesync.v1.FileSync/DiffCopy`: [`super::filesync`];
 //! - `moby.filesync.v1.FileSend/DiffCopy` (advertised only by a session with a
 //!   [`super::FileSendTarget`]): [`super::filesend`].
-//! - `containerd.services.content.v1.Content`: [`super::content`] (cache export and import).
+//! - `containerd.services.content.v1.Content`: [`super::content`] (cache export and import);
+//! - `moby.buildkit.secrets.v1.Secrets/GetSecret`: [`super::secrets`].
 //!
 //! Anything else answers `Unimplemented`.
 
@@ -22,6 +23,7 @@ use tonic::{Request, Response, Status};
 use super::content::{ContentService, ContentStores};
 use super::filesend::FileSendService;
 use super::filesync::FileSyncService;
+use super::secrets::{Secrets, SecretsService};
 use crate::proto::content::content_server::ContentServer;
 use crate::proto::filesync::auth_server::{Auth, AuthServer};
 use crate::proto::filesync::file_send_server::FileSendServer;
@@ -34,6 +36,7 @@ use crate::proto::filesync::{
 use crate::proto::grpc::health::v1::health_check_response::ServingStatus;
 use crate::proto::grpc::health::v1::health_server::{Health, HealthServer};
 use crate::proto::grpc::health::v1::{HealthCheckRequest, HealthCheckResponse};
+use crate::proto::secrets::secrets_server::SecretsServer;
 
 /// The methods the session advertises (one `x-docker-expose-session-grpc-method` value each).
 pub const METHODS: &[&str] = &[
@@ -48,6 +51,7 @@ pub const METHODS: &[&str] = &[
     "/containerd.services.content.v1.Content/Write",
     "/containerd.services.content.v1.Content/Abort",
     "/containerd.services.content.v1.Content/ListStatuses",
+    "/moby.buildkit.secrets.v1.Secrets/GetSecret",
 ];
 
 /// The method a session with a [`super::FileSendTarget`] advertises as well.
@@ -120,6 +124,7 @@ pub(crate) struct Router {
     filesync: FileSyncServer<FileSyncService>,
     filesend: FileSendServer<FileSendService>,
     content: ContentServer<ContentService>,
+    secrets: SecretsServer<SecretsService>,
 }
 
 impl Router {
@@ -131,7 +136,16 @@ impl Router {
             filesend: FileSendServer::new(filesend)
                 .max_decoding_message_size(FILE_SEND_MAX_MESSAGE),
             content: content_server(ContentStores::new()),
+            secrets: SecretsServer::new(SecretsService {
+                secrets: Secrets::new(),
+            }),
         }
+    }
+
+    /// The same router serving `secrets`.
+    pub(crate) fn with_secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = SecretsServer::new(SecretsService { secrets });
+        self
     }
 
     /// The same router serving `stores` as the content store.
@@ -174,6 +188,9 @@ where
             Box::pin(async move { service.call(request).await })
         } else if path.starts_with("/containerd.services.content.v1.Content/") {
             let mut service = self.content.clone();
+            Box::pin(async move { service.call(request).await })
+        } else if path.starts_with("/moby.buildkit.secrets.v1.Secrets/") {
+            let mut service = self.secrets.clone();
             Box::pin(async move { service.call(request).await })
         } else if path.starts_with("/moby.filesync.v1.Auth/") {
             let mut service = self.auth.clone();
