@@ -18,6 +18,17 @@ use buildtest::report::{CheckRecord, ErrorKind, Outcome, read_records};
 mod fixture_support;
 use fixture_support::build_target;
 
+/// The tests share engines and graphs: the kill test's `BUILDTEST_NO_CACHE` solves of the same
+/// vertices on docker26 made the placement test's cached rerun execute them (BuildKit shares a
+/// vertex between concurrent solves), so they take turns.
+static ENGINES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn engines_lock() -> std::sync::MutexGuard<'static, ()> {
+    ENGINES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Builds the `harness_nodes` fixture (`test = false`) and returns its executable.
 fn fixture() -> PathBuf {
     build_target("harness_nodes")
@@ -81,6 +92,7 @@ fn placement(records: &[CheckRecord]) -> BTreeMap<String, BTreeSet<String>> {
 
 #[test]
 fn two_engines_share_the_inputs_stably_and_the_rerun_is_fully_cached() {
+    let _engines = engines_lock();
     let dir = tempfile::tempdir().unwrap();
     let nodes = format!(
         "{},{}",
@@ -133,6 +145,7 @@ fn two_engines_share_the_inputs_stably_and_the_rerun_is_fully_cached() {
 /// two engines) runs on both, each node named `BUILDER/NODE`.
 #[test]
 fn a_buildx_builder_with_two_nodes_uses_both() {
+    let _engines = engines_lock();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("buildx");
     std::fs::create_dir_all(store.join("instances")).unwrap();
@@ -166,6 +179,7 @@ fn a_buildx_builder_with_two_nodes_uses_both() {
 
 #[test]
 fn a_node_unreachable_at_the_start_is_left_out_and_no_node_is_an_error_for_every_check() {
+    let _engines = engines_lock();
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("left-out.jsonl");
     let gone = "docker+unix:///nonexistent/buildtest-node.sock";
@@ -199,6 +213,7 @@ fn a_node_unreachable_at_the_start_is_left_out_and_no_node_is_an_error_for_every
 /// shared ones) by its pid while its checks sleep, then restarts it.
 #[test]
 fn a_node_killed_mid_run_has_its_unfinished_checks_re_run_on_the_survivor() {
+    let _engines = engines_lock();
     let survivor = engine("BUILDTEST_DOCKER26_HOST");
     let victim = engine("BUILDTEST_DOCKER26B_HOST");
     let pidfile = std::env::var("BUILDTEST_DOCKER26B_PIDFILE").expect(

@@ -175,19 +175,15 @@ impl Backend {
         })
     }
 
-    /// The **verdict** of a group of checks: one vertex that depends on every check's graph in
-    /// `checks` (each solved graph, as [`Backend::prepare`] made it) and that BuildKit can only
-    /// produce, and cache, after all of them passed (a failed exec is never cached). Its cache
-    /// record is what a run exports for the group, and what a fresh runner finds in an import
-    /// to answer every check of the group at once: one result to load instead of one per check
-    /// (BuildKit loads an imported result in ~45 ms on Docker 26.1.5; see BENCHMARKS.md).
+    /// One vertex that depends on every graph in `graphs` (solved graphs: input verdicts,
+    /// checks) and that BuildKit can only produce after all of them were: the root of the cache
+    /// export ([`crate::harness::cache`]).
     ///
     /// It is an exec of the probe's no-op (a check that `/` exists) on a tiny constant state
-    /// mounted as a read-only root, with the checks as inputs it does not mount, and whose
+    /// mounted as a read-only root, with the graphs as inputs it does not mount, and whose
     /// output is a read-only mount of that same tiny state: BuildKit hands back the mounted
-    /// snapshot itself, so every verdict's result is one shared snapshot with one small blob,
-    /// whatever the checks. The graphs are ordered by digest, so the same checks give the same
-    /// verdict in every run.
+    /// snapshot itself, so its result is the one shared snapshot every verdict gives back. The
+    /// graphs are ordered by digest.
     pub(crate) fn verdict(&self, checks: &[&pb::Definition]) -> Result<Prepared, PrepareError> {
         let marshal = |source| PrepareError::Marshal {
             what: "the verdict of a group of checks",

@@ -1,14 +1,14 @@
 //! The run's cache: `BUILDTEST_CACHE_FROM` imported on every solve, `BUILDTEST_CACHE_TO` exported
 //! **once per suite binary**, after its checks ran.
 //!
-//! The export is one more solve whose root depends on every passing check: the checks of an
-//! input whose every check passed through that input's verdict ([`Backend::verdict`]), the
-//! passing checks of the other inputs directly. `mode=min` when every input's checks passed (the
-//! verdicts' one shared result is exported, the checks go out as keys only), else `mode=max`,
-//! unless the entry says otherwise. Every check already ran in this run, so the builder answers
-//! each from its own cache and the solve costs the verdicts and the export itself. Checks that
-//! failed or could not run are not in that graph, and BuildKit never caches a failed exec: a
-//! failure is never exported as passing, whatever the strategy.
+//! The export is one more solve: for each input whose every check passed, that input's verdict
+//! ([`Backend::input_verdict`]: "these checks passed on this input", buildable only by this
+//! solve), and the passing checks of the other inputs themselves. `mode=min` when every input's
+//! checks passed (the verdicts' one shared result is exported), else `mode=max`, unless the entry
+//! says otherwise. Every check already ran in this run, so the builder answers each from its own
+//! cache and the solve costs the verdicts and the export itself. Checks that failed or could not
+//! run are not in that graph, an input with a failing check gets no verdict, and BuildKit never
+//! caches a failed exec: a failure is never exported as passing, whatever the strategy.
 //!
 //! On import, each input's verdict is looked up first ([`Group`]): found, it answers all the
 //! input's checks without solving them.
@@ -592,14 +592,16 @@ impl RunCache {
 
     /// Exports the cache of the passing checks in one solve; records local manifests.
     ///
-    /// The checks of one input whose every check passed are exported as their group's verdict
-    /// ([`Backend::verdict`]): a fresh runner then loads one result for the group instead of one
-    /// per check. The solve's root is the verdict of those verdicts and of the passing checks of
-    /// the other groups. When every group passed, the export is `mode=min` (unless the entry
-    /// says otherwise): the checks' own records go out as keys only, and only the verdicts'
-    /// shared result is computed — the checks' results (one new layer each, ~45 ms apiece on
-    /// Docker 26.1.5) are not. Otherwise `mode=max`, so the passing checks of a group with a
-    /// failure are found one by one.
+    /// The checks of one input whose every check passed are exported as that input's verdict
+    /// ([`Backend::input_verdict`], built here with the session secret that only this solve
+    /// carries): a fresh runner then loads one result for the input instead of one per check.
+    /// The solve's root ([`Backend::verdict`]) depends on those verdicts and on the passing
+    /// checks of the other inputs. When every input's checks passed, the export is `mode=min`
+    /// (unless the entry says otherwise) and holds no check at all: only the verdicts' one shared
+    /// result is computed, and the records walked are a few per input — not the checks' results
+    /// (one new layer each, ~45 ms apiece on Docker 26.1.5) nor their records (~6–8 ms each).
+    /// Otherwise `mode=max`, so the passing checks of an input with a failure are found one by
+    /// one.
     pub(crate) async fn export(
         &self,
         backend: &Backend,
