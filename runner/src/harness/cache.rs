@@ -132,7 +132,7 @@ pub(crate) fn split_groups(solved: Vec<Solved>) -> (Vec<WholeGroup>, Vec<pb::Def
 }
 
 /// The checks of one input on one node, to be answered from the imported cache at once by
-/// their verdict ([`Backend::verdict`]).
+/// their verdict ([`Backend::input_verdict`]).
 pub(crate) struct Group {
     /// The node's backend.
     pub(crate) backend: std::sync::Arc<Backend>,
@@ -440,20 +440,6 @@ impl RunCache {
                 answered_groups += 1;
             }
         }
-        // The checks of the other groups that executed in their verdict's solve: found in the
-        // builder's cache from now on, but not imported.
-        let mut executed = std::collections::HashSet::new();
-        for group in groups {
-            for vertex in group.vertices.iter().filter(|v| !answered.contains(*v)) {
-                if build
-                    .vertex_done(vertex, std::time::Duration::ZERO)
-                    .await
-                    .is_some_and(|v| !v.cached)
-                {
-                    executed.insert(vertex.clone());
-                }
-            }
-        }
         let definitions: Vec<_> = definitions
             .into_iter()
             .filter(|(_, v)| !v.as_ref().is_some_and(|v| answered.contains(v)))
@@ -494,7 +480,6 @@ impl RunCache {
             if groups.len() == 1 { "" } else { "s" },
             started.elapsed().as_secs_f64()
         );
-        cached.retain(|v| !executed.contains(v));
         cached.extend(answered.iter().cloned());
         Ok((line, cached, answered))
     }
@@ -503,21 +488,17 @@ impl RunCache {
     /// node (with the imports), where [`RunCache::prefetch`] is not used (a registry import,
     /// several nodes, a builder without `gateway.solve.evaluate`). Returns a line for stderr and
     /// the check vertices answered: every check of a group whose verdict came from the cache.
-    /// A verdict that was not there executes its checks in that solve (they were going to run
-    /// anyway); they are then solved again, one by one, and found in the builder's cache.
+    /// A verdict that is not there fails at once (only the export may build one, see
+    /// [`Backend::input_verdict`]); its checks are then solved one by one.
     pub(crate) async fn answer_groups(
         &self,
         groups: Vec<Group>,
         sessions: &[Option<String>],
         jobs: usize,
-    ) -> (
-        String,
-        std::collections::HashSet<String>,
-        std::collections::HashSet<String>,
-    ) {
+    ) -> (String, std::collections::HashSet<String>) {
         let started = Instant::now();
         let Some(imports) = self.import_options() else {
-            return (String::new(), Default::default(), Default::default());
+            return (String::new(), Default::default());
         };
         let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
@@ -543,30 +524,16 @@ impl RunCache {
                         .as_deref()
                         .and_then(|v| report.vertex(v))
                         .is_some_and(|v| v.cached);
-                // A missed verdict executed (some of) its checks: not imported.
-                let executed: Vec<String> = group
-                    .vertices
-                    .iter()
-                    .filter(|v| {
-                        report
-                            .vertex(v)
-                            .is_some_and(|r| !r.cached && r.started.is_some())
-                    })
-                    .cloned()
-                    .collect();
-                (hit.then_some(group.vertices), executed)
+                hit.then_some(group.vertices)
             });
         }
         let mut answered = std::collections::HashSet::new();
-        let mut executed = std::collections::HashSet::new();
         let mut hits = 0;
         while let Some(done) = tasks.join_next().await {
-            let Ok((hit, ran)) = done else { continue };
-            if let Some(vertices) = hit {
+            if let Ok(Some(vertices)) = done {
                 answered.extend(vertices);
                 hits += 1;
             }
-            executed.extend(ran);
         }
         let line = format!(
             "{} checks answered from the imported cache by the verdicts of {hits} of {count} input{} ({:.2} s)",
@@ -574,7 +541,7 @@ impl RunCache {
             if count == 1 { "" } else { "s" },
             started.elapsed().as_secs_f64()
         );
-        (line, answered, executed)
+        (line, answered)
     }
 
     /// Whether [`RunCache::prefetch`] can stand in for per-solve imports: every import is

@@ -608,7 +608,7 @@ impl Session {
         let mut imports = cache.import_options();
         let mut prefetched: Option<Arc<std::collections::HashSet<String>>> = None;
         // With an imported cache, the checks of each input are first asked for as one verdict
-        // (see `Backend::verdict`): a verdict found in the import answers all its checks.
+        // (see `Backend::input_verdict`): a verdict found in the import answers all its checks.
         let groups = if imports.is_some() && !config.no_cache {
             crate::harness::cache::Group::collect(
                 pending
@@ -633,8 +633,6 @@ impl Session {
             Vec::new()
         };
         let mut groups_done = false;
-        // Checks that executed while their group's verdict was looked for (not imported).
-        let mut executed_first: Arc<std::collections::HashSet<String>> = Arc::default();
         let mut answered: Arc<std::collections::HashSet<String>> = Arc::default();
         // On several nodes every solve imports the cache itself (each node loads what it needs).
         if cache.can_prefetch()
@@ -674,11 +672,10 @@ impl Session {
             }
         }
         if !groups_done && !groups.is_empty() {
-            let (line, by_verdicts, executed) =
+            let (line, by_verdicts) =
                 runtime.block_on(cache.answer_groups(groups, &session_ids, config.jobs));
             eprintln!("{}{line}", crate::protocol::events::CACHE_LINE);
             answered = Arc::new(by_verdicts);
-            executed_first = Arc::new(executed);
         }
         let collect = cache.exports();
         // When every solve imports the cache itself (a registry import, or a builder that cannot
@@ -776,7 +773,6 @@ impl Session {
             let configs = Arc::clone(&configs);
             let imports = imports.clone();
             let prefetched = prefetched.clone();
-            let executed_first = Arc::clone(&executed_first);
             let passing = Arc::clone(&passing);
             let group = p.input.clone();
             let nodes = nodes.as_ref().ok().filter(|_| several).map(Arc::clone);
@@ -896,13 +892,6 @@ impl Session {
                 // Executed while the imported cache was loaded, not imported: not cached.
                 if let Some(found) = &prefetched
                     && !record.vertex.as_ref().is_some_and(|v| found.contains(v))
-                {
-                    record.cached = false;
-                }
-                if record
-                    .vertex
-                    .as_ref()
-                    .is_some_and(|v| executed_first.contains(v))
                 {
                     record.cached = false;
                 }
