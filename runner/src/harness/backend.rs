@@ -229,16 +229,19 @@ impl Backend {
     /// in an import answers all those checks from it without loading each one (BuildKit takes
     /// ~45 ms per loaded result on Docker 26.1.5, see BENCHMARKS.md).
     ///
-    /// Its cache key covers the input (mounted writable and thrown away, so its key is the
-    /// input's own and no content hash of the whole filesystem is needed) and the checks (the
+    /// Its cache key covers the input (mounted writable and thrown away) and the checks (the
     /// digest of their sorted vertex digests, which cover each check's command, assertions,
     /// probe and input graph, is in its environment) — not the checks' own records, so an
-    /// export walks a few records per input instead of one per check. It can only be built by a
-    /// solve that carries the session secret [`VERDICT_SECRET`] (a required secret mount; a
-    /// secret's bytes are not part of the key): the cache export serves it, nothing else does,
-    /// so looking a verdict up never creates one — where it is not in the cache, the lookup
-    /// fails. Its output is a read-only mount of a tiny constant state, which BuildKit hands back
-    /// as is: every verdict's result is one shared snapshot with one small blob.
+    /// export walks a few records per input instead of one per check. Where the input's own key
+    /// does not match a record (a local directory, whose key is per session; a miss), BuildKit
+    /// also keys it on a checksum of the input's files. It can only be built by a solve that
+    /// carries the session secret [`VERDICT_SECRET`] (a required secret mount; a secret's bytes
+    /// are not part of the key): the cache export serves it, at the end of the build the checks
+    /// were solved in (so the verdict sees the same images and directory contents they did), and
+    /// nothing else does, so looking a verdict up never creates one — where it is not in the
+    /// cache, the lookup fails. Its output is a read-only mount of a tiny constant state, which
+    /// BuildKit hands back as is: every verdict's result is one shared snapshot with one small
+    /// blob.
     pub(crate) fn input_verdict(
         &self,
         input: &crate::llb::State,

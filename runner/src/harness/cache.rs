@@ -1,14 +1,14 @@
 //! The run's cache: `BUILDTEST_CACHE_FROM` imported on every solve, `BUILDTEST_CACHE_TO` exported
 //! **once per suite binary**, after its checks ran.
 //!
-//! The export is one more solve: for each input whose every check passed, that input's verdict
-//! ([`Backend::input_verdict`]: "these checks passed on this input", buildable only by this
-//! solve), and the passing checks of the other inputs themselves. `mode=min` when every input's
-//! checks passed (the verdicts' one shared result is exported), else `mode=max`, unless the entry
-//! says otherwise. Every check already ran in this run, so the builder answers each from its own
-//! cache and the solve costs the verdicts and the export itself. Checks that failed or could not
-//! run are not in that graph, an input with a failing check gets no verdict, and BuildKit never
-//! caches a failed exec: a failure is never exported as passing, whatever the strategy.
+//! The export happens at the end of the gateway build the checks were solved in: for each
+//! input whose every check passed, that input's verdict ([`Backend::input_verdict`]: "these
+//! checks passed on this input", buildable only there), and the passing checks of the other
+//! inputs themselves, under one root the build returns; BuildKit exports that result's cache
+//! (`mode=min` unless given). Where the checks were solved by `Control.Solve`, one more solve
+//! exports the passing checks themselves (`mode=max` unless given). Checks that failed or could
+//! not run are not in that graph, an input with a failing check gets no verdict, and BuildKit
+//! never caches a failed exec: a failure is never exported as passing, whatever the strategy.
 //!
 //! On import, each input's verdict is looked up first ([`Group`]): found, it answers all the
 //! input's checks without solving them.
@@ -93,14 +93,14 @@ pub(crate) struct Solved {
     pub(crate) definition: pb::Definition,
     /// It passed.
     pub(crate) passed: bool,
+    /// It was answered by its input's verdict from an import (not solved in this run).
+    pub(crate) answered: bool,
 }
 
-/// An input whose every check passed: the input and its checks' vertices.
-pub(crate) type WholeGroup = (crate::llb::State, Vec<String>);
-
-/// The inputs of `solved` whose every check passed, and the passing checks outside them (the
-/// passing checks of an input with a failure, and checks without an input or a vertex).
-pub(crate) fn split_groups(solved: Vec<Solved>) -> (Vec<WholeGroup>, Vec<pb::Definition>) {
+/// The inputs of `solved` whose every check passed (each one's checks), and the passing checks
+/// outside them (the passing checks of an input with a failure, and checks without an input or
+/// a vertex).
+pub(crate) fn split_groups(solved: Vec<Solved>) -> (Vec<Vec<Solved>>, Vec<pb::Definition>) {
     let mut groups: std::collections::BTreeMap<String, Vec<Solved>> =
         std::collections::BTreeMap::new();
     let mut loose = Vec::new();
@@ -114,11 +114,7 @@ pub(crate) fn split_groups(solved: Vec<Solved>) -> (Vec<WholeGroup>, Vec<pb::Def
     let mut whole = Vec::new();
     for (_, checks) in groups {
         if checks.iter().all(|s| s.passed) {
-            let input = checks.iter().find_map(|s| s.input.clone());
-            let vertices = checks.iter().filter_map(|s| s.vertex.clone()).collect();
-            if let Some(input) = input {
-                whole.push((input, vertices));
-            }
+            whole.push(checks);
         } else {
             loose.extend(
                 checks
@@ -227,8 +223,8 @@ pub(crate) struct Exported {
     pub(crate) checks: usize,
     /// Groups of checks (by input) exported as one verdict each.
     pub(crate) groups: usize,
-    /// The export's mode.
-    pub(crate) mode: &'static str,
+    /// Checks answered from an import that were not exported again.
+    pub(crate) dropped: usize,
     pub(crate) seconds: f64,
     pub(crate) content: ContentStats,
     pub(crate) entries: String,
@@ -313,6 +309,14 @@ impl RunCache {
     /// permission is a session secret).
     pub(crate) fn needs_session(&self) -> bool {
         !self.stores.is_empty() || !self.exports.is_empty()
+    }
+
+    /// What the build that exports carries (`None`: nothing to export): `mode=min` unless an
+    /// entry says otherwise, as buildx — the verdicts' one result goes out, the inputs' and the
+    /// checks' records as keys only (see [`RunCache::export`]).
+    pub(crate) fn export_options(&self) -> Option<CacheOptions> {
+        (!self.exports.is_empty())
+            .then(|| cache::cache_options(&[], &with_mode(&self.exports, "min")))
     }
 
     /// The secrets the run's sessions serve.
@@ -557,23 +561,33 @@ impl RunCache {
         !self.exports.is_empty()
     }
 
-    /// Exports the cache of the passing checks in one solve; records local manifests.
+    /// Exports the cache of the passing checks, once, after every check; records local
+    /// manifests.
     ///
-    /// The checks of one input whose every check passed are exported as that input's verdict
-    /// ([`Backend::input_verdict`], built here with the session secret that only this solve
-    /// carries): a fresh runner then loads one result for the input instead of one per check.
-    /// The solve's root ([`Backend::verdict`]) depends on those verdicts and on the passing
-    /// checks of the other inputs. When every input's checks passed, the export is `mode=min`
-    /// (unless the entry says otherwise) and holds no check at all: only the verdicts' one shared
-    /// result is computed, and the records walked are a few per input — not the checks' results
-    /// (one new layer each, ~45 ms apiece on Docker 26.1.5) nor their records (~6–8 ms each).
-    /// Otherwise `mode=max`, so the passing checks of an input with a failure are found one by
-    /// one.
+    /// With `build` — the build the checks were solved in, opened with the exports on its
+    /// `Control.Solve` ([`crate::harness::solve_path::CheckSolver::export_on_first_node`]) — each
+    /// input whose every check passed is exported as that input's verdict
+    /// ([`Backend::input_verdict`]), built in that build, so on the same images and directory
+    /// contents as its checks, with the session secret that only this step serves: a fresh
+    /// runner then loads one result per input instead of one per check, and the export walks a
+    /// few records per input instead of every check's. A verdict already answered from an import
+    /// this run is kept only if the build still finds it (nothing can build one without the
+    /// secret, which is not served then). The build returns the root of the verdicts and of the
+    /// passing checks of the other inputs ([`Backend::verdict`]), and BuildKit exports its cache:
+    /// `mode=min` unless the entry says otherwise, as buildx (the verdicts' one shared result;
+    /// every other record, the checks of an input with a failure included, as a key only — with
+    /// `mode=max` those checks' results and the inputs' layers go out too).
+    ///
+    /// Without such a build (the checks were solved by `Control.Solve`), one more solve exports
+    /// the passing checks themselves, `mode=max` unless given (no verdicts: nothing would tie
+    /// one to what its checks ran on); checks answered from an import are not exported then
+    /// (they did not run).
     pub(crate) async fn export(
         &self,
         backend: &Backend,
         solved: Vec<Solved>,
         session: Option<String>,
+        build: Option<crate::client::gateway::GatewayBuild>,
     ) -> Result<Exported, CacheError> {
         let started = Instant::now();
         let entries = self
@@ -582,72 +596,115 @@ impl RunCache {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("; ");
-        let (whole, loose) = split_groups(solved);
-        let checks = whole.iter().map(|(_, v)| v.len()).sum::<usize>() + loose.len();
-        let groups = whole.len();
+        let (whole, mut loose) = split_groups(solved);
         let before = self.stores.stats();
-        let mut mode = "max";
-        if checks > 0 {
-            let graph =
-                |e: crate::harness::errors::PrepareError| CacheError::Graph(one_line_chain(&e));
-            let mut roots = Vec::with_capacity(whole.len() + loose.len());
-            for (input, vertices) in &whole {
-                let verdict = backend.input_verdict(input, vertices).map_err(graph)?;
-                roots.push(verdict.definition);
-            }
-            if loose.is_empty() {
-                mode = "min";
-            }
-            roots.extend(loose);
-            let definition = match roots.len() {
-                1 => roots.remove(0),
-                _ => {
-                    backend
-                        .verdict(&roots.iter().collect::<Vec<_>>())
-                        .map_err(graph)?
-                        .definition
-                }
-            };
-            let exports: Vec<CacheEntry> = self
-                .exports
-                .iter()
-                .map(|e| {
-                    let mut e = e.clone();
-                    if e.kind != CacheKind::Inline {
-                        e.attrs
-                            .entry("mode".to_owned())
-                            .or_insert_with(|| mode.to_owned());
+        let graph = |e: crate::harness::errors::PrepareError| CacheError::Graph(one_line_chain(&e));
+        // Without verdicts the checks' own results must go out: `mode=max` unless given.
+        let options = cache::cache_options(&[], &with_mode(&self.exports, "max"));
+        let mut checks = loose.len();
+        let mut groups = 0;
+        let mut dropped = 0;
+        let response = match build {
+            Some(build) => {
+                let imports = self.import_options().map(|o| o.imports).unwrap_or_default();
+                let mut roots = Vec::with_capacity(whole.len() + loose.len());
+                for group in &whole {
+                    let (input, vertices) = group_verdict_parts(group);
+                    let verdict = backend.input_verdict(&input, &vertices).map_err(graph)?;
+                    if group.iter().any(|s| s.answered) {
+                        let found = build
+                            .evaluate_with_cache(verdict.definition.clone(), &[], imports.clone())
+                            .await
+                            .is_ok()
+                            && match &verdict.vertex {
+                                Some(v) => build
+                                    .vertex_done(v, std::time::Duration::from_secs(2))
+                                    .await
+                                    .is_some_and(|r| r.cached),
+                                None => false,
+                            };
+                        if !found {
+                            dropped += group.len();
+                            continue;
+                        }
                     }
-                    e
-                })
-                .collect();
-            mode = exports
-                .iter()
-                .find_map(|e| e.attrs.get("mode"))
-                .map_or(mode, |m| if m == "min" { "min" } else { "max" });
-            let options = SolveOptions {
-                session,
-                cache: Some(cache::cache_options(&[], &exports)),
-                ..SolveOptions::default()
-            };
-            // The verdicts' permission, for this solve only (see `Backend::input_verdict`).
-            self.secrets.insert(
-                crate::harness::backend::VERDICT_SECRET,
-                b"exporting".to_vec(),
-            );
-            let report = backend.client().solve_and_wait(definition, options).await;
-            self.secrets.remove(crate::harness::backend::VERDICT_SECRET);
-            if let Err(err) = &report.result {
-                return Err(CacheError::Export {
-                    entries,
-                    message: one_line_chain(err),
-                });
+                    checks += group.len();
+                    groups += 1;
+                    roots.push(verdict.definition);
+                }
+                roots.append(&mut loose);
+                if roots.is_empty() {
+                    let _ = build.finish().await;
+                    None
+                } else {
+                    let root = match roots.len() {
+                        1 => roots.remove(0),
+                        _ => {
+                            let all: Vec<&pb::Definition> = roots.iter().collect();
+                            backend.verdict(&all).map_err(graph)?.definition
+                        }
+                    };
+                    // The verdicts' permission, for this step only (see `Backend::input_verdict`).
+                    self.secrets.insert(
+                        crate::harness::backend::VERDICT_SECRET,
+                        b"exporting".to_vec(),
+                    );
+                    let finished = build
+                        .finish_with(root, std::collections::BTreeMap::new())
+                        .await;
+                    self.secrets.remove(crate::harness::backend::VERDICT_SECRET);
+                    let finished = finished.map_err(|err| CacheError::Export {
+                        entries: entries.clone(),
+                        message: one_line_chain(&err),
+                    })?;
+                    Some(finished.exporter_response)
+                }
             }
+            None => {
+                for group in whole {
+                    for s in group {
+                        if s.answered {
+                            dropped += 1;
+                        } else {
+                            loose.push(s.definition);
+                        }
+                    }
+                }
+                checks = loose.len();
+                let root = match loose.len() {
+                    0 => None,
+                    1 => Some(loose.remove(0)),
+                    _ => {
+                        let all: Vec<&pb::Definition> = loose.iter().collect();
+                        Some(backend.verdict(&all).map_err(graph)?.definition)
+                    }
+                };
+                match root {
+                    None => None,
+                    Some(root) => {
+                        let solve = SolveOptions {
+                            session,
+                            cache: Some(options.clone()),
+                            ..SolveOptions::default()
+                        };
+                        let report = backend.client().solve_and_wait(root, solve).await;
+                        if let Err(err) = &report.result {
+                            return Err(CacheError::Export {
+                                entries,
+                                message: one_line_chain(err),
+                            });
+                        }
+                        Some(report.exporter_response)
+                    }
+                }
+            }
+        };
+        if let Some(response) = &response {
             for entry in &self.exports {
                 let (CacheKind::Local, Some(dir)) = (entry.kind, entry.local_dir()) else {
                     continue;
                 };
-                let Some(manifest) = report.exporter_response.get("cache.manifest") else {
+                let Some(manifest) = response.get("cache.manifest") else {
                     return Err(CacheError::Export {
                         entries,
                         message: "the builder returned no cache manifest (cache.manifest)"
@@ -669,7 +726,7 @@ impl RunCache {
         Ok(Exported {
             checks,
             groups,
-            mode,
+            dropped,
             seconds: started.elapsed().as_secs_f64(),
             content: ContentStats {
                 bytes_written: after.bytes_written - before.bytes_written,
@@ -679,6 +736,32 @@ impl RunCache {
             entries,
         })
     }
+}
+
+/// `entries` with `mode=MODE` where they say no mode (`type=inline` has none).
+fn with_mode(entries: &[CacheEntry], mode: &str) -> Vec<CacheEntry> {
+    entries
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            if e.kind != CacheKind::Inline {
+                e.attrs
+                    .entry("mode".to_owned())
+                    .or_insert_with(|| mode.to_owned());
+            }
+            e
+        })
+        .collect()
+}
+
+/// An input's verdict's parts from its checks' records: the input and the checks' vertices.
+fn group_verdict_parts(group: &[Solved]) -> (crate::llb::State, Vec<String>) {
+    let input = group
+        .iter()
+        .find_map(|s| s.input.clone())
+        .unwrap_or_else(crate::llb::State::scratch);
+    let vertices = group.iter().filter_map(|s| s.vertex.clone()).collect();
+    (input, vertices)
 }
 
 impl Exported {
@@ -692,18 +775,26 @@ impl Exported {
         } else {
             String::new()
         };
+        let dropped = if self.dropped > 0 {
+            format!(
+                "; {} check{} answered from the import not exported again (not found in the build, or no build to check it in)",
+                self.dropped,
+                if self.dropped == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        };
         if self.checks == 0 {
-            return format!("not exported ({}): no check passed", self.entries);
+            return format!("not exported ({}): no check passed{dropped}", self.entries);
         }
         format!(
-            "exported ({}): {} passing check{} in {:.2} s{written} ({} input{} whose checks all passed exported as one verdict each; mode={})",
+            "exported ({}): {} passing check{} in {:.2} s{written} ({} input{} whose checks all passed as one verdict each){dropped}",
             self.entries,
             self.checks,
             if self.checks == 1 { "" } else { "s" },
             self.seconds,
             self.groups,
             if self.groups == 1 { "" } else { "s" },
-            self.mode
         )
     }
 }
@@ -726,6 +817,7 @@ mod tests {
             input: Some(crate::llb::State::scratch()),
             definition: def(tag),
             passed,
+            answered: false,
         }
     }
 
@@ -743,7 +835,7 @@ mod tests {
             solved(None, "n2", false),
             no_vertex,
         ]);
-        let whole: Vec<Vec<String>> = whole.into_iter().map(|(_, v)| v).collect();
+        let whole: Vec<Vec<String>> = whole.iter().map(|g| group_verdict_parts(g).1).collect();
         assert_eq!(whole, vec![vec!["a1".to_owned(), "a2".to_owned()]]);
         assert_eq!(
             loose,

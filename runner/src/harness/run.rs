@@ -595,6 +595,12 @@ impl Session {
             .map(|s| s.as_ref().map(Served::status))
             .collect();
         let status = statuses.first().cloned().flatten();
+        // The cache export is done by the build the checks are solved in (one node, gateway).
+        if let Some(exports) = cache.export_options()
+            && !several
+        {
+            solver.export_on_first_node(exports);
+        }
         solver.set_sessions(&session_ids);
 
         // `BUILDTEST_JOBS` concurrent solves per node (each node is its own builder).
@@ -713,6 +719,7 @@ impl Session {
                         input: prepared.input.clone(),
                         definition: prepared.definition.clone(),
                         passed: true,
+                        answered: true,
                     });
                 }
                 sink.push(r.clone());
@@ -904,6 +911,7 @@ impl Session {
                         input,
                         definition,
                         passed: record.outcome == Outcome::Pass,
+                        answered: false,
                     });
                 }
                 if let (Outcome::Error, Some(status)) = (record.outcome, &status)
@@ -962,10 +970,10 @@ impl Session {
             .map(|mut p| std::mem::take(&mut *p))
             .unwrap_or_default();
         let session = self.served.first().map(Served::id);
-        match self
-            .runtime
-            .block_on(self.cache.export(&backend, passing, session))
-        {
+        match self.runtime.block_on(async {
+            let build = self.solver.take_export_build().await;
+            self.cache.export(&backend, passing, session, build).await
+        }) {
             Ok(exported) => {
                 eprintln!("{}{}", crate::protocol::events::CACHE_LINE, exported.line());
                 true

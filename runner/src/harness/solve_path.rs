@@ -59,6 +59,10 @@ struct NodeSolver {
     /// The node's build for the run: `None` until the first check, then the build or why
     /// there is none.
     build: tokio::sync::Mutex<Option<Result<Arc<GatewayBuild>, String>>>,
+    /// The run's cache export, when it is to be done by this node's build
+    /// ([`CheckSolver::export_on_first_node`]): its `Control.Solve` carries the exports, and
+    /// [`CheckSolver::finish`] leaves the build to [`CheckSolver::take_export_build`].
+    cache_export: OnceLock<crate::proto::control::CacheOptions>,
 }
 
 impl CheckSolver {
@@ -87,6 +91,7 @@ impl CheckSolver {
                 planned: Mutex::new(None),
                 session: OnceLock::new(),
                 build: tokio::sync::Mutex::new(None),
+                cache_export: OnceLock::new(),
             };
             match (settings.solve, settings.no_cache) {
                 (SolvePath::Control, _) => {
@@ -210,12 +215,54 @@ impl CheckSolver {
         }
     }
 
-    /// Ends every node's gateway build (`LLBBridge.Return`), after the run's last check.
+    /// Has the run's cache export done by the first node's build (one node, on the gateway
+    /// path): the build is opened with `exports` on its `Control.Solve`, so that the graphs the
+    /// export returns are resolved in the same build — the same images and directory contents —
+    /// as the checks it stands for. Returns whether it will be.
+    pub(crate) fn export_on_first_node(
+        &self,
+        exports: crate::proto::control::CacheOptions,
+    ) -> bool {
+        match self.nodes.as_slice() {
+            [node] if node.gateway => node.cache_export.set(exports).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// The first node's build, opened with the cache exports ([`CheckSolver::export_on_first_node`]),
+    /// once the checks let go of it (opened now when no check needed it). `None` when the
+    /// export is not done by a build (or it could not be opened).
+    pub(crate) async fn take_export_build(&self) -> Option<GatewayBuild> {
+        let node = self.nodes.first()?;
+        node.cache_export.get()?;
+        let build = node.build().await.ok().flatten()?;
+        let mut slot = node.build.lock().await;
+        *slot = None;
+        drop(slot);
+        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+        let mut build = build;
+        loop {
+            match Arc::try_unwrap(build) {
+                Ok(owned) => return Some(owned),
+                Err(_) if tokio::time::Instant::now() >= deadline => return None,
+                Err(shared) => {
+                    build = shared;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+    }
+
+    /// Ends every node's gateway build (`LLBBridge.Return`), after the run's last check; not the
+    /// one that does the cache export ([`CheckSolver::take_export_build`]).
     pub(crate) async fn finish(&self) {
         for node in &self.nodes {
             let planned = lock(&node.planned).take();
             if let Some(build) = planned {
                 let _ = build.finish().await;
+            }
+            if node.cache_export.get().is_some() {
+                continue;
             }
             let Some(Ok(build)) = node.build.lock().await.take() else {
                 continue;
@@ -250,10 +297,12 @@ impl NodeSolver {
         if slot.is_none() {
             let session = self.session.get().cloned().flatten();
             let planned = lock(&self.planned).take();
+            let cache = self.cache_export.get().cloned();
             let opened = match (planned, session) {
-                (Some(build), None) => Ok(build),
+                (Some(build), None) if cache.is_none() => Ok(build),
                 (planned, session) => {
-                    // The planned build has no session: end it, open one linked to the session.
+                    // The planned build has no session (nor the cache export): end it, open one
+                    // linked to the session.
                     if let Some(old) = planned {
                         tokio::spawn(old.finish());
                     }
@@ -261,6 +310,7 @@ impl NodeSolver {
                         .client()
                         .gateway_build_with(GatewayOptions {
                             session,
+                            cache,
                             ..GatewayOptions::default()
                         })
                         .await

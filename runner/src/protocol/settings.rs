@@ -203,7 +203,7 @@ pub const CACHE_TO: Setting = Setting {
     key: None,
     flag: Some("--cache-to"),
     accepted: "cache exports in buildx's syntax (`type=local,dest=DIR`, `type=registry,ref=NAME[,mode=max]`, `type=inline`), several separated by `;`",
-    meaning: "export the checks' cache once per suite after its checks ran (repeatable flag; each input whose checks all passed as one verdict, `mode=min` when every check passed and `mode=max` otherwise, unless given; a `type=local` export is tagged with the suite's name in `DIR/index.json`; a relative `DIR` is relative to the current directory; `{suite}` in a registry `ref` stands for the suite's name); a builder that cannot export (a Docker engine with the graph-driver image store), and `type=inline` (it needs an exported image), are refused before anything runs",
+    meaning: "export the checks' cache once per suite after its checks ran (repeatable flag; each input whose checks all passed as one verdict, `mode=min` unless given (`mode=max` also exports the passing checks of an input with a failure, and the inputs' layers; where checks are solved by `Control.Solve`, the passing checks themselves, `mode=max` unless given); a `type=local` export is tagged with the suite's name in `DIR/index.json`; a relative `DIR` is relative to the current directory; `{suite}` in a registry `ref` stands for the suite's name); a builder that cannot export (a Docker engine with the graph-driver image store), and `type=inline` (it needs an exported image), are refused before anything runs",
     read_by: ReadBy::Both,
 };
 /// `BUILDTEST_CACHE_FROM`: cache imports.

@@ -49,6 +49,9 @@ pub struct GatewayOptions {
     /// An exporter for the build's result (what `LLBBridge.Return` hands back), sent with its
     /// `Control.Solve`; see [`GatewayBuild::finish_with`].
     pub exporter: Option<crate::client::ExporterSpec>,
+    /// Cache exports (and imports) of the build's `Control.Solve`: BuildKit exports the cache
+    /// of the result the build returns ([`GatewayBuild::finish_with`]).
+    pub cache: Option<crate::proto::control::CacheOptions>,
 }
 
 /// The builder's gateway capabilities (`PongResponse.FrontendAPICaps`, enabled ones only) and
@@ -175,6 +178,7 @@ impl Client {
             build_ref.clone(),
             options.session.clone(),
             options.exporter.clone(),
+            options.cache.clone(),
             Arc::clone(&shared),
             ended_tx,
         ));
@@ -202,6 +206,7 @@ async fn run_solve(
     build_ref: String,
     session: Option<String>,
     exporter: Option<crate::client::ExporterSpec>,
+    cache: Option<crate::proto::control::CacheOptions>,
     shared: Arc<Shared>,
     ended: watch::Sender<Ended>,
 ) {
@@ -217,6 +222,7 @@ async fn run_solve(
             .map(|e| e.kind.clone())
             .unwrap_or_default(),
         exporter_attrs: exporter.map(|e| e.attrs).unwrap_or_default(),
+        cache,
         ..ControlSolveRequest::default()
     };
     let status_ref = build_ref.clone();
