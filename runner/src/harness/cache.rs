@@ -319,6 +319,12 @@ impl RunCache {
             .then(|| cache::cache_options(&[], &with_mode(&self.exports, "min")))
     }
 
+    /// Whether every check's solve must name the session: a `type=local` entry (the daemon reads
+    /// and writes its content store through it).
+    pub(crate) fn solves_need_session(&self) -> bool {
+        !self.stores.is_empty()
+    }
+
     /// The secrets the run's sessions serve.
     pub(crate) fn secrets(&self) -> crate::client::Secrets {
         self.secrets.clone()

@@ -575,7 +575,10 @@ impl Session {
         if !pending.is_empty() {
             dirs.extend(probe_dirs.clone());
         }
+        // The session is opened for the cache's stores and for the export's verdict secret; the
+        // checks' own solves name it only for the stores (the export's build names it itself).
         let cache_session = cache.needs_session() && !pending.is_empty();
+        let solves_need_cache_session = cache.solves_need_session() && !pending.is_empty();
         if served.is_empty() {
             if let (false, Ok(_)) = (dirs.is_empty() && !cache_session, &nodes) {
                 (served, session_errors) =
@@ -750,7 +753,7 @@ impl Session {
                 let ids = Arc::clone(&session_ids);
                 let errors = Arc::clone(&session_errors);
                 let node_probe = Arc::clone(&node_probe);
-                let input_session = p.local_input || cache_session;
+                let input_session = p.local_input || solves_need_cache_session;
                 move |node: usize| -> Result<Option<String>, String> {
                     if !(input_session || node_probe.get(node).copied().unwrap_or(false)) {
                         return Ok(None);

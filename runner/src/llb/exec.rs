@@ -595,6 +595,12 @@ impl Exec {
             });
         };
         match mount.kind {
+            MountKind::Bind { readonly: true } if mount.keep_output && mount.source.is_none() => {
+                State::invalid(LlbError::MountWithoutOutput {
+                    dest: dest.to_owned(),
+                    kind: "read-only scratch",
+                })
+            }
             MountKind::Bind { readonly: true } if mount.has_output() && dest != "/" => {
                 let index = mounts
                     .iter()

@@ -90,7 +90,9 @@ pub struct CheckRecord {
     /// For errors: what went wrong.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<ErrorKind>,
-    /// Whether BuildKit reported the check's exec vertex as cached.
+    /// Whether BuildKit answered the check from its cache: its exec vertex was reported cached,
+    /// or (with an imported cache) its input's verdict was, which answers every check of the
+    /// input without solving it.
     #[serde(default)]
     pub cached: bool,
     /// Wall time from the start of the check's solve to its end, in milliseconds.

@@ -244,3 +244,16 @@ fn a_secret_mount_and_a_discarded_writable_mount() {
             .is_err()
     );
 }
+
+#[test]
+fn a_read_only_output_of_scratch_has_nothing_to_give() {
+    let exec = alpine()
+        .run(["/bin/true"])
+        .mount_readonly_output("/out", State::scratch());
+    assert!(
+        exec.get_mount("/out")
+            .marshal(&Platform::linux_amd64())
+            .is_err(),
+        "BuildKit would hand back nothing: refused rather than silently scratch"
+    );
+}
