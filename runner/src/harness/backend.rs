@@ -184,9 +184,9 @@ impl Backend {
     /// output is a read-only mount of that same tiny state: BuildKit hands back the mounted
     /// snapshot itself, so its result is the one shared snapshot every verdict gives back. The
     /// graphs are ordered by digest.
-    pub(crate) fn verdict(&self, checks: &[&pb::Definition]) -> Result<Prepared, PrepareError> {
+    pub(crate) fn export_root(&self, checks: &[&pb::Definition]) -> Result<Prepared, PrepareError> {
         let marshal = |source| PrepareError::Marshal {
-            what: "the verdict of a group of checks",
+            what: "the graphs under the cache export's root",
             source,
         };
         let mut states = checks
@@ -210,11 +210,25 @@ impl Backend {
         for (_, state) in &states {
             exec = exec.depend_on(state);
         }
-        let verdict = exec
+        let root = exec
             .mount_readonly_output(VERDICT_MOUNT, mark)
-            .custom_name(format!("buildtest: verdict of {} checks", states.len()))
+            .custom_name(format!(
+                "buildtest: the cache export's root over {} graphs",
+                states.len()
+            ))
             .get_mount(VERDICT_MOUNT);
-        let marshalled = verdict.marshal(&self.platform).map_err(marshal)?;
+        self.prepared_of(&root, "the cache export's root")
+    }
+
+    /// `state` marshalled for this builder, with the vertex it ends in.
+    fn prepared_of(
+        &self,
+        state: &crate::llb::State,
+        what: &'static str,
+    ) -> Result<Prepared, PrepareError> {
+        let marshalled = state
+            .marshal(&self.platform)
+            .map_err(|source| PrepareError::Marshal { what, source })?;
         let vertex = marshalled.head().map(str::to_owned);
         Ok(Prepared {
             definition: marshalled.into_proto(),
@@ -248,10 +262,6 @@ impl Backend {
         checks: &[String],
     ) -> Result<Prepared, PrepareError> {
         use sha2::Digest as _;
-        let marshal = |source| PrepareError::Marshal {
-            what: "the verdict of an input's checks",
-            source,
-        };
         let mut checks = checks.to_vec();
         checks.sort();
         checks.dedup();
@@ -278,13 +288,7 @@ impl Backend {
                 checks.len()
             ))
             .get_mount(VERDICT_MOUNT);
-        let marshalled = verdict.marshal(&self.platform).map_err(marshal)?;
-        let vertex = marshalled.head().map(str::to_owned);
-        Ok(Prepared {
-            definition: marshalled.into_proto(),
-            vertex,
-            input: None,
-        })
+        self.prepared_of(&verdict, "the verdict of an input's checks")
     }
 
     /// Whether exports are gated in the graph (`passthrough`: `input.requires(id, [checks])`) or
@@ -458,7 +462,7 @@ fn input_hint(step: &str, message: &str) -> Option<String> {
     ))
 }
 
-/// The file of the tiny state a verdict ([`Backend::verdict`]) mounts and gives back.
+/// The file of the tiny state a verdict ([`Backend::export_root`]) mounts and gives back.
 const VERDICT_FILE: &str = "/buildtest-verdict";
 /// Where a verdict mounts it as its output.
 const VERDICT_MOUNT: &str = "/.buildtest-verdict";

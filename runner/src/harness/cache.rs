@@ -579,7 +579,7 @@ impl RunCache {
     /// few records per input instead of every check's. A verdict already answered from an import
     /// this run is kept only if the build still finds it (nothing can build one without the
     /// secret, which is not served then). The build returns the root of the verdicts and of the
-    /// passing checks of the other inputs ([`Backend::verdict`]), and BuildKit exports its cache:
+    /// passing checks of the other inputs ([`Backend::export_root`]), and BuildKit exports its cache:
     /// `mode=min` unless the entry says otherwise, as buildx (the verdicts' one shared result;
     /// every other record, the checks of an input with a failure included, as a key only — with
     /// `mode=max` those checks' results and the inputs' layers go out too).
@@ -647,7 +647,7 @@ impl RunCache {
                         1 => roots.remove(0),
                         _ => {
                             let all: Vec<&pb::Definition> = roots.iter().collect();
-                            backend.verdict(&all).map_err(graph)?.definition
+                            backend.export_root(&all).map_err(graph)?.definition
                         }
                     };
                     // The verdicts' permission, for this step only (see `Backend::input_verdict`).
@@ -682,7 +682,7 @@ impl RunCache {
                     1 => Some(loose.remove(0)),
                     _ => {
                         let all: Vec<&pb::Definition> = loose.iter().collect();
-                        Some(backend.verdict(&all).map_err(graph)?.definition)
+                        Some(backend.export_root(&all).map_err(graph)?.definition)
                     }
                 };
                 match root {

@@ -106,7 +106,7 @@ async fn engine_gone_mid_solve_is_connection_lost(engine: Engine) {
 }
 
 /// The client's bound: with `max_concurrent_solves = 3`, only 3 of 10 started solves reach the
-/// builder while they hang; dropping them lets the next ones through.
+/// builder while they hang; dropping two of them lets two of the others through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_solve_bound_holds() {
     let dir = tempfile::tempdir().unwrap();
@@ -118,9 +118,10 @@ async fn the_solve_bound_holds() {
         ..ConnectOptions::default()
     };
     let client = Client::connect_with(&resolved, &options).await.unwrap();
-    let mut solves: Vec<_> = (0..10)
-        .map(|_| client.solve(Default::default(), SolveOptions::default()))
-        .collect();
+    // Each solve is a task of its own, and tasks reach the bound in any order: start the first
+    // three alone so that they are the ones holding it, then the seven that must wait.
+    let start = || client.solve(Default::default(), SolveOptions::default());
+    let mut solves: Vec<_> = (0..3).map(|_| start()).collect();
     // Wait (bounded) until the expected number arrived, then a little longer: no more may come.
     let reached = |n: usize| {
         let server = &server;
@@ -134,6 +135,12 @@ async fn the_solve_bound_holds() {
         }
     };
     assert_eq!(reached(3).await, 3);
+    solves.extend((0..7).map(|_| start()));
+    assert_eq!(reached(3).await, 3, "the seven others wait");
     solves.drain(..2);
-    assert_eq!(reached(5).await, 5);
+    assert_eq!(
+        reached(5).await,
+        5,
+        "dropping two that hold the bound lets two through"
+    );
 }
