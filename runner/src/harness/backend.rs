@@ -175,122 +175,6 @@ impl Backend {
         })
     }
 
-    /// One vertex that depends on every graph in `graphs` (solved graphs: input verdicts,
-    /// checks) and that BuildKit can only produce after all of them were: the root of the cache
-    /// export ([`crate::harness::cache`]).
-    ///
-    /// It is an exec of the probe's no-op (a check that `/` exists) on a tiny constant state
-    /// mounted as a read-only root, with the graphs as inputs it does not mount, and whose
-    /// output is a read-only mount of that same tiny state: BuildKit hands back the mounted
-    /// snapshot itself, so its result is the one shared snapshot every verdict gives back. The
-    /// graphs are ordered by digest.
-    pub(crate) fn export_root(&self, checks: &[&pb::Definition]) -> Result<Prepared, PrepareError> {
-        let marshal = |source| PrepareError::Marshal {
-            what: "the graphs under the cache export's root",
-            source,
-        };
-        let mut states = checks
-            .iter()
-            .map(|d| {
-                let key = d.def.last().cloned().unwrap_or_default();
-                crate::llb::State::from_pb_definition(d).map(|s| (key, s))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(marshal)?;
-        states.sort_by(|a, b| a.0.cmp(&b.0));
-        states.dedup_by(|a, b| a.0 == b.0);
-        let probe = self.probes.for_platform(&self.platform)?.clone();
-        let mark = verdict_mark();
-        let mut exec = mark
-            .run(noop_probe_args()?)
-            .readonly_root()
-            .user("")
-            .network(crate::llb::NetMode::None)
-            .mount_readonly(check::PROBE_MOUNT, probe);
-        for (_, state) in &states {
-            exec = exec.depend_on(state);
-        }
-        let root = exec
-            .mount_readonly_output(VERDICT_MOUNT, mark)
-            .custom_name(format!(
-                "buildtest: the cache export's root over {} graphs",
-                states.len()
-            ))
-            .get_mount(VERDICT_MOUNT);
-        self.prepared_of(&root, "the cache export's root")
-    }
-
-    /// `state` marshalled for this builder, with the vertex it ends in.
-    fn prepared_of(
-        &self,
-        state: &crate::llb::State,
-        what: &'static str,
-    ) -> Result<Prepared, PrepareError> {
-        let marshalled = state
-            .marshal(&self.platform)
-            .map_err(|source| PrepareError::Marshal { what, source })?;
-        let vertex = marshalled.head().map(str::to_owned);
-        Ok(Prepared {
-            definition: marshalled.into_proto(),
-            vertex,
-            input: None,
-        })
-    }
-
-    /// The cache **verdict** of an input's checks: a vertex whose cache record stands for
-    /// "these checks (`checks`, their exec vertices' digests) all passed on this input". The
-    /// run exports it only for an input whose every check passed; a fresh runner that finds it
-    /// in an import answers all those checks from it without loading each one (BuildKit takes
-    /// ~45 ms per loaded result on Docker 26.1.5, see BENCHMARKS.md).
-    ///
-    /// Its cache key covers the input (mounted writable and thrown away) and the checks (the
-    /// digest of their sorted vertex digests, which cover each check's command, assertions,
-    /// probe and input graph, is in its environment) — not the checks' own records, so an
-    /// export walks a few records per input instead of one per check. Where the input's own key
-    /// does not match a record (a local directory, whose key is per session; a miss), BuildKit
-    /// also keys it on a checksum of the input's files. It can only be built by a solve that
-    /// carries the session secret [`VERDICT_SECRET`] (a required secret mount; a secret's bytes
-    /// are not part of the key): the cache export serves it, at the end of the build the checks
-    /// were solved in (so the verdict sees the same images and directory contents they did), and
-    /// nothing else does, so looking a verdict up never creates one — where it is not in the
-    /// cache, the lookup fails. Its output is a read-only mount of a tiny constant state, which
-    /// BuildKit hands back as is: every verdict's result is one shared snapshot with one small
-    /// blob.
-    pub(crate) fn input_verdict(
-        &self,
-        input: &crate::llb::State,
-        checks: &[String],
-    ) -> Result<Prepared, PrepareError> {
-        use sha2::Digest as _;
-        let mut checks = checks.to_vec();
-        checks.sort();
-        checks.dedup();
-        let mut hash = sha2::Sha256::new();
-        for check in &checks {
-            hash.update(check.as_bytes());
-            hash.update(b"\n");
-        }
-        let identity = format!("sha256:{:x}", hash.finalize());
-        let probe = self.probes.for_platform(&self.platform)?.clone();
-        let mark = verdict_mark();
-        let verdict = mark
-            .run(noop_probe_args()?)
-            .readonly_root()
-            .user("")
-            .network(crate::llb::NetMode::None)
-            .env("BUILDTEST_VERDICT_CHECKS", identity)
-            .mount_readonly(check::PROBE_MOUNT, probe)
-            .mount_discarded(VERDICT_INPUT, input.clone())
-            .secret(VERDICT_SECRET_PATH, VERDICT_SECRET)
-            .mount_readonly_output(VERDICT_MOUNT, mark)
-            .custom_name(format!(
-                "buildtest: verdict of {} checks on their input",
-                checks.len()
-            ))
-            .get_mount(VERDICT_MOUNT);
-        self.prepared_of(&verdict, "the verdict of an input's checks")
-    }
-
     /// Whether exports are gated in the graph (`passthrough`: `input.requires(id, [checks])`) or
     /// by the runner (`legacy`).
     pub(crate) fn gate(&self) -> &'static str {
@@ -336,6 +220,11 @@ impl Backend {
     }
 
     /// The platform checks run for.
+    /// The probe for the platform inputs are solved for.
+    pub(crate) fn run_probe(&self) -> Result<crate::llb::State, PrepareError> {
+        Ok(self.probes.for_platform(&self.platform)?.clone())
+    }
+
     pub(crate) fn platform(&self) -> &Platform {
         &self.platform
     }
@@ -462,29 +351,9 @@ fn input_hint(step: &str, message: &str) -> Option<String> {
     ))
 }
 
-/// The file of the tiny state a verdict ([`Backend::export_root`]) mounts and gives back.
-const VERDICT_FILE: &str = "/buildtest-verdict";
-/// Where a verdict mounts it as its output.
-const VERDICT_MOUNT: &str = "/.buildtest-verdict";
-/// Where an input's verdict mounts the input.
-const VERDICT_INPUT: &str = "/.buildtest-input";
-/// The session secret that lets an input's verdict be built: served only to the cache export.
-pub(crate) const VERDICT_SECRET: &str = "buildtest-cache-verdict";
-/// Where an input's verdict mounts that secret.
-const VERDICT_SECRET_PATH: &str = "/.buildtest-permission";
-
-/// The tiny constant state a verdict runs on and gives back.
-fn verdict_mark() -> crate::llb::State {
-    crate::llb::State::scratch().file(crate::llb::FileAction::mkfile(
-        VERDICT_FILE,
-        0o644,
-        "every check this verdict stands for passed\n",
-    ))
-}
-
 /// argv of a probe run that checks nothing the image could lack (`/` exists): the `discard`
 /// strategy's no-op exec.
-fn noop_probe_args() -> Result<Vec<String>, check::CheckError> {
+pub(crate) fn noop_probe_args() -> Result<Vec<String>, check::CheckError> {
     let mut args = vec![check::PROBE_PATH.to_owned()];
     args.extend(Check::from(check::file("/").exists()).probe_args()?);
     Ok(args)

@@ -23,6 +23,7 @@ use std::time::Instant;
 use crate::client::cache::{self, CacheKind, layout};
 use crate::client::{CacheEntry, ContentStats, ContentStores, SolveOptions, one_line_chain};
 use crate::harness::backend::Backend;
+use crate::harness::input_verdicts::{Group, Solved, group_verdict_parts, split_groups};
 use crate::harness::nodes::Nodes;
 use crate::proto::control::{CacheOptions, CacheOptionsEntry};
 use crate::proto::pb;
@@ -78,106 +79,6 @@ pub(crate) enum CacheError {
     #[error("build the cache export's graph: {0}")]
     Graph(String),
 }
-
-/// A check the run solved, for the export: its graph, its input (the group it belongs to) and
-/// whether it passed.
-#[derive(Debug, Clone)]
-pub(crate) struct Solved {
-    /// The digest of the check's input; the checks of one input form a group.
-    pub(crate) group: Option<String>,
-    /// The check's exec vertex.
-    pub(crate) vertex: Option<String>,
-    /// The check's input.
-    pub(crate) input: Option<crate::llb::State>,
-    /// The graph that was solved.
-    pub(crate) definition: pb::Definition,
-    /// It passed.
-    pub(crate) passed: bool,
-    /// It was answered by its input's verdict from an import (not solved in this run).
-    pub(crate) answered: bool,
-}
-
-/// The inputs of `solved` whose every check passed (each one's checks), and the passing checks
-/// outside them (the passing checks of an input with a failure, and checks without an input or
-/// a vertex).
-pub(crate) fn split_groups(solved: Vec<Solved>) -> (Vec<Vec<Solved>>, Vec<pb::Definition>) {
-    let mut groups: std::collections::BTreeMap<String, Vec<Solved>> =
-        std::collections::BTreeMap::new();
-    let mut loose = Vec::new();
-    for s in solved {
-        match (&s.group, &s.vertex, &s.input) {
-            (Some(group), Some(_), Some(_)) => groups.entry(group.clone()).or_default().push(s),
-            _ if s.passed => loose.push(s.definition),
-            _ => {}
-        }
-    }
-    let mut whole = Vec::new();
-    for (_, checks) in groups {
-        if checks.iter().all(|s| s.passed) {
-            whole.push(checks);
-        } else {
-            loose.extend(
-                checks
-                    .into_iter()
-                    .filter(|s| s.passed)
-                    .map(|s| s.definition),
-            );
-        }
-    }
-    (whole, loose)
-}
-
-/// The checks of one input on one node, to be answered from the imported cache at once by
-/// their verdict ([`Backend::input_verdict`]).
-pub(crate) struct Group {
-    /// The node's backend.
-    pub(crate) backend: std::sync::Arc<Backend>,
-    /// The node (index in the run's nodes).
-    pub(crate) node: usize,
-    /// The checks' exec vertices.
-    pub(crate) vertices: Vec<String>,
-    /// The verdict's graph and vertex.
-    pub(crate) verdict: crate::harness::backend::Prepared,
-}
-
-impl Group {
-    /// Groups `checks` (backend, node, input digest, check vertex, input) by node and input and
-    /// builds each group's verdict ([`Backend::input_verdict`]) on its node's backend. A group
-    /// whose verdict cannot be built is left out (its checks are solved one by one).
-    pub(crate) fn collect(checks: Vec<GroupMember>) -> Vec<Group> {
-        type Key = (usize, String);
-        type Members = (std::sync::Arc<Backend>, crate::llb::State, Vec<String>);
-        let mut by: std::collections::BTreeMap<Key, Members> = std::collections::BTreeMap::new();
-        for (backend, node, digest, vertex, input) in checks {
-            by.entry((node, digest))
-                .or_insert_with(|| (backend, input, Vec::new()))
-                .2
-                .push(vertex);
-        }
-        by.into_iter()
-            .filter_map(|((node, _), (backend, input, vertices))| {
-                let verdict = backend.input_verdict(&input, &vertices).ok()?;
-                verdict.vertex.as_ref()?;
-                Some(Group {
-                    node,
-                    vertices,
-                    verdict,
-                    backend,
-                })
-            })
-            .collect()
-    }
-}
-
-/// A check for [`Group::collect`]: its node's backend, the node, its input's digest, its exec
-/// vertex and its input.
-pub(crate) type GroupMember = (
-    std::sync::Arc<Backend>,
-    usize,
-    String,
-    String,
-    crate::llb::State,
-);
 
 /// The run's cache plan.
 #[derive(Debug, Clone, Default)]
@@ -652,13 +553,14 @@ impl RunCache {
                     };
                     // The verdicts' permission, for this step only (see `Backend::input_verdict`).
                     self.secrets.insert(
-                        crate::harness::backend::VERDICT_SECRET,
+                        crate::harness::input_verdicts::VERDICT_SECRET,
                         b"exporting".to_vec(),
                     );
                     let finished = build
                         .finish_with(root, std::collections::BTreeMap::new())
                         .await;
-                    self.secrets.remove(crate::harness::backend::VERDICT_SECRET);
+                    self.secrets
+                        .remove(crate::harness::input_verdicts::VERDICT_SECRET);
                     let finished = finished.map_err(|err| CacheError::Export {
                         entries: entries.clone(),
                         message: one_line_chain(&err),
@@ -760,16 +662,6 @@ fn with_mode(entries: &[CacheEntry], mode: &str) -> Vec<CacheEntry> {
         .collect()
 }
 
-/// An input's verdict's parts from its checks' records: the input and the checks' vertices.
-fn group_verdict_parts(group: &[Solved]) -> (crate::llb::State, Vec<String>) {
-    let input = group
-        .iter()
-        .find_map(|s| s.input.clone())
-        .unwrap_or_else(crate::llb::State::scratch);
-    let vertices = group.iter().filter_map(|s| s.vertex.clone()).collect();
-    (input, vertices)
-}
-
 impl Exported {
     /// One line for stderr.
     pub(crate) fn line(&self) -> String {
@@ -802,51 +694,5 @@ impl Exported {
             self.groups,
             if self.groups == 1 { "" } else { "s" },
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn def(tag: &str) -> pb::Definition {
-        pb::Definition {
-            def: vec![tag.as_bytes().to_vec().into()],
-            ..pb::Definition::default()
-        }
-    }
-
-    fn solved(group: Option<&str>, tag: &str, passed: bool) -> Solved {
-        Solved {
-            group: group.map(str::to_owned),
-            vertex: Some(tag.to_owned()),
-            input: Some(crate::llb::State::scratch()),
-            definition: def(tag),
-            passed,
-            answered: false,
-        }
-    }
-
-    #[test]
-    fn only_inputs_whose_every_check_passed_become_verdicts() {
-        let mut no_vertex = solved(Some("c"), "c1", true);
-        no_vertex.vertex = None;
-        let (whole, loose) = split_groups(vec![
-            solved(Some("a"), "a1", true),
-            solved(Some("b"), "b1", true),
-            solved(Some("a"), "a2", true),
-            solved(Some("b"), "b2", false),
-            solved(Some("b"), "b3", true),
-            solved(None, "n1", true),
-            solved(None, "n2", false),
-            no_vertex,
-        ]);
-        let whole: Vec<Vec<String>> = whole.iter().map(|g| group_verdict_parts(g).1).collect();
-        assert_eq!(whole, vec![vec!["a1".to_owned(), "a2".to_owned()]]);
-        assert_eq!(
-            loose,
-            vec![def("n1"), def("c1"), def("b1"), def("b3")],
-            "the passing checks of an input with a failure, and of no known input, one by one; never a failing one"
-        );
     }
 }

@@ -91,6 +91,7 @@ pub mod errors;
 pub mod export;
 mod front;
 mod gate;
+mod input_verdicts;
 mod inputs;
 mod metadata;
 pub mod nodes;

@@ -156,7 +156,7 @@ pub(crate) struct Session {
     cache: RunCache,
     /// The solved checks with their graphs and outcomes (collected only when the cache is
     /// exported).
-    passing: Arc<Mutex<Vec<crate::harness::cache::Solved>>>,
+    passing: Arc<Mutex<Vec<crate::harness::input_verdicts::Solved>>>,
     /// The backend, for the cache export.
     backend: Option<Arc<Backend>>,
     /// How checks are solved (`BUILDTEST_SOLVE`); its gateway builds end after the last check.
@@ -613,13 +613,13 @@ impl Session {
                 .map(|_| Arc::new(Semaphore::new(config.jobs)))
                 .collect(),
         );
-        let passing: Arc<Mutex<Vec<crate::harness::cache::Solved>>> = Arc::default();
+        let passing: Arc<Mutex<Vec<crate::harness::input_verdicts::Solved>>> = Arc::default();
         let mut imports = cache.import_options();
         let mut prefetched: Option<Arc<std::collections::HashSet<String>>> = None;
         // With an imported cache, the checks of each input are first asked for as one verdict
         // (see `Backend::input_verdict`): a verdict found in the import answers all its checks.
         let groups = if imports.is_some() && !config.no_cache {
-            crate::harness::cache::Group::collect(
+            crate::harness::input_verdicts::Group::collect(
                 pending
                     .iter()
                     .filter_map(|p| match (&p.work, &p.input) {
@@ -716,7 +716,7 @@ impl Session {
                 r.error_kind = None;
                 r.cached = true;
                 if collect && let Ok(mut passing) = passing.lock() {
-                    passing.push(crate::harness::cache::Solved {
+                    passing.push(crate::harness::input_verdicts::Solved {
                         group: p.input.clone(),
                         vertex: prepared.vertex.clone(),
                         input: prepared.input.clone(),
@@ -908,7 +908,7 @@ impl Session {
                 if let Some((definition, vertex, input)) = definition
                     && let Ok(mut passing) = passing.lock()
                 {
-                    passing.push(crate::harness::cache::Solved {
+                    passing.push(crate::harness::input_verdicts::Solved {
                         group: group.clone(),
                         vertex,
                         input,
